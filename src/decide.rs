@@ -1,0 +1,214 @@
+//! `decide(snapshot, request) -> Decision`: the step every request goes through.
+//!
+//! It follows MODEL.md's decision procedure in order (member, resource, owner, base access
+//! from bindings, shares) against the compiled [`Snapshot`]. It does no I/O, takes no lock,
+//! allocates nothing and cannot fail: a deny is a value. The cost is a handful of hash
+//! probes (org, member, kind, project, the member's project profile, and the share index)
+//! and bit tests; a hierarchical id adds one share probe per path segment when the org
+//! holds shares.
+//!
+//! The [`Decision`] names its cause cheaply (an enum); the readable account of which
+//! binding or share it was is built only on request, by [`crate::explain`].
+//!
+//! ```
+//! use portcullis::{decide, policy, Request, Verb};
+//! let text = r#"
+//! [[kind]]
+//! name = "containers"
+//! levels = ["project"]
+//!
+//! [[org]]
+//! id = "acme"
+//! owner = "olga"
+//! members = ["olga", "bob"]
+//! projects = [{ id = "web" }]
+//!
+//! [[org.binding]]
+//! subject = "bob"
+//! role = "viewer"
+//! "#;
+//! let snapshot = policy::compile_text("example.toml", text).unwrap();
+//! let read = Request { org: "acme", principal: "bob", project: Some("web"),
+//!                      kind: "containers", id: Some("c1"), verb: Verb::Read };
+//! assert!(decide(&snapshot, &read).allowed);
+//! assert!(!decide(&snapshot, &Request { verb: Verb::Delete, ..read }).allowed);
+//! ```
+
+use crate::model::{IdProblem, Level, Verb, VerbSet, normalise_id};
+use crate::policy::KindId;
+use crate::snapshot::{ALL_HOLDER, HAS_NARROWED, NO_PROFILE, ORG_SCOPE, OrgSnapshot, Snapshot, slot};
+
+/// What is asked: may `principal` do `verb` on this resource of `org`?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub org: &'a str,
+    pub principal: &'a str,
+    /// The project of a project-level resource; `None` for an organisation-level one.
+    pub project: Option<&'a str>,
+    pub kind: &'a str,
+    /// `None` addresses the collection.
+    pub id: Option<&'a str>,
+    pub verb: Verb,
+}
+
+/// The answer, with its cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: Reason,
+}
+
+/// Which scope of bindings granted a role-based allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Organisation,
+    Project,
+}
+
+/// Why a decision came out as it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Allowed: the principal owns the org.
+    Owner,
+    /// Allowed by a role bound at this scope (to the principal, a team of it, or `all`).
+    Role(Scope),
+    /// Allowed by a share (to the principal, a team of it, or `all`).
+    Share,
+    /// Denied: there is no such org.
+    UnknownOrg,
+    /// Denied: the principal is not a member of the org.
+    NotAMember,
+    /// Denied: the resource does not make sense.
+    UnknownResource(ResourceProblem),
+    /// Denied: the principal is a member but nothing grants the verb.
+    NoGrant,
+}
+
+/// Why a resource does not make sense.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceProblem {
+    UnknownKind,
+    UnknownProject,
+    /// The kind does not exist at the level asked for (a project was given or missing).
+    KindNotAtLevel,
+    MalformedId(IdProblem),
+}
+
+const fn deny(reason: Reason) -> Decision {
+    Decision { allowed: false, reason }
+}
+
+const fn allow(reason: Reason) -> Decision {
+    Decision { allowed: true, reason }
+}
+
+/// Decides `request` against `snapshot`.
+pub fn decide(snapshot: &Snapshot, request: &Request<'_>) -> Decision {
+    let Some(org) = snapshot.org(request.org) else {
+        return deny(Reason::UnknownOrg);
+    };
+    let Some(member) = org.member_index(request.principal) else {
+        return deny(Reason::NotAMember);
+    };
+    let kinds = &snapshot.globals().kinds;
+    let Some((kind, info)) = kinds.get(request.kind).and_then(|k| Some((k, kinds.info(k)?))) else {
+        return deny(Reason::UnknownResource(ResourceProblem::UnknownKind));
+    };
+    let (level, project) = match request.project {
+        None => (Level::Organisation, None),
+        Some(p) => match org.project_index(p) {
+            Some(p) => (Level::Project, Some(p)),
+            None => return deny(Reason::UnknownResource(ResourceProblem::UnknownProject)),
+        },
+    };
+    if !info.exists_at(level) {
+        return deny(Reason::UnknownResource(ResourceProblem::KindNotAtLevel));
+    }
+    let id = match request.id {
+        None => None,
+        Some(raw) => match normalise_id(raw, info.hierarchical) {
+            Ok(id) => Some(id),
+            Err(problem) => return deny(Reason::UnknownResource(ResourceProblem::MalformedId(problem))),
+        },
+    };
+    if member == org.model.owner {
+        return allow(Reason::Owner);
+    }
+    let target = Target { kind, level, project, id, hierarchical: info.hierarchical };
+
+    let (profile, scope) = base_profile(org, member, project);
+    if role_verbs(org, profile, &target).contains(request.verb) {
+        return allow(Reason::Role(scope));
+    }
+    if share_verbs(org, member, &target, request.verb).contains(request.verb) {
+        return allow(Reason::Share);
+    }
+    deny(Reason::NoGrant)
+}
+
+/// A checked resource, in the snapshot's indexes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target<'a> {
+    pub kind: KindId,
+    pub level: Level,
+    pub project: Option<u32>,
+    /// Normal form; `None` for the collection.
+    pub id: Option<&'a str>,
+    pub hierarchical: bool,
+}
+
+/// MODEL.md step 5: which bindings count for this resource. In a project where the member
+/// (directly, by team or through `all`) has a project binding, those replace the org ones;
+/// a restricted project without one gives nothing; otherwise the org bindings.
+pub(crate) fn base_profile(org: &OrgSnapshot, member: u32, project: Option<u32>) -> (u32, Scope) {
+    let org_profile = org.org_profile.get(member as usize).copied().unwrap_or(NO_PROFILE);
+    let Some(p) = project else {
+        return (org_profile, Scope::Organisation);
+    };
+    if let Some(&profile) = org.project_profiles.get(&crate::policy::pair(member, p)) {
+        return (profile, Scope::Project);
+    }
+    if org.restricted.get(p as usize).copied().unwrap_or(true) {
+        return (NO_PROFILE, Scope::Project);
+    }
+    (org_profile, Scope::Organisation)
+}
+
+/// The verbs a profile grants on the target: the kind-wide entries, plus entries narrowed
+/// to this id (or an ancestor of it). A collection counts kind-wide entries only.
+pub(crate) fn role_verbs(org: &OrgSnapshot, profile: u32, t: &Target<'_>) -> VerbSet {
+    let Some(p) = org.profiles.get(profile as usize) else {
+        return VerbSet::EMPTY;
+    };
+    let bits = p.slots.get(slot(t.kind, t.level)).copied().unwrap_or(0);
+    let mut verbs = VerbSet::from_bits(bits);
+    if let (true, Some(id)) = (bits & HAS_NARROWED != 0, t.id) {
+        let narrowed = org.narrowed.covering(profile, t.level.index() as u32, t.kind, id, t.hierarchical);
+        verbs = verbs.union(narrowed);
+    }
+    verbs
+}
+
+/// The verbs shares give the member on the target: shares to it (or its teams, folded in
+/// at compile time) and to `all`; `*` shares cover every id and the collection. Stops early
+/// once `verb` is covered.
+pub(crate) fn share_verbs(org: &OrgSnapshot, member: u32, t: &Target<'_>, verb: Verb) -> VerbSet {
+    let scope = t.project.unwrap_or(ORG_SCOPE);
+    let mut verbs = VerbSet::EMPTY;
+    let own = org.member_has_shares.get(member as usize).copied().unwrap_or(false);
+    for (holder, present) in [(member, own), (ALL_HOLDER, org.all_has_shares)] {
+        if !present {
+            continue;
+        }
+        if org.has_wildcard_shares {
+            verbs = verbs.union(org.shares.get(holder, scope, t.kind, "*"));
+        }
+        if let Some(id) = t.id {
+            verbs = verbs.union(org.shares.covering(holder, scope, t.kind, id, t.hierarchical));
+        }
+        if verbs.contains(verb) {
+            break;
+        }
+    }
+    verbs
+}

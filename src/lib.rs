@@ -1,0 +1,28 @@
+//! Portcullis: a policy enforcement gateway.
+//!
+//! Every request takes the same path, one module per step:
+//!
+//! 1. canonicalise the request target (gateway, to come),
+//! 2. route method and path to a resource and verb (to come),
+//! 3. authenticate the caller (to come),
+//! 4. [`decide`] against the live [`Snapshot`], loaded once from a [`SnapshotHandle`],
+//! 5. forward or reject (to come).
+//!
+//! The permission model is `../shared/MODEL.md`. Policy text becomes a snapshot through
+//! [`policy`] (parse, validate, compile); [`source`] reads policy folders; [`explain`]
+//! turns a decision into a sentence; [`conformance`] runs the model's case files.
+
+pub mod cli;
+pub mod conformance;
+pub mod decide;
+pub mod explain;
+pub mod model;
+pub mod policy;
+pub mod snapshot;
+pub mod source;
+pub mod swap;
+
+pub use decide::{Decision, Reason, Request, decide};
+pub use model::{Verb, VerbSet};
+pub use snapshot::Snapshot;
+pub use swap::SnapshotHandle;

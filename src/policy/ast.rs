@@ -1,0 +1,183 @@
+//! The policy document as written: every value typed and located, nothing resolved yet.
+//!
+//! [`parse`](super::parse) builds these from TOML text; benchmarks and property tests build
+//! them directly (with [`Loc::SYNTHETIC`]). [`validate`](super::validate) resolves names
+//! against each other and [`compile`](super::compile) turns the result into a `Snapshot`.
+
+use std::path::PathBuf;
+
+use super::err::SourceLoc;
+use crate::model::{Level, Verb, VerbSet};
+
+/// A position in one of a [`PolicySet`]'s source files: a file index and a byte offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Loc {
+    pub file: u32,
+    pub offset: u32,
+}
+
+impl Loc {
+    /// For documents built in code rather than read from a file.
+    pub const SYNTHETIC: Loc = Loc { file: u32::MAX, offset: 0 };
+}
+
+/// A value and where it was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located<T> {
+    pub value: T,
+    pub loc: Loc,
+}
+
+impl<T> Located<T> {
+    pub fn new(value: T, loc: Loc) -> Self {
+        Located { value, loc }
+    }
+
+    /// A value written in code, with no file behind it.
+    pub fn synthetic(value: T) -> Self {
+        Located { value, loc: Loc::SYNTHETIC }
+    }
+}
+
+impl Located<String> {
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+}
+
+/// One source file: its path and where each line starts, to turn offsets into lines.
+#[derive(Clone, Debug, Default)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    line_starts: Vec<u32>,
+}
+
+impl SourceFile {
+    pub fn new(path: PathBuf, text: &str) -> Self {
+        let mut line_starts = vec![0];
+        for (i, b) in text.bytes().enumerate() {
+            if b == b'\n' {
+                line_starts.push(u32::try_from(i + 1).unwrap_or(u32::MAX));
+            }
+        }
+        SourceFile { path, line_starts }
+    }
+
+    fn line_col(&self, offset: u32) -> (u32, u32) {
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        (u32::try_from(line).unwrap_or(u32::MAX), offset - start + 1)
+    }
+}
+
+/// Kinds, global roles and orgs, merged from every file of a policies folder.
+#[derive(Clone, Debug, Default)]
+pub struct PolicySet {
+    pub sources: Vec<SourceFile>,
+    pub kinds: Vec<KindDecl>,
+    pub roles: Vec<RoleDecl>,
+    pub orgs: Vec<OrgDecl>,
+}
+
+impl PolicySet {
+    /// File, line and column of `loc`.
+    pub fn source_loc(&self, loc: Loc) -> SourceLoc {
+        match self.sources.get(loc.file as usize) {
+            Some(src) => {
+                let (line, column) = src.line_col(loc.offset);
+                SourceLoc { file: src.path.clone(), line, column }
+            }
+            None => SourceLoc { file: PathBuf::from("<built in code>"), line: 0, column: 0 },
+        }
+    }
+}
+
+/// `[[kind]]`
+#[derive(Clone, Debug)]
+pub struct KindDecl {
+    pub name: Located<String>,
+    pub levels: Vec<Level>,
+    pub hierarchical: bool,
+    pub loc: Loc,
+}
+
+/// `[[role]]` or `[[org.role]]`
+#[derive(Clone, Debug)]
+pub struct RoleDecl {
+    pub name: Located<String>,
+    pub permissions: Vec<Located<Permission>>,
+    pub loc: Loc,
+}
+
+/// One role entry, `level:kind:verbs` or `level:kind:id:verbs`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Permission {
+    pub level: Level,
+    pub kind: String,
+    /// `None` for the whole kind; `Some("*")` means the same.
+    pub id: Option<String>,
+    pub verbs: VerbSet,
+}
+
+/// `[[org]]`
+#[derive(Clone, Debug)]
+pub struct OrgDecl {
+    pub id: Located<String>,
+    pub owner: Located<String>,
+    pub members: Vec<Located<String>>,
+    pub service_accounts: Vec<Located<String>>,
+    pub teams: Vec<TeamDecl>,
+    pub projects: Vec<ProjectDecl>,
+    pub roles: Vec<RoleDecl>,
+    pub bindings: Vec<BindingDecl>,
+    pub shares: Vec<ShareDecl>,
+    pub loc: Loc,
+}
+
+/// One entry of an org's `teams = { name = [members] }`.
+#[derive(Clone, Debug)]
+pub struct TeamDecl {
+    pub name: Located<String>,
+    pub members: Vec<Located<String>>,
+}
+
+/// One entry of an org's `projects = [{ id = "...", restricted = true }]`.
+#[derive(Clone, Debug)]
+pub struct ProjectDecl {
+    pub id: Located<String>,
+    pub restricted: bool,
+}
+
+/// `[[org.binding]]`
+#[derive(Clone, Debug)]
+pub struct BindingDecl {
+    pub subject: Located<String>,
+    pub role: Located<String>,
+    pub project: Option<Located<String>>,
+    pub loc: Loc,
+}
+
+/// `[[org.share]]`
+#[derive(Clone, Debug)]
+pub struct ShareDecl {
+    pub subject: Located<String>,
+    pub kind: Located<String>,
+    pub project: Option<Located<String>>,
+    pub id: Located<String>,
+    pub verbs: VerbSet,
+    pub granted_by: Option<Located<String>>,
+    pub loc: Loc,
+}
+
+/// `[[check]]` in a conformance case file.
+#[derive(Clone, Debug)]
+pub struct CheckDecl {
+    pub principal: String,
+    pub org: String,
+    pub project: Option<String>,
+    pub kind: String,
+    pub id: Option<String>,
+    pub verb: Verb,
+    pub expect_allow: bool,
+    pub loc: Loc,
+}

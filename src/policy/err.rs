@@ -1,0 +1,281 @@
+//! Errors found while reading and validating policy text.
+//!
+//! A policy set is validated whole and every problem is reported at once, so the error type
+//! is a list ([`PolicyErrors`]) of located problems ([`PolicyError`]). Each message says
+//! what is wrong and how to fix it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where in which file a problem is. Lines and columns count from 1.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SourceLoc {
+    pub file: PathBuf,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl fmt::Display for SourceLoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.file.display())
+        } else {
+            write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+        }
+    }
+}
+
+/// " (did you mean 'x'?)" when there is a near match, nothing otherwise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DidYouMean(pub Option<String>);
+
+impl fmt::Display for DidYouMean {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(s) => write!(f, ", did you mean '{s}'?"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One problem in a policy set.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyErrorKind {
+    #[error("TOML syntax error: {message}")]
+    Syntax { message: String },
+
+    #[error("unknown key '{key}' in {table}{suggestion} (allowed here: {allowed})")]
+    UnknownKey { key: String, table: String, suggestion: DidYouMean, allowed: String },
+
+    #[error("missing key '{key}' in {table}: add `{key} = ...`")]
+    MissingKey { key: String, table: String },
+
+    #[error("'{key}' in {table} must be {expected}, found {found}")]
+    WrongType { key: String, table: String, expected: &'static str, found: &'static str },
+
+    #[error("'{key}' in {table} must not be empty")]
+    Empty { key: String, table: String },
+
+    #[error("{what} '{name}' is declared twice (first at {first}): remove or rename one")]
+    Duplicate { what: &'static str, name: String, first: String },
+
+    #[error("unknown level '{value}'{suggestion}; a level is 'organisation' or 'project'")]
+    UnknownLevel { value: String, suggestion: DidYouMean },
+
+    #[error(
+        "unknown verb '{word}'{suggestion}; use verbs (list, read, create, update, delete) or \
+         access levels (list, read, write, manage)"
+    )]
+    UnknownVerb { word: String, suggestion: DidYouMean },
+
+    #[error("'deny' is not a grant: to take access away, revoke (remove) the share instead")]
+    DenyShare,
+
+    #[error("'deny' is not a permission: remove it from the role; roles only grant")]
+    DenyInRole,
+
+    #[error(
+        "permission '{entry}' is not of the form level:kind:verbs or level:kind:id:verbs \
+         ({problem}); for example \"project:containers:create,update\""
+    )]
+    BadPermission { entry: String, problem: &'static str },
+
+    #[error("unknown kind '{name}'{suggestion}; declare it with a [[kind]] table or use a built-in kind")]
+    UnknownKind { name: String, suggestion: DidYouMean },
+
+    #[error(
+        "kind '{kind}' does not exist at {level} level (it exists at: {levels}); use one of \
+         those levels{hint}"
+    )]
+    KindNotAtLevel { kind: String, level: &'static str, levels: String, hint: &'static str },
+
+    #[error("kind '{name}' is built in and cannot be declared: remove this [[kind]] table")]
+    BuiltinKind { name: String },
+
+    #[error("invalid name '{name}': {problem}")]
+    BadName { name: String, problem: &'static str },
+
+    #[error(
+        "nothing can grant 'ownership': it belongs to the owner alone and moves only by an \
+         ownership transfer; remove this grant"
+    )]
+    OwnershipGrant,
+
+    #[error("role '{name}' is built in: choose another name for the custom role")]
+    BuiltinRole { name: String },
+
+    #[error("role '{name}' is already a global role (at {first}): choose another name for the org role")]
+    ShadowsGlobalRole { name: String, first: String },
+
+    #[error("unknown role '{name}' in org '{org}'{suggestion}; define it with [[role]] or [[org.role]], or use admin, member or viewer")]
+    UnknownRole { name: String, org: String, suggestion: DidYouMean },
+
+    #[error(
+        "the 'owner' role cannot be bound: ownership moves only by an ownership transfer; \
+         set the org's `owner` key instead, or bind 'admin'"
+    )]
+    BindOwner,
+
+    #[error(
+        "'{owner}' is the owner of org '{org}' and already holds every permission; the owner \
+         cannot be bound to another role except by an ownership transfer: remove this binding"
+    )]
+    OwnerBound { owner: String, org: String },
+
+    #[error("unknown project '{project}' in org '{org}'{suggestion}; add it to the org's `projects`")]
+    UnknownProject { project: String, org: String, suggestion: DidYouMean },
+
+    #[error(
+        "'{subject}' is not a member of org '{org}'{suggestion}; a subject is a member id, \
+         team:NAME or all: invite the member first (add it to `members` or `service_accounts`)"
+    )]
+    NotAMember { subject: String, org: String, suggestion: DidYouMean },
+
+    #[error("unknown team '{team}' in org '{org}'{suggestion}; declare it in the org's `teams`")]
+    UnknownTeam { team: String, org: String, suggestion: DidYouMean },
+
+    #[error("'{id}' is listed both as a member and as a service account of org '{org}': an id is one or the other, remove one")]
+    MemberAndServiceAccount { id: String, org: String },
+
+    #[error("owner '{owner}' is not a member of org '{org}': add it to `members`")]
+    OwnerNotMember { owner: String, org: String },
+
+    #[error("owner '{owner}' of org '{org}' is a service account: the owner must be a user listed in `members`")]
+    OwnerIsServiceAccount { owner: String, org: String },
+
+    #[error("team '{team}' lists '{member}', who is not a member of org '{org}': add it to `members` or `service_accounts` first")]
+    TeamMemberUnknown { team: String, member: String, org: String },
+
+    #[error("'{member}' is listed twice in team '{team}': remove one")]
+    TeamMemberTwice { team: String, member: String },
+
+    #[error("invalid id '{id}': {problem}")]
+    BadId { id: String, problem: crate::model::IdProblem },
+
+    #[error("a share gives either `verbs` or `level`, not both: remove one")]
+    VerbsAndLevel,
+
+    #[error("a share needs `verbs = [...]` or `level = \"...\"`")]
+    NoVerbs,
+
+    #[error("`granted_by` '{who}' is not a member of org '{org}'")]
+    GrantorNotMember { who: String, org: String },
+
+    #[error("the same binding ({subject}, {role}{scope}) is given twice: remove one")]
+    DuplicateBinding { subject: String, role: String, scope: String },
+
+    #[error("[[check]] tables belong in conformance case files, not in a policies folder: move them to a test file")]
+    CheckInPolicy,
+
+    #[error("'expect' must be \"allow\" or \"deny\", found '{value}'")]
+    BadExpect { value: String },
+
+    #[error("'verb' must be one of list, read, create, update, delete, found '{value}'{suggestion}")]
+    BadCheckVerb { value: String, suggestion: DidYouMean },
+}
+
+/// One located problem.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{loc}: {kind}")]
+pub struct PolicyError {
+    pub loc: SourceLoc,
+    pub kind: PolicyErrorKind,
+}
+
+/// Every problem found in a policy set, in file and line order.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct PolicyErrors(pub Vec<PolicyError>);
+
+impl fmt::Display for PolicyErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "policy is invalid ({n} error{}):", if n == 1 { "" } else { "s" })?;
+        for e in &self.0 {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reading a policy folder or case file failed before any text could be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid UTF-8: policy files are UTF-8 text")]
+    NotUtf8 { path: PathBuf },
+    #[error("{path} holds no *.toml files: put policy files (kinds, roles, orgs) there")]
+    NoPolicyFiles { path: PathBuf },
+}
+
+/// Loading a policy set: either the files could not be read, or they do not validate.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Invalid(#[from] PolicyErrors),
+}
+
+/// The nearest of `candidates` to `word`, if near enough to be a likely typo.
+pub(crate) fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> DidYouMean {
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = edit_distance(word, c);
+        let limit = (word.chars().count().max(c.chars().count()) / 3).max(1);
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    DidYouMean(best.map(|(_, s)| s.to_string()))
+}
+
+/// Damerau-Levenshtein (optimal string alignment) distance, so a swap of two letters
+/// (`subjcet`) counts as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    let at = |i: usize, j: usize| i * w + j;
+    for i in 0..=a.len() {
+        if let Some(x) = d.get_mut(at(i, 0)) {
+            *x = i;
+        }
+    }
+    for j in 0..=b.len() {
+        if let Some(x) = d.get_mut(at(0, j)) {
+            *x = j;
+        }
+    }
+    let get = |d: &Vec<usize>, i: usize, j: usize| d.get(at(i, j)).copied().unwrap_or(usize::MAX / 2);
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let same = a.get(i - 1) == b.get(j - 1);
+            let mut v = (get(&d, i - 1, j) + 1)
+                .min(get(&d, i, j - 1) + 1)
+                .min(get(&d, i - 1, j - 1) + usize::from(!same));
+            if i > 1 && j > 1 && a.get(i - 1) == b.get(j - 2) && a.get(i - 2) == b.get(j - 1) {
+                v = v.min(get(&d, i - 2, j - 2) + 1);
+            }
+            if let Some(x) = d.get_mut(at(i, j)) {
+                *x = v;
+            }
+        }
+    }
+    get(&d, a.len(), b.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_transpositions_and_typos() {
+        let keys = ["subject", "role", "project"];
+        assert_eq!(nearest("subjcet", keys).0.as_deref(), Some("subject"));
+        assert_eq!(nearest("projct", keys).0.as_deref(), Some("project"));
+        assert_eq!(nearest("banana", keys).0, None);
+    }
+}

@@ -1,0 +1,5 @@
+//! One test binary for the integration tests; each module is one concern.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+
+mod conformance;
+mod policy_errors;
