@@ -4,3 +4,4 @@
 mod conformance;
 mod model_prop;
 mod policy_errors;
+mod swap;

@@ -411,11 +411,10 @@ fn reference(w: &World, c: &Check) -> bool {
     if (level == "project" && !project_level) || (level == "organisation" && !org_level) {
         return false;
     }
-    if let Some(p) = c.project {
-        if !w.projects.iter().any(|(id, _)| *id == p) {
+    if let Some(p) = c.project
+        && !w.projects.iter().any(|(id, _)| *id == p) {
             return false;
         }
-    }
     let id = match c.id.as_deref() {
         Some(raw) => match well_formed(raw, hierarchical) {
             Some(id) => Some(id),

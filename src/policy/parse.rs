@@ -43,11 +43,10 @@ pub(crate) fn parse_file(text: &str, file: u32, mode: FileMode) -> Parsed {
         FileMode::Policy => &["description", "kind", "role", "org"],
         FileMode::Case => &["description", "kind", "role", "org", "check"],
     };
-    if mode == FileMode::Policy {
-        if let Some(v) = root.get("check") {
+    if mode == FileMode::Policy
+        && let Some(v) = root.get("check") {
             p.error(v.span().start, E::CheckInPolicy);
         }
-    }
     root.check_keys(&mut p, top_keys, &["check"]);
     root.string(&mut p, "description");
     for t in root.tables(&mut p, "kind", "[[kind]]") {

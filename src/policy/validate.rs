@@ -596,18 +596,14 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
             None
         };
         let project = match &b.project {
-            Some(p) => match names.project(p, errors) {
-                Some(p) => Some(Some(p)),
-                None => None,
-            },
+            Some(p) => names.project(p, errors).map(Some),
             None => Some(None),
         };
-        if let (Some(Subject::Member(m)), Some(o)) = (subject, owner) {
-            if m == o {
+        if let (Some(Subject::Member(m)), Some(o)) = (subject, owner)
+            && m == o {
                 errors.push(b.subject.loc, E::OwnerBound { owner: org.owner.value.clone(), org: org_id.into() });
                 continue;
             }
-        }
         let (Some(subject), Some(role), Some(project)) = (subject, role, project) else { continue };
         let binding = Binding { subject, role, project };
         if bindings.contains(&binding) {
