@@ -3,9 +3,8 @@
 //! It follows MODEL.md's decision procedure in order (member, resource, owner, base access
 //! from bindings, shares) against the compiled [`Snapshot`]. It does no I/O, takes no lock,
 //! allocates nothing and cannot fail: a deny is a value. The cost is a handful of hash
-//! probes (org, member, kind, project, the member's project profile, and the share index)
-//! and bit tests; a hierarchical id adds one share probe per path segment when the org
-//! holds shares.
+//! probes (org, member, kind, project, the member's project profile, the share index) and
+//! bit tests; a hierarchical id adds one share probe per path segment.
 //!
 //! The [`Decision`] names its cause cheaply (an enum); the readable account of which
 //! binding or share it was is built only on request, by [`crate::explain`].
@@ -36,7 +35,7 @@
 
 use crate::model::{IdProblem, Level, Verb, VerbSet, normalise_id};
 use crate::policy::KindId;
-use crate::snapshot::{ALL_HOLDER, HAS_NARROWED, NO_PROFILE, ORG_SCOPE, OrgSnapshot, Snapshot, slot};
+use crate::snapshot::{HAS_NARROWED, NO_PROFILE, ORG_SCOPE, OrgSnapshot, Snapshot, slot};
 
 /// What is asked: may `principal` do `verb` on this resource of `org`?
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,7 +139,7 @@ pub fn decide(snapshot: &Snapshot, request: &Request<'_>) -> Decision {
     if role_verbs(org, profile, &target).contains(request.verb) {
         return allow(Reason::Role(scope));
     }
-    if share_verbs(org, member, &target, request.verb).contains(request.verb) {
+    if share_verbs(org, member, &target).contains(request.verb) {
         return allow(Reason::Share);
     }
     deny(Reason::NoGrant)
@@ -161,7 +160,7 @@ pub(crate) struct Target<'a> {
 /// (directly, by team or through `all`) has a project binding, those replace the org ones;
 /// a restricted project without one gives nothing; otherwise the org bindings.
 pub(crate) fn base_profile(org: &OrgSnapshot, member: u32, project: Option<u32>) -> (u32, Scope) {
-    let org_profile = org.org_profile.get(member as usize).copied().unwrap_or(NO_PROFILE);
+    let org_profile = org.member_info.get(member as usize).map_or(NO_PROFILE, |m| m.profile);
     let Some(p) = project else {
         return (org_profile, Scope::Organisation);
     };
@@ -189,26 +188,18 @@ pub(crate) fn role_verbs(org: &OrgSnapshot, profile: u32, t: &Target<'_>) -> Ver
     verbs
 }
 
-/// The verbs shares give the member on the target: shares to it (or its teams, folded in
-/// at compile time) and to `all`; `*` shares cover every id and the collection. Stops early
-/// once `verb` is covered.
-pub(crate) fn share_verbs(org: &OrgSnapshot, member: u32, t: &Target<'_>, verb: Verb) -> VerbSet {
+/// The verbs shares give the member on the target: shares to it, to one of its teams or
+/// to `all`, on the id or (hierarchical kinds) an ancestor of it; `*` shares cover every id
+/// and the collection.
+pub(crate) fn share_verbs(org: &OrgSnapshot, member: u32, t: &Target<'_>) -> VerbSet {
     let scope = t.project.unwrap_or(ORG_SCOPE);
-    let mut verbs = VerbSet::EMPTY;
-    let own = org.member_has_shares.get(member as usize).copied().unwrap_or(false);
-    for (holder, present) in [(member, own), (ALL_HOLDER, org.all_has_shares)] {
-        if !present {
-            continue;
-        }
-        if org.has_wildcard_shares {
-            verbs = verbs.union(org.shares.get(holder, scope, t.kind, "*"));
-        }
-        if let Some(id) = t.id {
-            verbs = verbs.union(org.shares.covering(holder, scope, t.kind, id, t.hierarchical));
-        }
-        if verbs.contains(verb) {
-            break;
-        }
+    let Some(info) = org.member_info.get(member as usize) else {
+        return VerbSet::EMPTY;
+    };
+    let teams = org.teams_of(info);
+    let mut verbs = org.shares.wildcard_verbs(scope, t.kind, member, teams);
+    if let Some(id) = t.id {
+        verbs = verbs.union(org.shares.verbs(scope, t.kind, id, t.hierarchical, member, teams));
     }
     verbs
 }

@@ -20,6 +20,7 @@ pub mod model;
 pub mod policy;
 pub mod snapshot;
 pub mod source;
+pub mod strmap;
 pub mod swap;
 
 pub use decide::{Decision, Reason, Request, decide};

@@ -5,18 +5,18 @@
 //! shares the rest with the previous snapshot. Inside an org, everything the decision needs
 //! is an array index or one hash probe:
 //!
-//! - members and projects map their string ids to dense indexes;
+//! - members and projects map their string ids to dense indexes; a member's entry holds
+//!   its organisation-scope profile and its (sorted) teams;
 //! - each member's roles at organisation scope, unioned over its own bindings, its teams'
 //!   and `all`'s, are interned as a *profile*: one verb set per (kind, level), so a role
 //!   check is one array read;
 //! - project-scope bindings, folded the same way, map (member, project) to a profile;
-//! - role entries narrowed to an id and shares live in a [`GrantIndex`], a flat hash table
-//!   keyed by (holder, scope, kind, id) with no per-entry allocation. Subtree grants of
-//!   hierarchical kinds are found by probing each ancestor of the requested path, at most
-//!   once per path segment.
-//!
-//! Shares to a team are folded into each member of it; shares to `all` are held once under
-//! a shared holder, so one probe covers them for everybody.
+//! - shares are indexed by resource first ([`ShareIndex`]): one probe for the requested id
+//!   (and one per ancestor, for hierarchical kinds) yields the few subjects it was shared
+//!   with, checked against the member, its teams and `all`; `*` shares sit in a small
+//!   integer-keyed table per (scope, kind);
+//! - role entries narrowed to an id live in a [`GrantIndex`] keyed by (profile, level,
+//!   kind, id), consulted only for slots that have any.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -24,6 +24,7 @@ use std::sync::Arc;
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use crate::model::VerbSet;
+use crate::strmap::{StrMap, bytes_eq};
 use crate::policy::{Globals, KindId, OrgModel};
 
 /// One compiled policy set: the kinds and global roles, and every org.
@@ -31,7 +32,7 @@ use crate::policy::{Globals, KindId, OrgModel};
 pub struct Snapshot {
     pub(crate) revision: u64,
     pub(crate) globals: Arc<Globals>,
-    pub(crate) orgs: HashMap<Arc<str>, Arc<OrgSnapshot>>,
+    pub(crate) orgs: StrMap<Arc<OrgSnapshot>>,
 }
 
 impl Snapshot {
@@ -59,7 +60,7 @@ impl Snapshot {
     pub fn with_org(&self, org: OrgModel) -> Snapshot {
         let compiled = crate::policy::compile_org(&self.globals, org);
         let mut orgs = self.orgs.clone();
-        orgs.insert(Arc::from(&*compiled.model.id), Arc::new(compiled));
+        orgs.insert(compiled.model.id.clone(), Arc::new(compiled));
         Snapshot { revision: self.revision, globals: self.globals.clone(), orgs }
     }
 
@@ -73,8 +74,6 @@ impl Snapshot {
 
 /// No profile: the member holds no role at that scope.
 pub(crate) const NO_PROFILE: u32 = u32::MAX;
-/// The holder of shares given to `all`.
-pub(crate) const ALL_HOLDER: u32 = u32::MAX;
 /// The scope of organisation-level shares (project-level ones use the project index).
 pub(crate) const ORG_SCOPE: u32 = u32::MAX;
 /// Set in a profile's slot when narrowed entries exist for that (kind, level).
@@ -85,21 +84,27 @@ pub(crate) const HAS_NARROWED: u8 = 0x80;
 pub struct OrgSnapshot {
     /// The resolved org this was compiled from: what explanations and listings read.
     pub model: OrgModel,
-    pub(crate) members: HashMap<Box<str>, u32>,
-    pub(crate) projects: HashMap<Box<str>, u32>,
+    pub(crate) members: StrMap<u32>,
+    pub(crate) member_info: Box<[MemberInfo]>,
+    /// Every member's teams, sorted, back to back; [`MemberInfo`] says where each starts.
+    pub(crate) member_teams: Box<[u32]>,
+    pub(crate) projects: StrMap<u32>,
     pub(crate) restricted: Box<[bool]>,
-    /// Per member: its organisation-scope profile, or [`NO_PROFILE`].
-    pub(crate) org_profile: Box<[u32]>,
     /// `(member << 32) | project` to the member's profile in that project.
     pub(crate) project_profiles: HashMap<u64, u32>,
     pub(crate) profiles: Vec<Profile>,
     /// Narrowed role entries: holder = profile, scope = level index.
     pub(crate) narrowed: GrantIndex,
-    /// Shares: holder = member or [`ALL_HOLDER`], scope = project or [`ORG_SCOPE`].
-    pub(crate) shares: GrantIndex,
-    pub(crate) member_has_shares: Box<[bool]>,
-    pub(crate) all_has_shares: bool,
-    pub(crate) has_wildcard_shares: bool,
+    pub(crate) shares: ShareIndex,
+}
+
+/// What the decision needs of one member, in one place (one cache line read).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MemberInfo {
+    /// Organisation-scope profile, or [`NO_PROFILE`].
+    pub(crate) profile: u32,
+    pub(crate) teams_start: u32,
+    pub(crate) teams_len: u32,
 }
 
 impl OrgSnapshot {
@@ -114,6 +119,12 @@ impl OrgSnapshot {
     pub fn project_index(&self, id: &str) -> Option<u32> {
         self.projects.get(id).copied()
     }
+
+    /// The sorted teams of a member.
+    pub(crate) fn teams_of(&self, info: &MemberInfo) -> &[u32] {
+        let start = info.teams_start as usize;
+        self.member_teams.get(start..start + info.teams_len as usize).unwrap_or(&[])
+    }
 }
 
 /// A set of roles, flattened: one verb set per (kind, level) slot.
@@ -126,6 +137,29 @@ pub(crate) struct Profile {
 
 pub(crate) fn slot(kind: KindId, level: crate::model::Level) -> usize {
     usize::from(kind) * 2 + level.index()
+}
+
+fn grant_hash(hasher: &DefaultHashBuilder, holder: u32, scope: u32, kind: KindId, id: &str) -> u64 {
+    let mut h = hasher.build_hasher();
+    h.write_u32(holder);
+    h.write_u32(scope);
+    h.write_u16(kind);
+    h.write(id.as_bytes());
+    h.finish()
+}
+
+fn arena_str(arena: &str, start: u32, len: u32) -> &str {
+    let start = start as usize;
+    arena.get(start..start + len as usize).unwrap_or("")
+}
+
+/// Ancestors of a hierarchical id in normal form, nearest first: `/a/b` then `/a` then `/`
+/// for `/a/b/c`. Slices of the input; nothing is allocated.
+pub(crate) fn ancestors(id: &str) -> impl Iterator<Item = &str> {
+    let below_root = id != "/";
+    id.rmatch_indices('/')
+        .filter(move |_| below_root)
+        .map(move |(i, _)| if i == 0 { "/" } else { id.get(..i).unwrap_or("/") })
 }
 
 /// A flat hash table of grants keyed by (holder, scope, kind, id), ids stored in one arena.
@@ -149,24 +183,18 @@ struct GrantEntry {
 
 impl GrantIndex {
     fn hash(&self, holder: u32, scope: u32, kind: KindId, id: &str) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        h.write_u32(holder);
-        h.write_u32(scope);
-        h.write_u16(kind);
-        h.write(id.as_bytes());
-        h.finish()
+        grant_hash(&self.hasher, holder, scope, kind, id)
     }
 
     fn id_of(&self, e: &GrantEntry) -> &str {
-        let start = e.id_start as usize;
-        self.ids.get(start..start + e.id_len as usize).unwrap_or("")
+        arena_str(&self.ids, e.id_start, e.id_len)
     }
 
     fn position(&self, hash: u64, holder: u32, scope: u32, kind: KindId, id: &str) -> Option<u32> {
         self.table
             .find(hash, |&i| {
                 self.entries.get(i as usize).is_some_and(|e| {
-                    e.holder == holder && e.scope == scope && e.kind == kind && self.id_of(e) == id
+                    e.holder == holder && e.scope == scope && e.kind == kind && bytes_eq(self.id_of(e).as_bytes(), id.as_bytes())
                 })
             })
             .copied()
@@ -195,32 +223,7 @@ impl GrantIndex {
         let (entries, ids, hasher) = (&self.entries, &self.ids, &self.hasher);
         self.table.insert_unique(hash, index, |&i| {
             let Some(e) = entries.get(i as usize) else { return 0 };
-            let start = e.id_start as usize;
-            let id = ids.get(start..start + e.id_len as usize).unwrap_or("");
-            let mut h = hasher.build_hasher();
-            h.write_u32(e.holder);
-            h.write_u32(e.scope);
-            h.write_u16(e.kind);
-            h.write(id.as_bytes());
-            h.finish()
-        });
-    }
-
-    /// Frees spare capacity once building is done.
-    pub(crate) fn shrink(&mut self) {
-        self.entries.shrink_to_fit();
-        self.ids.shrink_to_fit();
-        let (entries, ids, hasher) = (&self.entries, &self.ids, &self.hasher);
-        self.table.shrink_to_fit(|&i| {
-            let Some(e) = entries.get(i as usize) else { return 0 };
-            let start = e.id_start as usize;
-            let id = ids.get(start..start + e.id_len as usize).unwrap_or("");
-            let mut h = hasher.build_hasher();
-            h.write_u32(e.holder);
-            h.write_u32(e.scope);
-            h.write_u16(e.kind);
-            h.write(id.as_bytes());
-            h.finish()
+            grant_hash(hasher, e.holder, e.scope, e.kind, arena_str(ids, e.id_start, e.id_len))
         });
     }
 
@@ -239,12 +242,203 @@ impl GrantIndex {
     #[inline]
     pub(crate) fn covering(&self, holder: u32, scope: u32, kind: KindId, id: &str, hierarchical: bool) -> VerbSet {
         let mut verbs = self.get(holder, scope, kind, id);
-        if hierarchical && id != "/" {
-            for (i, _) in id.rmatch_indices('/') {
-                let prefix = if i == 0 { "/" } else { id.get(..i).unwrap_or("/") };
+        if hierarchical {
+            for prefix in ancestors(id) {
                 verbs = verbs.union(self.get(holder, scope, kind, prefix));
             }
         }
         verbs
+    }
+}
+
+/// Shares indexed by resource: (scope, kind, id) to the subjects it is shared with.
+///
+/// A holder is packed in a `u32`: the subject's index (25 bits), its tag (member, team or
+/// `all`, 2 bits) and the verbs (5 bits).
+#[derive(Debug, Default)]
+pub(crate) struct ShareIndex {
+    hasher: DefaultHashBuilder,
+    table: HashTable<u32>,
+    buckets: Vec<Bucket>,
+    holders: Vec<u32>,
+    ids: String,
+    /// `*` shares: `(scope << 16) | kind` to a range of `holders`.
+    wildcard: HashMap<u64, (u32, u32)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    scope: u32,
+    id_start: u32,
+    id_len: u32,
+    holders_start: u32,
+    holders_len: u32,
+    kind: KindId,
+}
+
+const TAG_MEMBER: u32 = 0;
+const TAG_TEAM: u32 = 1;
+const TAG_ALL: u32 = 2;
+const INDEX_BITS: u32 = 25;
+/// Members and teams per org are limited to 2^25 (33 million) by the holder packing.
+pub(crate) const MAX_SUBJECT_INDEX: u32 = (1 << INDEX_BITS) - 1;
+
+/// A share's subject, packed for the index.
+pub(crate) fn pack_holder(subject: crate::policy::Subject, verbs: VerbSet) -> u32 {
+    use crate::policy::Subject;
+    let (tag, index) = match subject {
+        Subject::Member(m) => (TAG_MEMBER, m),
+        Subject::Team(t) => (TAG_TEAM, t),
+        Subject::All => (TAG_ALL, 0),
+    };
+    (index & MAX_SUBJECT_INDEX) | (tag << INDEX_BITS) | (u32::from(verbs.bits()) << (INDEX_BITS + 2))
+}
+
+fn wildcard_key(scope: u32, kind: KindId) -> u64 {
+    (u64::from(scope) << 16) | u64::from(kind)
+}
+
+impl ShareIndex {
+    /// Builds the index from `(scope, kind, id, packed holder)` for each share.
+    pub(crate) fn build<'a>(shares: impl ExactSizeIterator<Item = (u32, KindId, &'a str, u32)>) -> ShareIndex {
+        let n = shares.len();
+        let mut index = ShareIndex {
+            table: HashTable::with_capacity(n),
+            buckets: Vec::with_capacity(n),
+            ..ShareIndex::default()
+        };
+        // First pass: one bucket per resource, holders chained through `next`.
+        let mut chain: Vec<(u32, u32)> = Vec::with_capacity(n);
+        let mut heads: Vec<u32> = Vec::with_capacity(n);
+        let mut wild: HashMap<u64, Vec<u32>> = HashMap::new();
+        for (scope, kind, id, holder) in shares {
+            if id == "*" {
+                wild.entry(wildcard_key(scope, kind)).or_default().push(holder);
+                continue;
+            }
+            let hash = grant_hash(&index.hasher, 0, scope, kind, id);
+            let b = match index.find(hash, scope, kind, id) {
+                Some(b) => b,
+                None => {
+                    let b = index.buckets.len() as u32;
+                    index.buckets.push(Bucket {
+                        scope,
+                        id_start: u32::try_from(index.ids.len()).unwrap_or(u32::MAX),
+                        id_len: u32::try_from(id.len()).unwrap_or(0),
+                        holders_start: 0,
+                        holders_len: 0,
+                        kind,
+                    });
+                    index.ids.push_str(id);
+                    heads.push(u32::MAX);
+                    let (buckets, ids, hasher) = (&index.buckets, &index.ids, &index.hasher);
+                    index.table.insert_unique(hash, b, |&i| {
+                        let Some(e) = buckets.get(i as usize) else { return 0 };
+                        grant_hash(hasher, 0, e.scope, e.kind, arena_str(ids, e.id_start, e.id_len))
+                    });
+                    b
+                }
+            };
+            if let Some(head) = heads.get_mut(b as usize) {
+                chain.push((holder, *head));
+                *head = (chain.len() - 1) as u32;
+            }
+        }
+        // Second pass: each bucket's holders back to back, one entry per subject.
+        index.holders.reserve_exact(chain.len());
+        for (b, head) in index.buckets.iter_mut().zip(heads) {
+            let start = index.holders.len();
+            let mut link = head;
+            while let Some(&(holder, next)) = chain.get(link as usize) {
+                push_merged(&mut index.holders, start, holder);
+                link = next;
+            }
+            b.holders_start = start as u32;
+            b.holders_len = (index.holders.len() - start) as u32;
+        }
+        for (key, list) in wild {
+            let start = index.holders.len();
+            for holder in list {
+                push_merged(&mut index.holders, start, holder);
+            }
+            index.wildcard.insert(key, (start as u32, (index.holders.len() - start) as u32));
+        }
+        index.buckets.shrink_to_fit();
+        index.ids.shrink_to_fit();
+        index
+    }
+
+    fn find(&self, hash: u64, scope: u32, kind: KindId, id: &str) -> Option<u32> {
+        self.table
+            .find(hash, |&i| {
+                self.buckets.get(i as usize).is_some_and(|b| {
+                    b.scope == scope && b.kind == kind && bytes_eq(arena_str(&self.ids, b.id_start, b.id_len).as_bytes(), id.as_bytes())
+                })
+            })
+            .copied()
+    }
+
+    fn holders_verbs(&self, start: u32, len: u32, member: u32, teams: &[u32]) -> VerbSet {
+        let start = start as usize;
+        let mut bits = 0u8;
+        for &h in self.holders.get(start..start + len as usize).unwrap_or(&[]) {
+            let index = h & MAX_SUBJECT_INDEX;
+            let reaches = match (h >> INDEX_BITS) & 0b11 {
+                TAG_MEMBER => index == member,
+                TAG_TEAM => teams.contains(&index),
+                _ => true,
+            };
+            if reaches {
+                bits |= (h >> (INDEX_BITS + 2)) as u8;
+            }
+        }
+        VerbSet::from_bits(bits)
+    }
+
+    /// The verbs shared with `member` (directly, through one of `teams`, or with `all`) on
+    /// `id`, or on an ancestor of it for hierarchical kinds.
+    #[inline]
+    pub(crate) fn verbs(&self, scope: u32, kind: KindId, id: &str, hierarchical: bool, member: u32, teams: &[u32]) -> VerbSet {
+        if self.buckets.is_empty() {
+            return VerbSet::EMPTY;
+        }
+        let mut verbs = self.exact(scope, kind, id, member, teams);
+        if hierarchical {
+            for prefix in ancestors(id) {
+                verbs = verbs.union(self.exact(scope, kind, prefix, member, teams));
+            }
+        }
+        verbs
+    }
+
+    fn exact(&self, scope: u32, kind: KindId, id: &str, member: u32, teams: &[u32]) -> VerbSet {
+        let hash = grant_hash(&self.hasher, 0, scope, kind, id);
+        match self.find(hash, scope, kind, id).and_then(|b| self.buckets.get(b as usize)) {
+            Some(b) => self.holders_verbs(b.holders_start, b.holders_len, member, teams),
+            None => VerbSet::EMPTY,
+        }
+    }
+
+    /// The verbs `*` shares give `member` on every resource of this kind in this scope.
+    #[inline]
+    pub(crate) fn wildcard_verbs(&self, scope: u32, kind: KindId, member: u32, teams: &[u32]) -> VerbSet {
+        if self.wildcard.is_empty() {
+            return VerbSet::EMPTY;
+        }
+        match self.wildcard.get(&wildcard_key(scope, kind)) {
+            Some(&(start, len)) => self.holders_verbs(start, len, member, teams),
+            None => VerbSet::EMPTY,
+        }
+    }
+}
+
+/// Appends `holder`, or ORs its verbs into the entry for the same subject at or after
+/// `start` (a subject given the same resource twice, or through two share entries).
+fn push_merged(holders: &mut Vec<u32>, start: usize, holder: u32) {
+    const SUBJECT: u32 = (1 << (INDEX_BITS + 2)) - 1;
+    if let Some(h) = holders.get_mut(start..).and_then(|s| s.iter_mut().find(|h| **h & SUBJECT == holder & SUBJECT)) {
+        *h |= holder;
+    } else {
+        holders.push(holder);
     }
 }

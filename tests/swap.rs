@@ -2,7 +2,8 @@
 //! rejected update that leaves the live snapshot untouched.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use portcullis::policy::{self, FileMode, SourceText};
 use portcullis::{Request, SnapshotHandle, Verb, decide};
@@ -91,9 +92,10 @@ fn readers_never_see_a_half_applied_policy() {
         policy::compile_text("v0.toml", &world(&[("a", "viewer"), ("b", "viewer")])).unwrap(),
     ];
     let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
     let readers: Vec<_> = (0..2)
         .map(|_| {
-            let (handle, stop) = (handle.clone(), stop.clone());
+            let (handle, stop, reads) = (handle.clone(), stop.clone(), reads.clone());
             std::thread::spawn(move || {
                 let mut seen = 0u64;
                 while !stop.load(Ordering::Relaxed) {
@@ -102,20 +104,27 @@ fn readers_never_see_a_half_applied_policy() {
                     let (a, b) = (decide(&snap, &r("a")).allowed, decide(&snap, &r("b")).allowed);
                     assert_eq!(a, b, "revision {} mixes two versions", snap.revision());
                     seen += 1;
+                    reads.fetch_add(1, Ordering::Relaxed);
                 }
                 seen
             })
         })
         .collect();
+    // At least 1,000 swaps, and on until the readers have decided 10,000 times alongside
+    // them (bounded: a reader that never runs fails the test below).
     let mut last = handle.load().revision();
-    for i in 0..1_000 {
-        let rev = handle.replace(versions[i % 2].clone());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut swaps = 0;
+    while swaps < 1_000 || (reads.load(Ordering::Relaxed) < 10_000 && Instant::now() < deadline) {
+        let rev = handle.replace(versions[swaps % 2].clone());
         assert!(rev > last);
         last = rev;
+        swaps += 1;
     }
     stop.store(true, Ordering::Relaxed);
     for r in readers {
-        assert!(r.join().unwrap() > 0);
+        assert!(r.join().unwrap() > 0, "a reader never ran during the swaps");
     }
-    assert_eq!(handle.load().revision(), 1_001);
+    assert!(reads.load(Ordering::Relaxed) >= 10_000);
+    assert_eq!(handle.load().revision(), swaps as u64 + 1);
 }

@@ -1,14 +1,15 @@
 //! Validated policy to [`Snapshot`]: all the costly work (role closures, team folding,
 //! interning, indexes) happens here, once per change, so that `decide` only looks up.
 
-use std::collections::HashMap as StdHashMap;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
 
 use super::validate::{Globals, OrgModel, RoleRef, Subject, Validated};
+use crate::strmap::StrMap;
 use crate::snapshot::{
-    ALL_HOLDER, GrantIndex, HAS_NARROWED, NO_PROFILE, ORG_SCOPE, OrgSnapshot, Profile, Snapshot, slot,
+    GrantIndex, HAS_NARROWED, MemberInfo, NO_PROFILE, ORG_SCOPE, OrgSnapshot, Profile, ShareIndex, Snapshot, pack_holder,
+    slot,
 };
 
 /// Compiles a validated policy set. The snapshot's revision is 0 until a
@@ -20,7 +21,7 @@ pub fn compile(validated: Validated) -> Snapshot {
         .into_iter()
         .map(|model| {
             let org = compile_org(&globals, model);
-            (Arc::from(&*org.model.id), Arc::new(org))
+            (org.model.id.clone(), Arc::new(org))
         })
         .collect();
     Snapshot { revision: 0, globals, orgs }
@@ -29,86 +30,112 @@ pub fn compile(validated: Validated) -> Snapshot {
 /// Compiles one org against the kinds and global roles it was validated with.
 pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
     let n_members = model.members.len();
-    let members: HashMap<Box<str>, u32> =
-        model.members.iter().enumerate().map(|(i, m)| (m.id.clone(), i as u32)).collect();
-    let projects: HashMap<Box<str>, u32> =
+    let members: StrMap<u32> = model.members.iter().enumerate().map(|(i, m)| (m.id.clone(), i as u32)).collect();
+    let projects: StrMap<u32> =
         model.projects.iter().enumerate().map(|(i, p)| (p.id.clone(), i as u32)).collect();
     let restricted = model.projects.iter().map(|p| p.restricted).collect();
 
-    // Who each subject stands for.
-    let mut teams_of: Vec<Vec<u32>> = vec![Vec::new(); n_members];
+    // Each member's teams, sorted, back to back.
+    let mut team_count = vec![0u32; n_members + 1];
+    for team in &model.teams {
+        for &m in &team.members {
+            if let Some(c) = team_count.get_mut(m as usize + 1) {
+                *c += 1;
+            }
+        }
+    }
+    for i in 1..team_count.len() {
+        let prev = team_count.get(i - 1).copied().unwrap_or(0);
+        if let Some(c) = team_count.get_mut(i) {
+            *c += prev;
+        }
+    }
+    let mut member_teams = vec![0u32; team_count.last().copied().unwrap_or(0) as usize];
+    let mut fill = team_count.clone();
     for (t, team) in model.teams.iter().enumerate() {
         for &m in &team.members {
-            if let Some(list) = teams_of.get_mut(m as usize) {
-                list.push(t as u32);
+            if let Some(at) = fill.get_mut(m as usize) {
+                if let Some(slot) = member_teams.get_mut(*at as usize) {
+                    *slot = t as u32;
+                }
+                *at += 1;
             }
         }
     }
-    let expand = |s: Subject| -> Vec<u32> {
-        match s {
-            Subject::Member(m) => vec![m],
-            Subject::Team(t) => model.teams.get(t as usize).map_or_else(Vec::new, |t| t.members.clone()),
-            Subject::All => (0..n_members as u32).collect(),
-        }
+    let teams_of = |m: usize| -> &[u32] {
+        let (a, b) = (team_count.get(m).copied().unwrap_or(0), team_count.get(m + 1).copied().unwrap_or(0));
+        member_teams.get(a as usize..b as usize).unwrap_or(&[])
     };
 
-    // Roles per member at organisation scope, and per (member, project).
-    let mut org_roles: Vec<Vec<RoleRef>> = vec![Vec::new(); n_members];
-    let mut project_roles: StdHashMap<u64, Vec<RoleRef>> = StdHashMap::new();
+    // Bindings grouped by subject: (project or ORG_SCOPE, role).
+    let mut by_member: HashMap<u32, Vec<(u32, RoleRef)>> = HashMap::new();
+    let mut by_team: Vec<Vec<(u32, RoleRef)>> = vec![Vec::new(); model.teams.len()];
+    let mut by_all: Vec<(u32, RoleRef)> = Vec::new();
     for b in &model.bindings {
-        for m in expand(b.subject) {
-            match b.project {
-                None => {
-                    if let Some(list) = org_roles.get_mut(m as usize) {
-                        list.push(b.role);
-                    }
+        let entry = (b.project.unwrap_or(ORG_SCOPE), b.role);
+        match b.subject {
+            Subject::Member(m) => by_member.entry(m).or_default().push(entry),
+            Subject::Team(t) => {
+                if let Some(list) = by_team.get_mut(t as usize) {
+                    list.push(entry);
                 }
-                Some(p) => project_roles.entry(pair(m, p)).or_default().push(b.role),
             }
+            Subject::All => by_all.push(entry),
         }
     }
 
-    let mut builder = ProfileBuilder { globals, model: &model, interned: StdHashMap::new(), profiles: Vec::new(), narrowed: GrantIndex::default() };
-    let org_profile = org_roles.into_iter().map(|roles| builder.intern(roles)).collect();
-    let project_profiles = project_roles.into_iter().map(|(key, roles)| (key, builder.intern(roles))).collect();
-    let ProfileBuilder { profiles, mut narrowed, .. } = builder;
-    narrowed.shrink();
-
-    let mut shares = GrantIndex::default();
-    let mut member_has_shares = vec![false; n_members];
-    let mut all_has_shares = false;
-    let mut has_wildcard_shares = false;
-    for s in &model.shares {
-        let scope = s.project.unwrap_or(ORG_SCOPE);
-        let holders = match s.subject {
-            Subject::All => {
-                all_has_shares = true;
-                vec![ALL_HOLDER]
-            }
-            other => expand(other),
-        };
-        for h in holders {
-            if let Some(flag) = member_has_shares.get_mut(h as usize) {
-                *flag = true;
-            }
-            shares.add(h, scope, s.kind, &s.id, s.verbs);
+    let mut builder = ProfileBuilder {
+        globals,
+        model: &model,
+        interned: HashMap::new(),
+        profiles: Vec::new(),
+        narrowed: GrantIndex::default(),
+    };
+    let mut member_info = Vec::with_capacity(n_members);
+    let mut project_profiles: HashMap<u64, u32> = HashMap::new();
+    let mut scratch: Vec<(u32, RoleRef)> = Vec::new();
+    let mut roles: Vec<RoleRef> = Vec::new();
+    for m in 0..n_members {
+        // Every (scope, role) reaching this member: its own, its teams', all's.
+        scratch.clear();
+        scratch.extend(by_member.get(&(m as u32)).into_iter().flatten());
+        for &t in teams_of(m) {
+            scratch.extend(by_team.get(t as usize).into_iter().flatten());
         }
-        has_wildcard_shares |= &*s.id == "*";
+        scratch.extend(&by_all);
+        // Sorted by scope, organisation scope (u32::MAX) last; one profile per scope.
+        scratch.sort_unstable();
+        let mut profile = NO_PROFILE;
+        for group in scratch.chunk_by(|a, b| a.0 == b.0) {
+            let Some(&(scope, _)) = group.first() else { continue };
+            roles.clear();
+            roles.extend(group.iter().map(|(_, r)| *r));
+            let p = builder.intern(&mut roles);
+            if scope == ORG_SCOPE {
+                profile = p;
+            } else {
+                project_profiles.insert(pair(m as u32, scope), p);
+            }
+        }
+        let (start, end) = (team_count.get(m).copied().unwrap_or(0), team_count.get(m + 1).copied().unwrap_or(0));
+        member_info.push(MemberInfo { profile, teams_start: start, teams_len: end - start });
     }
-    shares.shrink();
+    let ProfileBuilder { profiles, narrowed, .. } = builder;
+
+    let shares = ShareIndex::build(
+        model.shares.iter().map(|s| (s.project.unwrap_or(ORG_SCOPE), s.kind, &*s.id, pack_holder(s.subject, s.verbs))),
+    );
 
     OrgSnapshot {
         members,
+        member_info: member_info.into(),
+        member_teams: member_teams.into(),
         projects,
         restricted,
-        org_profile,
         project_profiles,
         profiles,
         narrowed,
         shares,
-        member_has_shares: member_has_shares.into(),
-        all_has_shares,
-        has_wildcard_shares,
         model,
     }
 }
@@ -120,25 +147,26 @@ pub(crate) fn pair(member: u32, project: u32) -> u64 {
 struct ProfileBuilder<'a> {
     globals: &'a Globals,
     model: &'a OrgModel,
-    interned: StdHashMap<Vec<RoleRef>, u32>,
+    interned: HashMap<Vec<RoleRef>, u32>,
     profiles: Vec<Profile>,
     narrowed: GrantIndex,
 }
 
 impl ProfileBuilder<'_> {
-    /// The profile for this set of roles, built once per distinct set.
-    fn intern(&mut self, mut roles: Vec<RoleRef>) -> u32 {
+    /// The profile for this set of roles, built once per distinct set. `roles` is a
+    /// scratch buffer; it is sorted and deduplicated in place.
+    fn intern(&mut self, roles: &mut Vec<RoleRef>) -> u32 {
         if roles.is_empty() {
             return NO_PROFILE;
         }
         roles.sort_unstable();
         roles.dedup();
-        if let Some(&p) = self.interned.get(&roles) {
+        if let Some(&p) = self.interned.get(roles.as_slice()) {
             return p;
         }
         let id = self.profiles.len() as u32;
         let mut slots = vec![0u8; self.globals.kinds.len() * 2];
-        for &r in &roles {
+        for &r in roles.iter() {
             let Some(role) = self.model.role(self.globals, r) else { continue };
             for e in &role.entries {
                 let Some(s) = slots.get_mut(slot(e.kind, e.level)) else { continue };
@@ -152,7 +180,7 @@ impl ProfileBuilder<'_> {
             }
         }
         self.profiles.push(Profile { slots: slots.into() });
-        self.interned.insert(roles, id);
+        self.interned.insert(roles.clone(), id);
         id
     }
 }

@@ -165,6 +165,9 @@ pub enum PolicyErrorKind {
     #[error("the same binding ({subject}, {role}{scope}) is given twice: remove one")]
     DuplicateBinding { subject: String, role: String, scope: String },
 
+    #[error("org '{org}' has {count} {what}; at most {limit} are supported: split the org")]
+    TooMany { org: String, what: &'static str, count: usize, limit: usize },
+
     #[error("[[check]] tables belong in conformance case files, not in a policies folder: move them to a test file")]
     CheckInPolicy,
 

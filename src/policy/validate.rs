@@ -49,7 +49,7 @@ impl KindInfo {
 /// Every kind, built-in ones first.
 #[derive(Clone, Debug)]
 pub struct Kinds {
-    by_name: hashbrown::HashMap<Box<str>, KindId>,
+    by_name: crate::strmap::StrMap<KindId>,
     list: Vec<KindInfo>,
 }
 
@@ -504,6 +504,12 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
                 names.members.insert(id, idx);
             }
             members.push(Member { id: id.into(), service_account });
+        }
+    }
+    let limit = crate::snapshot::MAX_SUBJECT_INDEX as usize + 1;
+    for (what, count) in [("members", members.len()), ("teams", org.teams.len())] {
+        if count > limit {
+            errors.push(org.id.loc, E::TooMany { org: org_id.into(), what, count, limit });
         }
     }
     let owner = match names.members.get(org.owner.as_str()) {
