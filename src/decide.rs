@@ -176,10 +176,7 @@ pub(crate) fn base_profile(org: &OrgSnapshot, member: u32, project: Option<u32>)
 /// The verbs a profile grants on the target: the kind-wide entries, plus entries narrowed
 /// to this id (or an ancestor of it). A collection counts kind-wide entries only.
 pub(crate) fn role_verbs(org: &OrgSnapshot, profile: u32, t: &Target<'_>) -> VerbSet {
-    let Some(p) = org.profiles.get(profile as usize) else {
-        return VerbSet::EMPTY;
-    };
-    let bits = p.slots.get(slot(t.kind, t.level)).copied().unwrap_or(0);
+    let bits = org.profile_slot(profile, slot(t.kind, t.level));
     let mut verbs = VerbSet::from_bits(bits);
     if let (true, Some(id)) = (bits & HAS_NARROWED != 0, t.id) {
         let narrowed = org.narrowed.covering(profile, t.level.index() as u32, t.kind, id, t.hierarchical);

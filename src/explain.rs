@@ -7,11 +7,11 @@
 
 use std::fmt;
 
+use crate::Request;
 use crate::decide::{Decision, Reason, ResourceProblem, Scope, Target, decide};
 use crate::model::{Level, Verb, normalise_id, path_covers};
 use crate::policy::{OrgModel, Subject};
 use crate::snapshot::{OrgSnapshot, Snapshot};
-use crate::Request;
 
 /// A decision and the sentence that explains it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,8 +42,9 @@ fn describe(snapshot: &Snapshot, r: &Request<'_>, d: Decision) -> String {
         (Reason::NotAMember, _) => format!("not a member: '{}' is not a member of '{}'", r.principal, r.org),
         (Reason::UnknownResource(p), _) => format!("unknown resource {resource}: {}", problem(snapshot, r, p)),
         (Reason::Owner, Some(_)) => format!("owner: '{}' owns '{}'", r.principal, r.org),
-        (Reason::Role(scope), Some(org)) => role_text(snapshot, org, r, scope)
-            .unwrap_or_else(|| format!("a role grants {} on {resource}", r.verb)),
+        (Reason::Role(scope), Some(org)) => {
+            role_text(snapshot, org, r, scope).unwrap_or_else(|| format!("a role grants {} on {resource}", r.verb))
+        }
         (Reason::Share, Some(org)) => {
             share_text(snapshot, org, r).unwrap_or_else(|| format!("a share grants {} on {resource}", r.verb))
         }
@@ -194,7 +195,8 @@ fn no_grant_text(org: &OrgSnapshot, r: &Request<'_>, resource: &str) -> String {
     if let (Some(p), Some(member)) = (r.project.and_then(|p| org.project_index(p)), org.member_index(r.principal)) {
         let restricted = org.model.projects.get(p as usize).is_some_and(|p| p.restricted);
         let (_, scope) = crate::decide::base_profile(org, member, Some(p));
-        if restricted && scope == Scope::Project && !org.project_profiles.contains_key(&crate::policy::pair(member, p)) {
+        if restricted && scope == Scope::Project && !org.project_profiles.contains_key(&crate::policy::pair(member, p))
+        {
             text.push_str(&format!(
                 " (project '{}' is restricted and '{}' has no role in it)",
                 r.project.unwrap_or_default(),

@@ -139,8 +139,7 @@ pub enum AccessWord {
 
 impl AccessWord {
     /// Every word accepted somewhere, for "did you mean" hints.
-    pub const WORDS: [&'static str; 8] =
-        ["list", "read", "create", "update", "delete", "write", "manage", "deny"];
+    pub const WORDS: [&'static str; 8] = ["list", "read", "create", "update", "delete", "write", "manage", "deny"];
 
     pub fn parse(s: &str) -> Option<AccessWord> {
         if let Some(v) = Verb::parse(s) {

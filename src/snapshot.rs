@@ -24,15 +24,18 @@ use std::sync::Arc;
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use crate::model::VerbSet;
-use crate::strmap::{StrMap, bytes_eq};
 use crate::policy::{Globals, KindId, OrgModel};
+use crate::strmap::{StrMap, bytes_eq};
 
 /// One compiled policy set: the kinds and global roles, and every org.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub(crate) revision: u64,
     pub(crate) globals: Arc<Globals>,
-    pub(crate) orgs: StrMap<Arc<OrgSnapshot>>,
+    /// Org id to its place in `orgs`. Shared between snapshots until the set of orgs
+    /// changes, so replacing one org copies pointers, not keys.
+    pub(crate) org_index: Arc<StrMap<u32>>,
+    pub(crate) orgs: Vec<Arc<OrgSnapshot>>,
 }
 
 impl Snapshot {
@@ -48,27 +51,46 @@ impl Snapshot {
     }
 
     pub fn org(&self, id: &str) -> Option<&OrgSnapshot> {
-        self.orgs.get(id).map(|o| &**o)
+        let i = *self.org_index.get(id)?;
+        self.orgs.get(i as usize).map(|o| &**o)
     }
 
     pub fn orgs(&self) -> impl Iterator<Item = &OrgSnapshot> {
-        self.orgs.values().map(|o| &**o)
+        self.orgs.iter().map(|o| &**o)
+    }
+
+    /// Builds a snapshot from compiled orgs (revision 0).
+    pub(crate) fn from_orgs(globals: Arc<Globals>, orgs: Vec<Arc<OrgSnapshot>>) -> Snapshot {
+        let org_index = orgs.iter().enumerate().map(|(i, o)| (&*o.model.id, i as u32)).collect();
+        Snapshot { revision: 0, globals, org_index: Arc::new(org_index), orgs }
     }
 
     /// A copy of this snapshot with `org` compiled and put in place of the org of the same
     /// id (or added). The other orgs are shared, not rebuilt.
     pub fn with_org(&self, org: OrgModel) -> Snapshot {
-        let compiled = crate::policy::compile_org(&self.globals, org);
+        let compiled = Arc::new(crate::policy::compile_org(&self.globals, org));
         let mut orgs = self.orgs.clone();
-        orgs.insert(compiled.model.id.clone(), Arc::new(compiled));
-        Snapshot { revision: self.revision, globals: self.globals.clone(), orgs }
+        match self.org_index.get(&compiled.model.id).and_then(|&i| orgs.get_mut(i as usize)) {
+            Some(slot) => {
+                *slot = compiled;
+                Snapshot {
+                    revision: self.revision,
+                    globals: self.globals.clone(),
+                    org_index: self.org_index.clone(),
+                    orgs,
+                }
+            }
+            None => {
+                orgs.push(compiled);
+                Snapshot::from_orgs(self.globals.clone(), orgs)
+            }
+        }
     }
 
     /// A copy of this snapshot without org `id`.
     pub fn without_org(&self, id: &str) -> Snapshot {
-        let mut orgs = self.orgs.clone();
-        orgs.remove(id);
-        Snapshot { revision: self.revision, globals: self.globals.clone(), orgs }
+        let orgs = self.orgs.iter().filter(|o| &*o.model.id != id).cloned().collect();
+        Snapshot::from_orgs(self.globals.clone(), orgs)
     }
 }
 
@@ -92,7 +114,9 @@ pub struct OrgSnapshot {
     pub(crate) restricted: Box<[bool]>,
     /// `(member << 32) | project` to the member's profile in that project.
     pub(crate) project_profiles: HashMap<u64, u32>,
-    pub(crate) profiles: Vec<Profile>,
+    /// Every profile's slots back to back, `slots_per_profile` each.
+    pub(crate) profile_slots: Box<[u8]>,
+    pub(crate) slots_per_profile: usize,
     /// Narrowed role entries: holder = profile, scope = level index.
     pub(crate) narrowed: GrantIndex,
     pub(crate) shares: ShareIndex,
@@ -127,12 +151,17 @@ impl OrgSnapshot {
     }
 }
 
-/// A set of roles, flattened: one verb set per (kind, level) slot.
-#[derive(Debug)]
-pub(crate) struct Profile {
-    /// Index `kind * 2 + level`; low five bits are verbs (closed under implication),
-    /// [`HAS_NARROWED`] says to look in the narrowed index too.
-    pub(crate) slots: Box<[u8]>,
+/// A profile is a set of roles flattened to one byte per (kind, level) slot: the low five
+/// bits are verbs (closed under implication), [`HAS_NARROWED`] says to look in the narrowed
+/// index too. All profiles of an org live in one array.
+impl OrgSnapshot {
+    #[inline]
+    pub(crate) fn profile_slot(&self, profile: u32, slot: usize) -> u8 {
+        if profile == NO_PROFILE || slot >= self.slots_per_profile {
+            return 0;
+        }
+        self.profile_slots.get(profile as usize * self.slots_per_profile + slot).copied().unwrap_or(0)
+    }
 }
 
 pub(crate) fn slot(kind: KindId, level: crate::model::Level) -> usize {
@@ -194,7 +223,10 @@ impl GrantIndex {
         self.table
             .find(hash, |&i| {
                 self.entries.get(i as usize).is_some_and(|e| {
-                    e.holder == holder && e.scope == scope && e.kind == kind && bytes_eq(self.id_of(e).as_bytes(), id.as_bytes())
+                    e.holder == holder
+                        && e.scope == scope
+                        && e.kind == kind
+                        && bytes_eq(self.id_of(e).as_bytes(), id.as_bytes())
                 })
             })
             .copied()
@@ -264,6 +296,9 @@ pub(crate) struct ShareIndex {
     ids: String,
     /// `*` shares: `(scope << 16) | kind` to a range of `holders`.
     wildcard: HashMap<u64, (u32, u32)>,
+    /// Bit `kind % 64` is set if some `*` share is on a kind with that remainder: most
+    /// requests skip the wildcard probe on one bit test.
+    wildcard_kinds: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -300,20 +335,22 @@ fn wildcard_key(scope: u32, kind: KindId) -> u64 {
 
 impl ShareIndex {
     /// Builds the index from `(scope, kind, id, packed holder)` for each share.
-    pub(crate) fn build<'a>(shares: impl ExactSizeIterator<Item = (u32, KindId, &'a str, u32)>) -> ShareIndex {
+    pub(crate) fn build<'a>(shares: impl ExactSizeIterator<Item = (u32, KindId, &'a str, u32)> + Clone) -> ShareIndex {
         let n = shares.len();
+        let id_bytes = shares.clone().map(|(_, _, id, _)| id.len()).sum();
         let mut index = ShareIndex {
             table: HashTable::with_capacity(n),
             buckets: Vec::with_capacity(n),
+            ids: String::with_capacity(id_bytes),
             ..ShareIndex::default()
         };
         // First pass: one bucket per resource, holders chained through `next`.
         let mut chain: Vec<(u32, u32)> = Vec::with_capacity(n);
         let mut heads: Vec<u32> = Vec::with_capacity(n);
-        let mut wild: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut wild: Vec<(u64, u32)> = Vec::new();
         for (scope, kind, id, holder) in shares {
             if id == "*" {
-                wild.entry(wildcard_key(scope, kind)).or_default().push(holder);
+                wild.push((wildcard_key(scope, kind), holder));
                 continue;
             }
             let hash = grant_hash(&index.hasher, 0, scope, kind, id);
@@ -356,9 +393,12 @@ impl ShareIndex {
             b.holders_start = start as u32;
             b.holders_len = (index.holders.len() - start) as u32;
         }
-        for (key, list) in wild {
+        wild.sort_unstable_by_key(|(key, _)| *key);
+        for group in wild.chunk_by(|a, b| a.0 == b.0) {
+            let Some(&(key, _)) = group.first() else { continue };
+            index.wildcard_kinds |= 1 << (key % 64);
             let start = index.holders.len();
-            for holder in list {
+            for &(_, holder) in group {
                 push_merged(&mut index.holders, start, holder);
             }
             index.wildcard.insert(key, (start as u32, (index.holders.len() - start) as u32));
@@ -372,7 +412,9 @@ impl ShareIndex {
         self.table
             .find(hash, |&i| {
                 self.buckets.get(i as usize).is_some_and(|b| {
-                    b.scope == scope && b.kind == kind && bytes_eq(arena_str(&self.ids, b.id_start, b.id_len).as_bytes(), id.as_bytes())
+                    b.scope == scope
+                        && b.kind == kind
+                        && bytes_eq(arena_str(&self.ids, b.id_start, b.id_len).as_bytes(), id.as_bytes())
                 })
             })
             .copied()
@@ -398,7 +440,15 @@ impl ShareIndex {
     /// The verbs shared with `member` (directly, through one of `teams`, or with `all`) on
     /// `id`, or on an ancestor of it for hierarchical kinds.
     #[inline]
-    pub(crate) fn verbs(&self, scope: u32, kind: KindId, id: &str, hierarchical: bool, member: u32, teams: &[u32]) -> VerbSet {
+    pub(crate) fn verbs(
+        &self,
+        scope: u32,
+        kind: KindId,
+        id: &str,
+        hierarchical: bool,
+        member: u32,
+        teams: &[u32],
+    ) -> VerbSet {
         if self.buckets.is_empty() {
             return VerbSet::EMPTY;
         }
@@ -422,7 +472,7 @@ impl ShareIndex {
     /// The verbs `*` shares give `member` on every resource of this kind in this scope.
     #[inline]
     pub(crate) fn wildcard_verbs(&self, scope: u32, kind: KindId, member: u32, teams: &[u32]) -> VerbSet {
-        if self.wildcard.is_empty() {
+        if self.wildcard_kinds & (1 << (u64::from(kind) % 64)) == 0 {
             return VerbSet::EMPTY;
         }
         match self.wildcard.get(&wildcard_key(scope, kind)) {

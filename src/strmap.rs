@@ -31,11 +31,52 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+const INLINE: usize = 38;
+
+/// A key: inline when short, on the heap otherwise.
+#[derive(Clone, Debug)]
+enum Key {
+    Inline([u8; INLINE], u8),
+    Heap(Box<str>),
+}
+
+impl Key {
+    fn new(s: &str) -> Key {
+        let mut buf = [0u8; INLINE];
+        match buf.get_mut(..s.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(s.as_bytes());
+                Key::Inline(buf, s.len() as u8)
+            }
+            None => Key::Heap(s.into()),
+        }
+    }
+
+    #[inline(always)]
+    fn as_str(&self) -> &str {
+        match self {
+            // Built from a whole `str`, so the bytes are UTF-8.
+            Key::Inline(buf, len) => {
+                buf.get(..usize::from(*len)).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+            }
+            Key::Heap(s) => s,
+        }
+    }
+
+    #[inline(always)]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline(buf, len) => buf.get(..usize::from(*len)).unwrap_or(&[]),
+            Key::Heap(s) => s.as_bytes(),
+        }
+    }
+}
+
 /// A map from strings to `V`, built once, then only read.
 #[derive(Clone, Debug, Default)]
 pub struct StrMap<V> {
     hasher: DefaultHashBuilder,
-    table: HashTable<(Box<str>, V)>,
+    table: HashTable<(Key, V)>,
 }
 
 impl<V> StrMap<V> {
@@ -43,15 +84,15 @@ impl<V> StrMap<V> {
         StrMap { hasher: DefaultHashBuilder::default(), table: HashTable::with_capacity(n) }
     }
 
-    /// Inserts or replaces.
-    pub fn insert(&mut self, key: Box<str>, value: V) {
-        let hash = self.hasher.hash_one(&*key);
+    /// Inserts or replaces. Only keys longer than 38 bytes are copied to the heap.
+    pub fn insert(&mut self, key: &str, value: V) {
+        let hash = self.hasher.hash_one(key);
         if let Some(entry) = self.table.find_mut(hash, |(k, _)| bytes_eq(k.as_bytes(), key.as_bytes())) {
             entry.1 = value;
             return;
         }
         let hasher = &self.hasher;
-        self.table.insert_unique(hash, (key, value), |(k, _)| hasher.hash_one(&**k));
+        self.table.insert_unique(hash, (Key::new(key), value), |(k, _)| hasher.hash_one(k.as_str()));
     }
 
     pub fn remove(&mut self, key: &str) -> Option<V> {
@@ -77,7 +118,7 @@ impl<V> StrMap<V> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
-        self.table.iter().map(|(k, v)| (&**k, v))
+        self.table.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
@@ -85,8 +126,8 @@ impl<V> StrMap<V> {
     }
 }
 
-impl<V> FromIterator<(Box<str>, V)> for StrMap<V> {
-    fn from_iter<I: IntoIterator<Item = (Box<str>, V)>>(iter: I) -> Self {
+impl<'a, V> FromIterator<(&'a str, V)> for StrMap<V> {
+    fn from_iter<I: IntoIterator<Item = (&'a str, V)>>(iter: I) -> Self {
         let iter = iter.into_iter();
         let mut map = StrMap::with_capacity(iter.size_hint().0);
         for (k, v) in iter {
@@ -102,7 +143,19 @@ mod tests {
 
     #[test]
     fn short_and_long_keys_compare_exactly() {
-        let keys = ["", "a", "ab", "abc", "abcd", "abcde", "abcdefg", "abcdefgh", "abcdefghi", "abcdefghijklmnop", "abcdefghijklmnopq"];
+        let keys = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
+        ];
         for a in keys {
             for b in keys {
                 assert_eq!(bytes_eq(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
@@ -115,13 +168,18 @@ mod tests {
 
     #[test]
     fn map_inserts_replaces_and_removes() {
-        let mut m: StrMap<u32> = ["x", "yy", "a-longer-key-than-sixteen"].iter().enumerate().map(|(i, k)| ((*k).into(), i as u32)).collect();
+        let long = "a key that is far longer than the thirty-eight bytes kept inline";
+        let mut m: StrMap<u32> =
+            ["x", "yy", "a-longer-key-than-sixteen", long].iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
         assert_eq!(m.get("yy"), Some(&1));
+        assert_eq!(m.get(long), Some(&3));
+        assert_eq!(m.get(&long[1..]), None);
         assert_eq!(m.get("y"), None);
-        m.insert("yy".into(), 7);
+        m.insert("yy", 7);
         assert_eq!(m.get("yy"), Some(&7));
         assert_eq!(m.remove("x"), Some(0));
         assert_eq!(m.get("x"), None);
-        assert_eq!(m.len(), 2);
+        assert_eq!(m.len(), 3);
+        assert!(m.iter().any(|(k, v)| k == long && *v == 3));
     }
 }

@@ -5,8 +5,14 @@
 //! (compiled alone; every other org is shared with the previous snapshot). Writers are
 //! serialised among themselves so that two per-org updates cannot lose each other, and
 //! every publication gets the next revision number.
+//!
+//! A replaced snapshot is not freed by whoever happens to drop the last reference, which
+//! could be a request in flight paying for freeing a whole policy set. It is handed to a
+//! reclaimer thread that frees it once nothing else holds it.
 
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use arc_swap::Guard;
@@ -19,13 +25,22 @@ use crate::snapshot::Snapshot;
 pub struct SnapshotHandle {
     current: ArcSwap<Snapshot>,
     writer: Mutex<()>,
+    /// Where replaced snapshots go to be freed; `None` if the reclaimer could not start,
+    /// in which case they are freed by their last holder.
+    retired: Option<Sender<Arc<Snapshot>>>,
 }
 
 impl SnapshotHandle {
     /// Publishes `snapshot` as revision 1.
     pub fn new(mut snapshot: Snapshot) -> Self {
         snapshot.revision = 1;
-        SnapshotHandle { current: ArcSwap::from_pointee(snapshot), writer: Mutex::new(()) }
+        let (tx, rx) = channel();
+        let reclaimer = std::thread::Builder::new().name("portcullis-reclaim".into()).spawn(move || reclaim(&rx));
+        SnapshotHandle {
+            current: ArcSwap::from_pointee(snapshot),
+            writer: Mutex::new(()),
+            retired: reclaimer.ok().map(|_| tx),
+        }
     }
 
     /// The current snapshot. Lock-free; hold the guard for one request, not longer.
@@ -73,11 +88,35 @@ impl SnapshotHandle {
         self.store(new, &old)
     }
 
-    /// Stores `new` as the revision after `old`. Callers hold the writer lock.
+    /// Stores `new` as the revision after `old`, and retires the snapshot it replaces.
+    /// Callers hold the writer lock.
     fn store(&self, mut new: Snapshot, old: &Snapshot) -> u64 {
         new.revision = old.revision + 1;
         let revision = new.revision;
-        self.current.store(Arc::new(new));
+        let replaced = self.current.swap(Arc::new(new));
+        if let Some(retired) = &self.retired {
+            // If the reclaimer is gone, the snapshot comes back in the error and is freed
+            // here, which is only slower.
+            let _ = retired.send(replaced);
+        }
         revision
+    }
+}
+
+/// Frees retired snapshots once the reclaimer holds the only reference. Ends when the
+/// handle is dropped (the channel closes) and everything pending is freed.
+fn reclaim(retired: &Receiver<Arc<Snapshot>>) {
+    let mut pending: Vec<Arc<Snapshot>> = Vec::new();
+    loop {
+        let wait = if pending.is_empty() { Duration::from_secs(3600) } else { Duration::from_millis(1) };
+        match retired.recv_timeout(wait) {
+            Ok(snapshot) => pending.push(snapshot),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                // Whoever still holds one frees it; nothing here waits for them.
+                return;
+            }
+        }
+        pending.retain(|s| Arc::strong_count(s) > 1);
     }
 }

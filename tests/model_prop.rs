@@ -24,8 +24,12 @@ const PROJECTS: [&str; 3] = ["p0", "p1", "p2"];
 const OWNER: &str = "u0";
 
 /// (name, organisation level?, project level?, hierarchical?)
-const DECLARED: [(&str, bool, bool, bool); 4] =
-    [("apps", false, true, false), ("regs", true, false, false), ("keys", true, true, false), ("fs", false, true, true)];
+const DECLARED: [(&str, bool, bool, bool); 4] = [
+    ("apps", false, true, false),
+    ("regs", true, false, false),
+    ("keys", true, true, false),
+    ("fs", false, true, true),
+];
 const BUILTIN: [&str; 8] = ["members", "teams", "roles", "projects", "billing", "events", "organisation", "ownership"];
 /// Kinds a custom role or share may name (never `ownership`).
 const GRANTABLE: [&str; 7] = ["apps", "regs", "keys", "fs", "billing", "members", "projects"];
@@ -33,8 +37,8 @@ const FLAT_IDS: [&str; 3] = ["a", "b", "c"];
 const PATHS: [&str; 6] = ["/", "/d", "/d/e", "/d/e/f", "/de", "/x"];
 /// Ids a request may carry: good ones and malformed ones.
 const REQUEST_IDS: [&str; 19] = [
-    "a", "b", "c", "/", "/d", "/d/e", "/d/e/f", "/de", "/x", "/d/e/", "", "/d/../e", "/d//e", "d/e", "a/b", "..",
-    "*", "/d/./e", "/d\0e",
+    "a", "b", "c", "/", "/d", "/d/e", "/d/e/f", "/de", "/x", "/d/e/", "", "/d/../e", "/d//e", "d/e", "a/b", "..", "*",
+    "/d/./e", "/d\0e",
 ];
 
 #[derive(Clone, Debug)]
@@ -125,7 +129,13 @@ fn world() -> impl Strategy<Value = World> {
         prop::collection::vec(any::<bool>(), 3),
         prop::collection::vec((0..11usize, 0..12usize, prop::option::of(0..3usize)), 0..10),
         prop::collection::vec(
-            (0..11usize, 0..GRANTABLE.len(), prop::option::of(0..3usize), 0..12usize, prop::collection::vec(0..7usize, 1..3)),
+            (
+                0..11usize,
+                0..GRANTABLE.len(),
+                prop::option::of(0..3usize),
+                0..12usize,
+                prop::collection::vec(0..7usize, 1..3),
+            ),
             0..14,
         ),
     )
@@ -141,7 +151,11 @@ fn world() -> impl Strategy<Value = World> {
             role_names.extend(org_roles.iter().map(|(n, _)| n.clone()));
             let mut bindings: Vec<Binding> = Vec::new();
             for (s, r, p) in raw_bindings {
-                let b = Binding { subject: subject(s), role: role_names[r % role_names.len()].clone(), project: p.map(|p| PROJECTS[p]) };
+                let b = Binding {
+                    subject: subject(s),
+                    role: role_names[r % role_names.len()].clone(),
+                    project: p.map(|p| PROJECTS[p]),
+                };
                 let dup = bindings.iter().any(|x| x.subject == b.subject && x.role == b.role && x.project == b.project);
                 if b.subject != OWNER && !dup {
                     bindings.push(b);
@@ -152,14 +166,23 @@ fn world() -> impl Strategy<Value = World> {
                 .map(|(s, k, p, id, words)| {
                     let kind = GRANTABLE[k];
                     let (org_level, project_level, hier) = kind_levels(kind).unwrap();
-                    let project =
-                        if project_level && (p.is_some() || !org_level) { Some(PROJECTS[p.unwrap_or(0)]) } else { None };
+                    let project = if project_level && (p.is_some() || !org_level) {
+                        Some(PROJECTS[p.unwrap_or(0)])
+                    } else {
+                        None
+                    };
                     let id = match id {
                         0 | 1 => "*",
                         n if hier => PATHS[n % PATHS.len()],
                         n => FLAT_IDS[n % FLAT_IDS.len()],
                     };
-                    Share { subject: subject(s), kind, project, id, verbs: words.into_iter().map(|w| WORDS[w]).collect() }
+                    Share {
+                        subject: subject(s),
+                        kind,
+                        project,
+                        id,
+                        verbs: words.into_iter().map(|w| WORDS[w]).collect(),
+                    }
                 })
                 .collect();
             World { global_roles, org_roles, teams, projects, bindings, shares }
@@ -209,7 +232,12 @@ struct Aim {
 }
 
 fn aim() -> impl Strategy<Value = Aim> {
-    (0..64usize, 0..6usize, 0..8usize, 0..5usize).prop_map(|(grant, variant, principal, verb)| Aim { grant, variant, principal, verb })
+    (0..64usize, 0..6usize, 0..8usize, 0..5usize).prop_map(|(grant, variant, principal, verb)| Aim {
+        grant,
+        variant,
+        principal,
+        verb,
+    })
 }
 
 fn aimed(w: &World, a: &Aim) -> Option<Check> {
@@ -228,7 +256,9 @@ fn aimed(w: &World, a: &Aim) -> Option<Check> {
         (2, "/") => Some("/z".to_string()),
         (2, id) => Some(format!("{id}/z")),
         (3, id) => Some(format!("{id}z")),
-        (4, id) => Some(id.rsplit_once('/').map_or("/", |(parent, _)| if parent.is_empty() { "/" } else { parent }).to_string()),
+        (4, id) => Some(
+            id.rsplit_once('/').map_or("/", |(parent, _)| if parent.is_empty() { "/" } else { parent }).to_string(),
+        ),
         (_, id) => Some(format!("{id}/")),
     };
     let reached: Vec<&'static str> = match subject.strip_prefix("team:") {
@@ -289,7 +319,13 @@ fn render(w: &World) -> String {
         s += "\n";
     }
     for sh in &w.shares {
-        s += &format!("[[org.share]]\nsubject = \"{}\"\nkind = \"{}\"\nid = \"{}\"\nverbs = [{}]\n", sh.subject, sh.kind, sh.id, quoted(&sh.verbs));
+        s += &format!(
+            "[[org.share]]\nsubject = \"{}\"\nkind = \"{}\"\nid = \"{}\"\nverbs = [{}]\n",
+            sh.subject,
+            sh.kind,
+            sh.id,
+            quoted(&sh.verbs)
+        );
         if let Some(p) = sh.project {
             s += &format!("project = \"{p}\"\n");
         }
@@ -412,9 +448,10 @@ fn reference(w: &World, c: &Check) -> bool {
         return false;
     }
     if let Some(p) = c.project
-        && !w.projects.iter().any(|(id, _)| *id == p) {
-            return false;
-        }
+        && !w.projects.iter().any(|(id, _)| *id == p)
+    {
+        return false;
+    }
     let id = match c.id.as_deref() {
         Some(raw) => match well_formed(raw, hierarchical) {
             Some(id) => Some(id),
@@ -473,8 +510,11 @@ fn compiled_decide_agrees_with_the_reference_model() {
     let checks_run = AtomicUsize::new(0);
     let allows = AtomicUsize::new(0);
     let mut runner = TestRunner::new(Config { cases: WORLDS, failure_persistence: None, ..Config::default() });
-    let strategy =
-        (world(), prop::collection::vec(check(), CHECKS_PER_WORLD / 2), prop::collection::vec(aim(), CHECKS_PER_WORLD / 2));
+    let strategy = (
+        world(),
+        prop::collection::vec(check(), CHECKS_PER_WORLD / 2),
+        prop::collection::vec(aim(), CHECKS_PER_WORLD / 2),
+    );
     runner
         .run(&strategy, |(w, mut checks, aims)| {
             checks.extend(aims.iter().filter_map(|a| aimed(&w, a)));
@@ -538,7 +578,8 @@ level = "write"
             let r = Request { org: "acme", principal, project: Some("p"), kind: "fs", id: Some(bad), verb: Verb::List };
             assert!(!decide(&snapshot, &r).allowed, "{principal} {bad:?} must not match");
         }
-        let good = Request { org: "acme", principal, project: Some("p"), kind: "fs", id: Some("/a/b"), verb: Verb::Delete };
+        let good =
+            Request { org: "acme", principal, project: Some("p"), kind: "fs", id: Some("/a/b"), verb: Verb::Delete };
         assert!(decide(&snapshot, &good).allowed);
     }
 }

@@ -142,8 +142,7 @@ fn a_valid_set_parses_in_case_mode_with_its_checks() {
     let text = format!(
         "{KINDS}\n[[org]]\nid = \"a\"\nowner = \"o\"\nmembers = [\"o\"]\n\n[[check]]\nprincipal = \"o\"\norg = \"a\"\nkind = \"billing\"\nverb = \"read\"\nexpect = \"allow\"\n"
     );
-    let (set, checks) =
-        policy::parse(&[SourceText { path: "c.toml".into(), text }], FileMode::Case).unwrap();
+    let (set, checks) = policy::parse(&[SourceText { path: "c.toml".into(), text }], FileMode::Case).unwrap();
     assert_eq!(checks.len(), 1);
     assert_eq!(set.orgs.len(), 1);
 }

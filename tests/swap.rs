@@ -31,14 +31,16 @@ fn bob_may(handle: &SnapshotHandle, org: &str, verb: Verb) -> bool {
 
 /// An org's declaration, parsed on its own (as an admin write or a changed file would be).
 fn org_decl(text: &str) -> (policy::PolicySet, policy::OrgDecl) {
-    let (set, _) = policy::parse(&[SourceText { path: "org.toml".into(), text: text.into() }], FileMode::Policy).unwrap();
+    let (set, _) =
+        policy::parse(&[SourceText { path: "org.toml".into(), text: text.into() }], FileMode::Policy).unwrap();
     let org = set.orgs[0].clone();
     (set, org)
 }
 
 #[test]
 fn replacing_one_org_leaves_the_others_shared_and_bumps_the_revision() {
-    let handle = SnapshotHandle::new(policy::compile_text("w.toml", &world(&[("a", "viewer"), ("b", "viewer")])).unwrap());
+    let handle =
+        SnapshotHandle::new(policy::compile_text("w.toml", &world(&[("a", "viewer"), ("b", "viewer")])).unwrap());
     let before = handle.load_full();
     assert_eq!(before.revision(), 1);
     assert!(!bob_may(&handle, "a", Verb::Delete));
@@ -54,7 +56,14 @@ fn replacing_one_org_leaves_the_others_shared_and_bumps_the_revision() {
     assert!(std::ptr::eq(before.org("b").unwrap(), after.org("b").unwrap()), "org b was rebuilt");
     assert!(!std::ptr::eq(before.org("a").unwrap(), after.org("a").unwrap()));
     // The old snapshot is untouched: readers holding it still see the old policy.
-    let old = Request { org: "a", principal: "bob", project: Some("web"), kind: "containers", id: Some("c1"), verb: Verb::Delete };
+    let old = Request {
+        org: "a",
+        principal: "bob",
+        project: Some("web"),
+        kind: "containers",
+        id: Some("c1"),
+        verb: Verb::Delete,
+    };
     assert!(!decide(&before, &old).allowed);
 }
 
@@ -100,7 +109,14 @@ fn readers_never_see_a_half_applied_policy() {
                 let mut seen = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let snap = handle.load();
-                    let r = |org| Request { org, principal: "bob", project: Some("web"), kind: "containers", id: Some("c1"), verb: Verb::Delete };
+                    let r = |org| Request {
+                        org,
+                        principal: "bob",
+                        project: Some("web"),
+                        kind: "containers",
+                        id: Some("c1"),
+                        verb: Verb::Delete,
+                    };
                     let (a, b) = (decide(&snap, &r("a")).allowed, decide(&snap, &r("b")).allowed);
                     assert_eq!(a, b, "revision {} mixes two versions", snap.revision());
                     seen += 1;

@@ -162,7 +162,11 @@ fn entry_policy(id: &str, scope: &str, role: &RoleDef, b: &Builder<'_>, project:
             if hierarchical && &**rid == "/" {
                 when += " && resource.rid like \"/*\"";
             } else if hierarchical {
-                when += &format!(" && (resource.rid == {0} || resource.rid like {1})", cedar_str(rid), cedar_str(&format!("{rid}/*")));
+                when += &format!(
+                    " && (resource.rid == {0} || resource.rid like {1})",
+                    cedar_str(rid),
+                    cedar_str(&format!("{rid}/*"))
+                );
             } else {
                 when += &format!(" && resource.rid == {}", cedar_str(rid));
             }
@@ -227,7 +231,9 @@ impl CedarWorld {
             role_policies.insert(group.clone(), policies);
         }
         let owner = uid("User", &org.members[org.owner as usize].id);
-        let owner_policy = Policy::parse(Some(PolicyId::new("owner")), format!("permit(principal == {owner}, action, resource);")).unwrap();
+        let owner_policy =
+            Policy::parse(Some(PolicyId::new("owner")), format!("permit(principal == {owner}, action, resource);"))
+                .unwrap();
 
         // Shares: templates per verb set, links to the resource (or the collection for `*`).
         let mut templates: HashMap<u8, Template> = HashMap::new();
@@ -235,7 +241,10 @@ impl CedarWorld {
         for share in &org.shares {
             let bits = share.verbs.bits();
             templates.entry(bits).or_insert_with(|| {
-                let text = format!("permit(principal in ?principal, action in {}, resource in ?resource);", actions(share.verbs));
+                let text = format!(
+                    "permit(principal in ?principal, action in {}, resource in ?resource);",
+                    actions(share.verbs)
+                );
                 Template::parse(Some(PolicyId::new(format!("share-{bits}"))), text).unwrap()
             });
             let kind = b.kind_name(share.kind).to_string();
@@ -267,8 +276,11 @@ impl CedarWorld {
         }
         let mut links_by_resource: HashMap<EntityUid, Vec<usize>> = HashMap::new();
         for (i, (bits, principal, resource)) in links.iter().enumerate() {
-            let vals = HashMap::from([(SlotId::principal(), principal.clone()), (SlotId::resource(), resource.clone())]);
-            all_policies.link(PolicyId::new(format!("share-{bits}")), PolicyId::new(format!("link-{i}")), vals).unwrap();
+            let vals =
+                HashMap::from([(SlotId::principal(), principal.clone()), (SlotId::resource(), resource.clone())]);
+            all_policies
+                .link(PolicyId::new(format!("share-{bits}")), PolicyId::new(format!("link-{i}")), vals)
+                .unwrap();
             links_by_resource.entry(resource.clone()).or_default().push(i);
         }
 
@@ -310,7 +322,8 @@ impl CedarWorld {
     fn resource_uid(&self, c: &Check) -> EntityUid {
         match &c.id {
             Some(id) => {
-                let id = if self.hierarchical.contains(&c.kind) && id.len() > 1 { id.trim_end_matches('/') } else { id };
+                let id =
+                    if self.hierarchical.contains(&c.kind) && id.len() > 1 { id.trim_end_matches('/') } else { id };
                 uid("Resource", &resource_key(&c.kind, c.project.as_deref(), id))
             }
             None => uid("Collection", &collection_key(&c.kind, c.project.as_deref())),
@@ -330,15 +343,17 @@ impl CedarWorld {
         if principal == self.owner {
             set.add(self.owner_policy.clone()).unwrap();
         }
-        let principal_groups: Vec<EntityUid> =
-            std::iter::once(principal.clone()).chain(self.ancestors.get(&principal).cloned().unwrap_or_default()).collect();
+        let principal_groups: Vec<EntityUid> = std::iter::once(principal.clone())
+            .chain(self.ancestors.get(&principal).cloned().unwrap_or_default())
+            .collect();
         for g in &principal_groups {
             for p in self.role_policies.get(g).into_iter().flatten() {
                 set.add(p.clone()).unwrap();
             }
         }
-        let resource_groups: Vec<EntityUid> =
-            std::iter::once(resource.clone()).chain(self.ancestors.get(&resource).cloned().unwrap_or_default()).collect();
+        let resource_groups: Vec<EntityUid> = std::iter::once(resource.clone())
+            .chain(self.ancestors.get(&resource).cloned().unwrap_or_default())
+            .collect();
         let mut linked = HashSet::new();
         for r in &resource_groups {
             for &i in self.links_by_resource.get(r).into_iter().flatten() {
@@ -347,7 +362,10 @@ impl CedarWorld {
                     if linked.insert(*bits) {
                         set.add_template(self.templates[bits].clone()).unwrap();
                     }
-                    let vals = HashMap::from([(SlotId::principal(), p.clone()), (SlotId::resource(), self.links[i].2.clone())]);
+                    let vals = HashMap::from([
+                        (SlotId::principal(), p.clone()),
+                        (SlotId::resource(), self.links[i].2.clone()),
+                    ]);
                     set.link(PolicyId::new(format!("share-{bits}")), PolicyId::new(format!("link-{i}")), vals).unwrap();
                 }
             }

@@ -7,7 +7,7 @@
 
 use portcullis::model::{Level, VerbSet};
 use portcullis::policy::{
-    BindingDecl, KindDecl, Located, Loc, OrgDecl, Permission, PolicySet, ProjectDecl, RoleDecl, ShareDecl, TeamDecl,
+    BindingDecl, KindDecl, Loc, Located, OrgDecl, Permission, PolicySet, ProjectDecl, RoleDecl, ShareDecl, TeamDecl,
 };
 
 pub const ORGS: usize = 10_000;
@@ -88,7 +88,11 @@ fn permission(rng: &mut Rng) -> Permission {
 
 fn role(rng: &mut Rng, name: String) -> RoleDecl {
     let n = 2 + rng.below(3);
-    RoleDecl { name: s(name), permissions: (0..n).map(|_| Located::synthetic(permission(rng))).collect(), loc: Loc::SYNTHETIC }
+    RoleDecl {
+        name: s(name),
+        permissions: (0..n).map(|_| Located::synthetic(permission(rng))).collect(),
+        loc: Loc::SYNTHETIC,
+    }
 }
 
 /// The whole world.
@@ -136,7 +140,7 @@ fn org(rng: &mut Rng, index: usize, n_members: usize, n_shares: usize, n_roles: 
     let all_ids: Vec<&String> = user_ids.iter().chain(&sa_ids).collect();
     let n_projects = if n_members >= 1_000 { 5 } else { 3 };
     let projects: Vec<ProjectDecl> = (0..n_projects)
-        .map(|p| ProjectDecl { id: s(format!("p{p}")), restricted: p == n_projects - 1 && index % 3 == 0 })
+        .map(|p| ProjectDecl { id: s(format!("p{p}")), restricted: p == n_projects - 1 && index.is_multiple_of(3) })
         .collect();
     let n_teams = (n_members / 50).max(2);
     let teams: Vec<TeamDecl> = (0..n_teams)
@@ -181,7 +185,7 @@ fn org(rng: &mut Rng, index: usize, n_members: usize, n_shares: usize, n_roles: 
         let (r, p) = (role_name(rng), rng.chance(50).then(|| rng.below(n_projects)));
         bind(format!("team:t{t}"), r, p, &mut bindings);
     }
-    if index % 4 == 0 {
+    if index.is_multiple_of(4) {
         bind("all".into(), "viewer".into(), None, &mut bindings);
     }
     let shares = (0..n_shares)

@@ -6,33 +6,24 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 
 use super::validate::{Globals, OrgModel, RoleRef, Subject, Validated};
-use crate::strmap::StrMap;
 use crate::snapshot::{
-    GrantIndex, HAS_NARROWED, MemberInfo, NO_PROFILE, ORG_SCOPE, OrgSnapshot, Profile, ShareIndex, Snapshot, pack_holder,
-    slot,
+    GrantIndex, HAS_NARROWED, MemberInfo, NO_PROFILE, ORG_SCOPE, OrgSnapshot, ShareIndex, Snapshot, pack_holder, slot,
 };
+use crate::strmap::StrMap;
 
 /// Compiles a validated policy set. The snapshot's revision is 0 until a
 /// [`SnapshotHandle`](crate::swap::SnapshotHandle) publishes it.
 pub fn compile(validated: Validated) -> Snapshot {
     let globals = Arc::new(validated.globals);
-    let orgs = validated
-        .orgs
-        .into_iter()
-        .map(|model| {
-            let org = compile_org(&globals, model);
-            (org.model.id.clone(), Arc::new(org))
-        })
-        .collect();
-    Snapshot { revision: 0, globals, orgs }
+    let orgs = validated.orgs.into_iter().map(|model| Arc::new(compile_org(&globals, model))).collect();
+    Snapshot::from_orgs(globals, orgs)
 }
 
 /// Compiles one org against the kinds and global roles it was validated with.
 pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
     let n_members = model.members.len();
-    let members: StrMap<u32> = model.members.iter().enumerate().map(|(i, m)| (m.id.clone(), i as u32)).collect();
-    let projects: StrMap<u32> =
-        model.projects.iter().enumerate().map(|(i, p)| (p.id.clone(), i as u32)).collect();
+    let members: StrMap<u32> = model.members.iter().enumerate().map(|(i, m)| (&*m.id, i as u32)).collect();
+    let projects: StrMap<u32> = model.projects.iter().enumerate().map(|(i, p)| (&*p.id, i as u32)).collect();
     let restricted = model.projects.iter().map(|p| p.restricted).collect();
 
     // Each member's teams, sorted, back to back.
@@ -67,28 +58,37 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
         member_teams.get(a as usize..b as usize).unwrap_or(&[])
     };
 
-    // Bindings grouped by subject: (project or ORG_SCOPE, role).
-    let mut by_member: HashMap<u32, Vec<(u32, RoleRef)>> = HashMap::new();
+    // Bindings grouped by subject: (project or ORG_SCOPE, role). Members' bindings are
+    // sorted by member into one array, so no member needs an allocation of its own.
+    let mut by_member: Vec<(u32, u32, RoleRef)> = Vec::with_capacity(model.bindings.len());
     let mut by_team: Vec<Vec<(u32, RoleRef)>> = vec![Vec::new(); model.teams.len()];
     let mut by_all: Vec<(u32, RoleRef)> = Vec::new();
     for b in &model.bindings {
-        let entry = (b.project.unwrap_or(ORG_SCOPE), b.role);
+        let scope = b.project.unwrap_or(ORG_SCOPE);
         match b.subject {
-            Subject::Member(m) => by_member.entry(m).or_default().push(entry),
+            Subject::Member(m) => by_member.push((m, scope, b.role)),
             Subject::Team(t) => {
                 if let Some(list) = by_team.get_mut(t as usize) {
-                    list.push(entry);
+                    list.push((scope, b.role));
                 }
             }
-            Subject::All => by_all.push(entry),
+            Subject::All => by_all.push((scope, b.role)),
         }
     }
+    by_member.sort_unstable_by_key(|e| e.0);
+    let own_bindings = |m: u32| {
+        let start = by_member.partition_point(|e| e.0 < m);
+        let end = by_member.partition_point(|e| e.0 <= m);
+        by_member.get(start..end).unwrap_or(&[]).iter().map(|&(_, scope, role)| (scope, role))
+    };
 
     let mut builder = ProfileBuilder {
         globals,
         model: &model,
         interned: HashMap::new(),
-        profiles: Vec::new(),
+        slots_per_profile: globals.kinds.len() * 2,
+        profile_slots: Vec::new(),
+        profiles: 0,
         narrowed: GrantIndex::default(),
     };
     let mut member_info = Vec::with_capacity(n_members);
@@ -98,7 +98,7 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
     for m in 0..n_members {
         // Every (scope, role) reaching this member: its own, its teams', all's.
         scratch.clear();
-        scratch.extend(by_member.get(&(m as u32)).into_iter().flatten());
+        scratch.extend(own_bindings(m as u32));
         for &t in teams_of(m) {
             scratch.extend(by_team.get(t as usize).into_iter().flatten());
         }
@@ -120,7 +120,7 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
         let (start, end) = (team_count.get(m).copied().unwrap_or(0), team_count.get(m + 1).copied().unwrap_or(0));
         member_info.push(MemberInfo { profile, teams_start: start, teams_len: end - start });
     }
-    let ProfileBuilder { profiles, narrowed, .. } = builder;
+    let ProfileBuilder { profile_slots, slots_per_profile, narrowed, .. } = builder;
 
     let shares = ShareIndex::build(
         model.shares.iter().map(|s| (s.project.unwrap_or(ORG_SCOPE), s.kind, &*s.id, pack_holder(s.subject, s.verbs))),
@@ -133,7 +133,8 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
         projects,
         restricted,
         project_profiles,
-        profiles,
+        profile_slots: profile_slots.into(),
+        slots_per_profile,
         narrowed,
         shares,
         model,
@@ -148,7 +149,9 @@ struct ProfileBuilder<'a> {
     globals: &'a Globals,
     model: &'a OrgModel,
     interned: HashMap<Vec<RoleRef>, u32>,
-    profiles: Vec<Profile>,
+    slots_per_profile: usize,
+    profile_slots: Vec<u8>,
+    profiles: u32,
     narrowed: GrantIndex,
 }
 
@@ -164,8 +167,9 @@ impl ProfileBuilder<'_> {
         if let Some(&p) = self.interned.get(roles.as_slice()) {
             return p;
         }
-        let id = self.profiles.len() as u32;
-        let mut slots = vec![0u8; self.globals.kinds.len() * 2];
+        let id = self.profiles;
+        self.profiles += 1;
+        let mut slots = vec![0u8; self.slots_per_profile];
         for &r in roles.iter() {
             let Some(role) = self.model.role(self.globals, r) else { continue };
             for e in &role.entries {
@@ -179,7 +183,7 @@ impl ProfileBuilder<'_> {
                 }
             }
         }
-        self.profiles.push(Profile { slots: slots.into() });
+        self.profile_slots.extend_from_slice(&slots);
         self.interned.insert(roles.clone(), id);
         id
     }

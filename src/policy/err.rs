@@ -108,7 +108,9 @@ pub enum PolicyErrorKind {
     #[error("role '{name}' is already a global role (at {first}): choose another name for the org role")]
     ShadowsGlobalRole { name: String, first: String },
 
-    #[error("unknown role '{name}' in org '{org}'{suggestion}; define it with [[role]] or [[org.role]], or use admin, member or viewer")]
+    #[error(
+        "unknown role '{name}' in org '{org}'{suggestion}; define it with [[role]] or [[org.role]], or use admin, member or viewer"
+    )]
     UnknownRole { name: String, org: String, suggestion: DidYouMean },
 
     #[error(
@@ -135,7 +137,9 @@ pub enum PolicyErrorKind {
     #[error("unknown team '{team}' in org '{org}'{suggestion}; declare it in the org's `teams`")]
     UnknownTeam { team: String, org: String, suggestion: DidYouMean },
 
-    #[error("'{id}' is listed both as a member and as a service account of org '{org}': an id is one or the other, remove one")]
+    #[error(
+        "'{id}' is listed both as a member and as a service account of org '{org}': an id is one or the other, remove one"
+    )]
     MemberAndServiceAccount { id: String, org: String },
 
     #[error("owner '{owner}' is not a member of org '{org}': add it to `members`")]
@@ -144,7 +148,9 @@ pub enum PolicyErrorKind {
     #[error("owner '{owner}' of org '{org}' is a service account: the owner must be a user listed in `members`")]
     OwnerIsServiceAccount { owner: String, org: String },
 
-    #[error("team '{team}' lists '{member}', who is not a member of org '{org}': add it to `members` or `service_accounts` first")]
+    #[error(
+        "team '{team}' lists '{member}', who is not a member of org '{org}': add it to `members` or `service_accounts` first"
+    )]
     TeamMemberUnknown { team: String, member: String, org: String },
 
     #[error("'{member}' is listed twice in team '{team}': remove one")]
@@ -256,9 +262,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let same = a.get(i - 1) == b.get(j - 1);
-            let mut v = (get(&d, i - 1, j) + 1)
-                .min(get(&d, i, j - 1) + 1)
-                .min(get(&d, i - 1, j - 1) + usize::from(!same));
+            let mut v =
+                (get(&d, i - 1, j) + 1).min(get(&d, i, j - 1) + 1).min(get(&d, i - 1, j - 1) + usize::from(!same));
             if i > 1 && j > 1 && a.get(i - 1) == b.get(j - 2) && a.get(i - 2) == b.get(j - 1) {
                 v = v.min(get(&d, i - 2, j - 2) + 1);
             }

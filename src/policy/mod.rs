@@ -11,8 +11,8 @@ mod parse;
 mod validate;
 
 pub use ast::*;
-pub use compile::{compile, compile_org};
 pub(crate) use compile::pair;
+pub use compile::{compile, compile_org};
 pub use err::{LoadError, PolicyError, PolicyErrorKind, PolicyErrors, SourceError, SourceLoc};
 pub use parse::{FileMode, parse_permission};
 pub use validate::{

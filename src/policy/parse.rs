@@ -44,9 +44,10 @@ pub(crate) fn parse_file(text: &str, file: u32, mode: FileMode) -> Parsed {
         FileMode::Case => &["description", "kind", "role", "org", "check"],
     };
     if mode == FileMode::Policy
-        && let Some(v) = root.get("check") {
-            p.error(v.span().start, E::CheckInPolicy);
-        }
+        && let Some(v) = root.get("check")
+    {
+        p.error(v.span().start, E::CheckInPolicy);
+    }
     root.check_keys(&mut p, top_keys, &["check"]);
     root.string(&mut p, "description");
     for t in root.tables(&mut p, "kind", "[[kind]]") {
@@ -267,15 +268,8 @@ impl Walker {
                 }
             },
         }
-        let share = ShareDecl {
-            subject: subject?,
-            kind: kind?,
-            project,
-            id: id?,
-            verbs,
-            granted_by,
-            loc: self.loc(t.at),
-        };
+        let share =
+            ShareDecl { subject: subject?, kind: kind?, project, id: id?, verbs, granted_by, loc: self.loc(t.at) };
         ok.then_some(share)
     }
 
@@ -333,7 +327,14 @@ impl Walker {
         }
     }
 
-    fn wrong_type(&mut self, v: &Spanned<DeValue<'_>>, key: &str, table: &str, expected: &'static str, found: &DeValue<'_>) {
+    fn wrong_type(
+        &mut self,
+        v: &Spanned<DeValue<'_>>,
+        key: &str,
+        table: &str,
+        expected: &'static str,
+        found: &DeValue<'_>,
+    ) {
         let kind = E::WrongType { key: key.into(), table: table.into(), expected, found: type_name(found) };
         self.error(v.span().start, kind);
     }

@@ -5,7 +5,7 @@
 //! The output, [`Globals`] plus one [`OrgModel`] per org, is what `compile` indexes for the
 //! decision path, and what `explain` reads to name the binding or share behind a decision.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use super::ast::*;
 use super::err::{PolicyError, PolicyErrorKind as E, PolicyErrors, nearest};
@@ -314,15 +314,12 @@ fn validate_globals(set: &PolicySet, errors: &mut Errors<'_>) -> Globals {
         let levels = k.levels.iter().fold(0u8, |acc, l| acc | (1 << l.index()));
         list.push(KindInfo { name: name.into(), levels, hierarchical: k.hierarchical, builtin: false });
     }
-    let by_name = list.iter().enumerate().map(|(i, k)| (k.name.clone(), i as KindId)).collect();
+    let by_name = list.iter().enumerate().map(|(i, k)| (&*k.name, i as KindId)).collect();
     let kinds = Kinds { by_name, list };
 
     let mut roles = builtin_roles(&kinds);
-    let mut role_names: HashMap<Box<str>, (u32, Loc)> = roles
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.name.clone(), (i as u32, Loc::SYNTHETIC)))
-        .collect();
+    let mut role_names: HashMap<Box<str>, (u32, Loc)> =
+        roles.iter().enumerate().map(|(i, r)| (r.name.clone(), (i as u32, Loc::SYNTHETIC))).collect();
     for r in &set.roles {
         let Some(def) = role_def(&kinds, r, errors) else { continue };
         if let Some((_, first)) = role_names.get(&*def.name) {
@@ -475,13 +472,13 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
     }
     let mut names = OrgNames {
         org: org_id,
-        members: HashMap::new(),
-        service_accounts: HashMap::new(),
-        teams: HashMap::new(),
-        projects: HashMap::new(),
+        members: HashMap::with_capacity(org.members.len()),
+        service_accounts: HashMap::with_capacity(org.service_accounts.len()),
+        teams: HashMap::with_capacity(org.teams.len()),
+        projects: HashMap::with_capacity(org.projects.len()),
     };
-    let mut members: Vec<Member> = Vec::new();
-    let mut first_seen: HashMap<&str, Loc> = HashMap::new();
+    let mut members: Vec<Member> = Vec::with_capacity(org.members.len() + org.service_accounts.len());
+    let mut first_seen: HashMap<&str, Loc> = HashMap::with_capacity(org.members.len() + org.service_accounts.len());
     for (list, service_account) in [(&org.members, false), (&org.service_accounts, true)] {
         for m in list {
             let id = m.as_str();
@@ -606,10 +603,11 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
             None => Some(None),
         };
         if let (Some(Subject::Member(m)), Some(o)) = (subject, owner)
-            && m == o {
-                errors.push(b.subject.loc, E::OwnerBound { owner: org.owner.value.clone(), org: org_id.into() });
-                continue;
-            }
+            && m == o
+        {
+            errors.push(b.subject.loc, E::OwnerBound { owner: org.owner.value.clone(), org: org_id.into() });
+            continue;
+        }
         let (Some(subject), Some(role), Some(project)) = (subject, role, project) else { continue };
         let binding = Binding { subject, role, project };
         if bindings.contains(&binding) {
@@ -620,7 +618,7 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
         bindings.push(binding);
     }
 
-    let mut shares = Vec::new();
+    let mut shares = Vec::with_capacity(org.shares.len());
     for s in &org.shares {
         if let Some(share) = resolve_share(globals, &names, s, errors) {
             shares.push(share);
@@ -630,16 +628,7 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
     if errors.list.len() > before {
         return None;
     }
-    Some(OrgModel {
-        id: org_id.into(),
-        members,
-        owner: owner?,
-        teams,
-        projects,
-        roles,
-        bindings,
-        shares,
-    })
+    Some(OrgModel { id: org_id.into(), members, owner: owner?, teams, projects, roles, bindings, shares })
 }
 
 fn resolve_share(globals: &Globals, names: &OrgNames<'_>, s: &ShareDecl, errors: &mut Errors<'_>) -> Option<Share> {
