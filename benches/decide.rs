@@ -224,7 +224,7 @@ fn main() {
         full.push(t.elapsed().as_secs_f64() * 1e3);
         let m = model.clone();
         let t = Instant::now();
-        handle.replace_org(m);
+        handle.replace_org(m).unwrap();
         compile_only.push(t.elapsed().as_secs_f64() * 1e3);
     }
     phase.store(3, Ordering::Relaxed);
@@ -241,7 +241,7 @@ fn main() {
     for _ in 0..20 {
         let m = model.clone();
         let t = Instant::now();
-        handle.replace_org(m);
+        handle.replace_org(m).unwrap();
         alone.push(t.elapsed().as_secs_f64() * 1e3);
     }
     full.sort_by(f64::total_cmp);

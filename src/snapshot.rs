@@ -66,23 +66,27 @@ impl Snapshot {
     }
 
     /// A copy of this snapshot with `org` compiled and put in place of the org of the same
-    /// id (or added). The other orgs are shared, not rebuilt.
-    pub fn with_org(&self, org: OrgModel) -> Snapshot {
+    /// id (or added). The other orgs are shared, not rebuilt. `org` must have been validated
+    /// against this snapshot's globals (its kind and role indexes point into them).
+    pub fn with_org(&self, org: OrgModel) -> Result<Snapshot, StaleOrgModel> {
+        if org.globals_id() != self.globals.id() {
+            return Err(StaleOrgModel { org: org.id.to_string() });
+        }
         let compiled = Arc::new(crate::policy::compile_org(&self.globals, org));
         let mut orgs = self.orgs.clone();
         match self.org_index.get(&compiled.model.id).and_then(|&i| orgs.get_mut(i as usize)) {
             Some(slot) => {
                 *slot = compiled;
-                Snapshot {
+                Ok(Snapshot {
                     revision: self.revision,
                     globals: self.globals.clone(),
                     org_index: self.org_index.clone(),
                     orgs,
-                }
+                })
             }
             None => {
                 orgs.push(compiled);
-                Snapshot::from_orgs(self.globals.clone(), orgs)
+                Ok(Snapshot::from_orgs(self.globals.clone(), orgs))
             }
         }
     }
@@ -92,6 +96,14 @@ impl Snapshot {
         let orgs = self.orgs.iter().filter(|o| &*o.model.id != id).cloned().collect();
         Snapshot::from_orgs(self.globals.clone(), orgs)
     }
+}
+
+/// An org was validated against other kinds and global roles than the snapshot's (the
+/// policy files changed in between): its indexes would point at the wrong ones.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("org '{org}' was validated against other kinds and global roles than the live policy's: validate it again")]
+pub struct StaleOrgModel {
+    pub org: String,
 }
 
 /// No profile: the member holds no role at that scope.

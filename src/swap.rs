@@ -17,8 +17,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use arc_swap::Guard;
 
-use crate::policy::{OrgDecl, OrgModel, PolicyErrors, PolicySet, validate_org};
-use crate::snapshot::Snapshot;
+use crate::policy::{OrgDecl, OrgModel, PolicyError, PolicyErrorKind, PolicyErrors, PolicySet, validate_org};
+use crate::snapshot::{Snapshot, StaleOrgModel};
 
 /// The live snapshot and its revision counter.
 #[derive(Debug)]
@@ -56,12 +56,18 @@ impl SnapshotHandle {
 
     /// Replaces the whole snapshot; returns the revision it was published as.
     pub fn replace(&self, snapshot: Snapshot) -> u64 {
-        self.publish(|_| snapshot)
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.current.load_full();
+        self.store(snapshot, &old)
     }
 
-    /// Compiles `org` and puts it in place of the org with the same id (or adds it).
-    pub fn replace_org(&self, org: OrgModel) -> u64 {
-        self.publish(|old| old.with_org(org))
+    /// Compiles `org` and puts it in place of the org with the same id (or adds it). Fails,
+    /// changing nothing, if `org` was validated against other globals than the live ones.
+    pub fn replace_org(&self, org: OrgModel) -> Result<u64, StaleOrgModel> {
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.current.load_full();
+        let new = old.with_org(org)?;
+        Ok(self.store(new, &old))
     }
 
     /// Validates one org's policy against the live kinds and global roles, then replaces it.
@@ -70,7 +76,14 @@ impl SnapshotHandle {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.current.load_full();
         let model = validate_org(old.globals(), set, org)?;
-        Ok(self.store(old.with_org(model), &old))
+        // Validated against `old`'s globals just now, under the writer lock: cannot be stale.
+        match old.with_org(model) {
+            Ok(new) => Ok(self.store(new, &old)),
+            Err(stale) => Err(PolicyErrors(vec![PolicyError {
+                loc: set.source_loc(org.loc),
+                kind: PolicyErrorKind::Stale { message: stale.to_string() },
+            }])),
+        }
     }
 
     /// Removes org `id`; `None` if there was none.
@@ -79,13 +92,6 @@ impl SnapshotHandle {
         let old = self.current.load_full();
         old.org(id)?;
         Some(self.store(old.without_org(id), &old))
-    }
-
-    fn publish(&self, build: impl FnOnce(&Snapshot) -> Snapshot) -> u64 {
-        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let old = self.current.load_full();
-        let new = build(&old);
-        self.store(new, &old)
     }
 
     /// Stores `new` as the revision after `old`, and retires the snapshot it replaces.

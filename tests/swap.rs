@@ -101,9 +101,9 @@ fn readers_never_see_a_half_applied_policy() {
         policy::compile_text("v0.toml", &world(&[("a", "viewer"), ("b", "viewer")])).unwrap(),
     ];
     let stop = Arc::new(AtomicBool::new(false));
-    let reads = Arc::new(AtomicU64::new(0));
+    let reads: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
     let readers: Vec<_> = (0..2)
-        .map(|_| {
+        .map(|reader| {
             let (handle, stop, reads) = (handle.clone(), stop.clone(), reads.clone());
             std::thread::spawn(move || {
                 let mut seen = 0u64;
@@ -120,18 +120,19 @@ fn readers_never_see_a_half_applied_policy() {
                     let (a, b) = (decide(&snap, &r("a")).allowed, decide(&snap, &r("b")).allowed);
                     assert_eq!(a, b, "revision {} mixes two versions", snap.revision());
                     seen += 1;
-                    reads.fetch_add(1, Ordering::Relaxed);
+                    reads[reader].fetch_add(1, Ordering::Relaxed);
                 }
                 seen
             })
         })
         .collect();
-    // At least 1,000 swaps, and on until the readers have decided 10,000 times alongside
-    // them (bounded: a reader that never runs fails the test below).
+    // At least 1,000 swaps, and on until each reader has decided 5,000 times alongside them
+    // (bounded: a reader that never gets to run fails the test below).
     let mut last = handle.load().revision();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut swaps = 0;
-    while swaps < 1_000 || (reads.load(Ordering::Relaxed) < 10_000 && Instant::now() < deadline) {
+    let behind = || reads.iter().any(|r| r.load(Ordering::Relaxed) < 5_000);
+    while swaps < 1_000 || (behind() && Instant::now() < deadline) {
         let rev = handle.replace(versions[swaps % 2].clone());
         assert!(rev > last);
         last = rev;
@@ -139,8 +140,22 @@ fn readers_never_see_a_half_applied_policy() {
     }
     stop.store(true, Ordering::Relaxed);
     for r in readers {
-        assert!(r.join().unwrap() > 0, "a reader never ran during the swaps");
+        assert!(r.join().unwrap() >= 5_000, "a reader did not get to run during the swaps");
     }
-    assert!(reads.load(Ordering::Relaxed) >= 10_000);
     assert_eq!(handle.load().revision(), swaps as u64 + 1);
+}
+
+#[test]
+fn an_org_validated_against_other_kinds_and_roles_is_refused() {
+    // Two policy sets whose kinds differ: the same org resolves to other kind indexes.
+    let a = policy::parse(&[SourceText { path: "a.toml".into(), text: world(&[("a", "admin")]) }], FileMode::Policy)
+        .unwrap()
+        .0;
+    let model = policy::validate(&a).unwrap().orgs.remove(0);
+    let other = format!("[[kind]]\nname = \"zeta\"\nlevels = [\"organisation\"]\n{}", world(&[("a", "viewer")]));
+    let handle = SnapshotHandle::new(policy::compile_text("b.toml", &other).unwrap());
+    let err = handle.replace_org(model).unwrap_err();
+    assert!(err.to_string().contains("validate it again"), "{err}");
+    assert_eq!(handle.load().revision(), 1);
+    assert!(!bob_may(&handle, "a", Verb::Delete));
 }

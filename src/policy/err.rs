@@ -174,6 +174,9 @@ pub enum PolicyErrorKind {
     #[error("org '{org}' has {count} {what}; at most {limit} are supported: split the org")]
     TooMany { org: String, what: &'static str, count: usize, limit: usize },
 
+    #[error("{message}")]
+    Stale { message: String },
+
     #[error("[[check]] tables belong in conformance case files, not in a policies folder: move them to a test file")]
     CheckInPolicy,
 

@@ -107,9 +107,17 @@ pub struct Globals {
     /// `admin`, `member`, `viewer`, then the global custom roles in file order.
     pub roles: Vec<RoleDef>,
     role_names: HashMap<Box<str>, (u32, Loc)>,
+    /// Unique per validation: an [`OrgModel`] holds kind and role indexes into exactly
+    /// these globals, and this is how compiling checks it is given the right ones.
+    id: u64,
 }
 
 impl Globals {
+    /// The identity [`OrgModel::globals_id`] must match.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     pub fn role_by_name(&self, name: &str) -> Option<RoleRef> {
         self.role_names.get(name).map(|(i, _)| RoleRef(*i))
     }
@@ -177,9 +185,16 @@ pub struct OrgModel {
     pub roles: Vec<RoleDef>,
     pub bindings: Vec<Binding>,
     pub shares: Vec<Share>,
+    /// The [`Globals::id`] this org was validated against; only `validate` sets it.
+    pub(crate) globals_id: u64,
 }
 
 impl OrgModel {
+    /// Which globals this org's kind and role indexes refer to.
+    pub fn globals_id(&self) -> u64 {
+        self.globals_id
+    }
+
     /// The role behind `r`, global or the org's own.
     pub fn role<'a>(&'a self, globals: &'a Globals, r: RoleRef) -> Option<&'a RoleDef> {
         let i = r.0 as usize;
@@ -329,7 +344,9 @@ fn validate_globals(set: &PolicySet, errors: &mut Errors<'_>) -> Globals {
         role_names.insert(def.name.clone(), (roles.len() as u32, r.name.loc));
         roles.push(def);
     }
-    Globals { kinds, roles, role_names }
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Globals { kinds, roles, role_names, id }
 }
 
 /// `admin`, `member` and `viewer` as MODEL.md defines them over the declared kinds.
@@ -628,7 +645,17 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
     if errors.list.len() > before {
         return None;
     }
-    Some(OrgModel { id: org_id.into(), members, owner: owner?, teams, projects, roles, bindings, shares })
+    Some(OrgModel {
+        id: org_id.into(),
+        members,
+        owner: owner?,
+        teams,
+        projects,
+        roles,
+        bindings,
+        shares,
+        globals_id: globals.id,
+    })
 }
 
 fn resolve_share(globals: &Globals, names: &OrgNames<'_>, s: &ShareDecl, errors: &mut Errors<'_>) -> Option<Share> {
