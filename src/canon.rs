@@ -70,7 +70,7 @@ pub enum CanonError {
 pub struct Canonical {
     /// The path as forwarded.
     path: String,
-    /// Decoded segments, back to back.
+    /// The decoded path: `/` then each decoded segment, `/`-separated.
     decoded: String,
     /// Byte ranges of each segment in `decoded`.
     bounds: Vec<(u32, u32)>,
@@ -96,6 +96,13 @@ impl Canonical {
 
     pub fn segment_count(&self) -> usize {
         self.bounds.len()
+    }
+
+    /// Segments `i..` as one decoded path starting with `/` (`/datasets/x` from
+    /// `/v1/storage/datasets/x` and `i = 2`): the id of a hierarchical kind. No copy.
+    pub fn tail(&self, i: usize) -> Option<&str> {
+        let &(start, _) = self.bounds.get(i)?;
+        self.decoded.get(start as usize - 1..)
     }
 
     /// The query as the client sent it (without `?`), if there was one.
@@ -178,6 +185,7 @@ pub fn canonicalise_with_limit(raw: &[u8], max_len: usize, out: &mut Canonical) 
         decode_segment(seg, &mut decoded)?;
         let text = std::str::from_utf8(&decoded).map_err(|_| CanonError::InvalidUtf8)?;
         check_decoded(text)?;
+        out.decoded.push('/');
         let start = out.decoded.len() as u32;
         out.decoded.push_str(text);
         out.bounds.push((start, out.decoded.len() as u32));
@@ -276,6 +284,7 @@ fn encode_segment(text: &str, out: &mut String) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
 mod tests {
     //! One test per item of CASES.md section A that concerns the target itself.
     use super::*;
@@ -404,6 +413,14 @@ mod tests {
     fn long_targets_are_rejected() {
         let long = format!("/{}", "a".repeat(DEFAULT_MAX_TARGET_LEN));
         assert_eq!(canon(&long).unwrap_err(), CanonError::TooLong { limit: DEFAULT_MAX_TARGET_LEN });
+    }
+
+    #[test]
+    fn tails_are_decoded_paths() {
+        let c = canon("/v1/storage/data%20sets/x/").unwrap();
+        assert_eq!(c.tail(2), Some("/data sets/x"));
+        assert_eq!(c.tail(3), Some("/x"));
+        assert_eq!(c.tail(4), None);
     }
 
     #[test]

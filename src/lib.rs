@@ -19,6 +19,7 @@ pub mod decide;
 pub mod explain;
 pub mod model;
 pub mod policy;
+pub mod route;
 pub mod snapshot;
 pub mod source;
 pub mod strmap;

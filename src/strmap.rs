@@ -138,6 +138,7 @@ impl<'a, V> FromIterator<(&'a str, V)> for StrMap<V> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
 mod tests {
     use super::*;
 
