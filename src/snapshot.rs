@@ -318,6 +318,8 @@ struct Bucket {
     scope: u32,
     id_start: u32,
     id_len: u32,
+    /// With one holder (the common case), the packed holder itself; otherwise where the
+    /// holders start in `holders`.
     holders_start: u32,
     holders_len: u32,
     kind: KindId,
@@ -393,18 +395,27 @@ impl ShareIndex {
                 *head = (chain.len() - 1) as u32;
             }
         }
-        // Second pass: each bucket's holders back to back, one entry per subject.
-        index.holders.reserve_exact(chain.len());
+        // Second pass: a lone holder goes inline in its bucket; several go back to back in
+        // `holders`, one entry per subject.
         for (b, head) in index.buckets.iter_mut().zip(heads) {
-            let start = index.holders.len();
-            let mut link = head;
-            while let Some(&(holder, next)) = chain.get(link as usize) {
-                push_merged(&mut index.holders, start, holder);
-                link = next;
+            match chain.get(head as usize) {
+                Some(&(holder, u32::MAX)) => {
+                    b.holders_start = holder;
+                    b.holders_len = 1;
+                }
+                _ => {
+                    let start = index.holders.len();
+                    let mut link = head;
+                    while let Some(&(holder, next)) = chain.get(link as usize) {
+                        push_merged(&mut index.holders, start, holder);
+                        link = next;
+                    }
+                    b.holders_start = start as u32;
+                    b.holders_len = (index.holders.len() - start) as u32;
+                }
             }
-            b.holders_start = start as u32;
-            b.holders_len = (index.holders.len() - start) as u32;
         }
+        index.holders.shrink_to_fit();
         wild.sort_unstable_by_key(|(key, _)| *key);
         for group in wild.chunk_by(|a, b| a.0 == b.0) {
             let Some(&(key, _)) = group.first() else { continue };
@@ -436,17 +447,17 @@ impl ShareIndex {
         let start = start as usize;
         let mut bits = 0u8;
         for &h in self.holders.get(start..start + len as usize).unwrap_or(&[]) {
-            let index = h & MAX_SUBJECT_INDEX;
-            let reaches = match (h >> INDEX_BITS) & 0b11 {
-                TAG_MEMBER => index == member,
-                TAG_TEAM => teams.contains(&index),
-                _ => true,
-            };
-            if reaches {
-                bits |= (h >> (INDEX_BITS + 2)) as u8;
-            }
+            bits |= holder_verbs(h, member, teams);
         }
         VerbSet::from_bits(bits)
+    }
+
+    fn bucket_verbs(&self, b: &Bucket, member: u32, teams: &[u32]) -> VerbSet {
+        if b.holders_len == 1 {
+            VerbSet::from_bits(holder_verbs(b.holders_start, member, teams))
+        } else {
+            self.holders_verbs(b.holders_start, b.holders_len, member, teams)
+        }
     }
 
     /// The verbs shared with `member` (directly, through one of `teams`, or with `all`) on
@@ -476,7 +487,7 @@ impl ShareIndex {
     fn exact(&self, scope: u32, kind: KindId, id: &str, member: u32, teams: &[u32]) -> VerbSet {
         let hash = grant_hash(&self.hasher, 0, scope, kind, id);
         match self.find(hash, scope, kind, id).and_then(|b| self.buckets.get(b as usize)) {
-            Some(b) => self.holders_verbs(b.holders_start, b.holders_len, member, teams),
+            Some(b) => self.bucket_verbs(b, member, teams),
             None => VerbSet::EMPTY,
         }
     }
@@ -492,6 +503,19 @@ impl ShareIndex {
             None => VerbSet::EMPTY,
         }
     }
+}
+
+/// The verbs in packed holder `h` if it reaches `member` (itself, one of its `teams`, or
+/// `all`); none otherwise.
+#[inline]
+fn holder_verbs(h: u32, member: u32, teams: &[u32]) -> u8 {
+    let index = h & MAX_SUBJECT_INDEX;
+    let reaches = match (h >> INDEX_BITS) & 0b11 {
+        TAG_MEMBER => index == member,
+        TAG_TEAM => teams.contains(&index),
+        _ => true,
+    };
+    if reaches { (h >> (INDEX_BITS + 2)) as u8 } else { 0 }
 }
 
 /// Appends `holder`, or ORs its verbs into the entry for the same subject at or after

@@ -92,7 +92,8 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
         narrowed: GrantIndex::default(),
     };
     let mut member_info = Vec::with_capacity(n_members);
-    let mut project_profiles: HashMap<u64, u32> = HashMap::new();
+    let project_bindings = model.bindings.iter().filter(|b| b.project.is_some()).count();
+    let mut project_profiles: HashMap<u64, u32> = HashMap::with_capacity(project_bindings.min(n_members));
     let mut scratch: Vec<(u32, RoleRef)> = Vec::new();
     let mut roles: Vec<RoleRef> = Vec::new();
     for m in 0..n_members {
@@ -104,7 +105,9 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
         }
         scratch.extend(&by_all);
         // Sorted by scope, organisation scope (u32::MAX) last; one profile per scope.
-        scratch.sort_unstable();
+        if scratch.len() > 1 {
+            scratch.sort_unstable();
+        }
         let mut profile = NO_PROFILE;
         for group in scratch.chunk_by(|a, b| a.0 == b.0) {
             let Some(&(scope, _)) = group.first() else { continue };
