@@ -395,25 +395,23 @@ impl ShareIndex {
                 *head = (chain.len() - 1) as u32;
             }
         }
-        // Second pass: a lone holder goes inline in its bucket; several go back to back in
-        // `holders`, one entry per subject.
+        // Second pass: each bucket's holders back to back in `holders`, one entry per
+        // subject; where that leaves exactly one, it moves inline into the bucket.
         for (b, head) in index.buckets.iter_mut().zip(heads) {
-            match chain.get(head as usize) {
-                Some(&(holder, u32::MAX)) => {
-                    b.holders_start = holder;
-                    b.holders_len = 1;
-                }
-                _ => {
-                    let start = index.holders.len();
-                    let mut link = head;
-                    while let Some(&(holder, next)) = chain.get(link as usize) {
-                        push_merged(&mut index.holders, start, holder);
-                        link = next;
-                    }
-                    b.holders_start = start as u32;
-                    b.holders_len = (index.holders.len() - start) as u32;
-                }
+            let start = index.holders.len();
+            let mut link = head;
+            while let Some(&(holder, next)) = chain.get(link as usize) {
+                push_merged(&mut index.holders, start, holder);
+                link = next;
             }
+            b.holders_len = (index.holders.len() - start) as u32;
+            b.holders_start = match (b.holders_len, index.holders.pop()) {
+                (1, Some(lone)) => lone,
+                (_, popped) => {
+                    index.holders.extend(popped);
+                    start as u32
+                }
+            };
         }
         index.holders.shrink_to_fit();
         wild.sort_unstable_by_key(|(key, _)| *key);

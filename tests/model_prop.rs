@@ -583,3 +583,49 @@ level = "write"
         assert!(decide(&snapshot, &good).allowed);
     }
 }
+
+#[test]
+fn identical_shares_to_one_subject_are_one_grant() {
+    // Found by the property test: two identical shares merged into a single holder that
+    // was then misread. Kept as a fixed case.
+    let text = r#"
+[[org]]
+id = "acme"
+owner = "u0"
+members = ["u0", "u1"]
+service_accounts = ["s1"]
+teams = { t2 = ["s1"] }
+
+[[org.share]]
+subject = "team:t2"
+kind = "billing"
+id = "b"
+verbs = ["list"]
+
+[[org.share]]
+subject = "team:t2"
+kind = "billing"
+id = "b"
+verbs = ["list"]
+
+[[org.share]]
+subject = "u1"
+kind = "billing"
+id = "c"
+verbs = ["read"]
+
+[[org.share]]
+subject = "u1"
+kind = "billing"
+id = "c"
+verbs = ["update"]
+"#;
+    let snapshot = policy::compile_text("dup.toml", text).unwrap();
+    let r =
+        |principal, id, verb| Request { org: "acme", principal, project: None, kind: "billing", id: Some(id), verb };
+    assert!(decide(&snapshot, &r("s1", "b", Verb::List)).allowed);
+    assert!(!decide(&snapshot, &r("s1", "b", Verb::Read)).allowed);
+    assert!(!decide(&snapshot, &r("u1", "b", Verb::List)).allowed);
+    assert!(decide(&snapshot, &r("u1", "c", Verb::Update)).allowed);
+    assert!(!decide(&snapshot, &r("u1", "c", Verb::Delete)).allowed);
+}
