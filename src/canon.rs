@@ -195,14 +195,19 @@ pub fn canonicalise_with_limit(raw: &[u8], max_len: usize, out: &mut Canonical) 
     Ok(())
 }
 
-/// Bytes allowed raw in a path: RFC 3986 `pchar` and `/`, minus `;`; `%` starts an escape.
+/// Whether `b` stands unencoded in a canonical path segment: RFC 3986 `pchar` without
+/// `;` (rejected) and `%` (always an escape). Route patterns use the same set.
+pub fn is_plain_path_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@".contains(&b)
+}
+
+/// Bytes allowed raw in a path: plain bytes, `/`, and `%` starting an escape.
 fn check_raw_byte(b: u8) -> Result<(), CanonError> {
     match b {
         b'#' => Err(CanonError::Fragment),
         b';' => Err(CanonError::Semicolon),
-        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => Ok(()),
-        b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':'
-        | b'@' | b'/' | b'%' => Ok(()),
+        b'/' | b'%' => Ok(()),
+        b if is_plain_path_byte(b) => Ok(()),
         _ => Err(CanonError::ForbiddenByte { byte: b }),
     }
 }
@@ -272,13 +277,10 @@ fn check_decoded(text: &str) -> Result<(), CanonError> {
 /// Encodes a decoded segment the one canonical way.
 fn encode_segment(text: &str, out: &mut String) {
     for &b in text.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => out.push(b as char),
-            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':'
-            | b'@' => out.push(b as char),
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
+        if is_plain_path_byte(b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
         }
     }
 }

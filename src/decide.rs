@@ -103,39 +103,14 @@ const fn allow(reason: Reason) -> Decision {
 
 /// Decides `request` against `snapshot`.
 pub fn decide(snapshot: &Snapshot, request: &Request<'_>) -> Decision {
-    let Some(org) = snapshot.org(request.org) else {
-        return deny(Reason::UnknownOrg);
-    };
-    let Some(member) = org.member_index(request.principal) else {
-        return deny(Reason::NotAMember);
-    };
-    let kinds = &snapshot.globals().kinds;
-    let Some((kind, info)) = kinds.get(request.kind).and_then(|k| Some((k, kinds.info(k)?))) else {
-        return deny(Reason::UnknownResource(ResourceProblem::UnknownKind));
-    };
-    let (level, project) = match request.project {
-        None => (Level::Organisation, None),
-        Some(p) => match org.project_index(p) {
-            Some(p) => (Level::Project, Some(p)),
-            None => return deny(Reason::UnknownResource(ResourceProblem::UnknownProject)),
-        },
-    };
-    if !info.exists_at(level) {
-        return deny(Reason::UnknownResource(ResourceProblem::KindNotAtLevel));
-    }
-    let id = match request.id {
-        None => None,
-        Some(raw) => match normalise_id(raw, info.hierarchical) {
-            Ok(id) => Some(id),
-            Err(problem) => return deny(Reason::UnknownResource(ResourceProblem::MalformedId(problem))),
-        },
+    let (org, member, target) = match resolve(snapshot, request) {
+        Ok(resolved) => resolved,
+        Err(reason) => return deny(reason),
     };
     if member == org.model.owner {
         return allow(Reason::Owner);
     }
-    let target = Target { kind, level, project, id, hierarchical: info.hierarchical };
-
-    let (profile, scope) = base_profile(org, member, project);
+    let (profile, scope) = base_profile(org, member, target.project);
     if role_verbs(org, profile, &target).contains(request.verb) {
         return allow(Reason::Role(scope));
     }
@@ -143,6 +118,32 @@ pub fn decide(snapshot: &Snapshot, request: &Request<'_>) -> Decision {
         return allow(Reason::Share);
     }
     deny(Reason::NoGrant)
+}
+
+/// MODEL.md steps 1 and 2: the org and the member in it, and the resource checked and
+/// turned into the snapshot's indexes; or the reason to deny.
+pub(crate) fn resolve<'s, 'r>(
+    snapshot: &'s Snapshot,
+    request: &Request<'r>,
+) -> Result<(&'s OrgSnapshot, u32, Target<'r>), Reason> {
+    let org = snapshot.org(request.org).ok_or(Reason::UnknownOrg)?;
+    let member = org.member_index(request.principal).ok_or(Reason::NotAMember)?;
+    let unknown = Reason::UnknownResource;
+    let kinds = &snapshot.globals().kinds;
+    let (kind, info) =
+        kinds.get(request.kind).and_then(|k| Some((k, kinds.info(k)?))).ok_or(unknown(ResourceProblem::UnknownKind))?;
+    let (level, project) = match request.project {
+        None => (Level::Organisation, None),
+        Some(p) => (Level::Project, Some(org.project_index(p).ok_or(unknown(ResourceProblem::UnknownProject))?)),
+    };
+    if !info.exists_at(level) {
+        return Err(unknown(ResourceProblem::KindNotAtLevel));
+    }
+    let id = match request.id {
+        None => None,
+        Some(raw) => Some(normalise_id(raw, info.hierarchical).map_err(|p| unknown(ResourceProblem::MalformedId(p)))?),
+    };
+    Ok((org, member, Target { kind, level, project, id, hierarchical: info.hierarchical }))
 }
 
 /// A checked resource, in the snapshot's indexes.

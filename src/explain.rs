@@ -8,8 +8,8 @@
 use std::fmt;
 
 use crate::Request;
-use crate::decide::{Decision, Reason, ResourceProblem, Scope, Target, decide};
-use crate::model::{Level, Verb, normalise_id, path_covers};
+use crate::decide::{Decision, Reason, ResourceProblem, Scope, decide, resolve};
+use crate::model::{Level, Verb, path_covers};
 use crate::policy::{OrgModel, Subject};
 use crate::snapshot::{OrgSnapshot, Snapshot};
 
@@ -102,22 +102,6 @@ fn via(model: &OrgModel, member: u32, s: Subject) -> Option<String> {
     }
 }
 
-fn target<'a>(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'a>) -> Option<Target<'a>> {
-    let kinds = &snapshot.globals().kinds;
-    let kind = kinds.get(r.kind)?;
-    let info = kinds.info(kind)?;
-    let project = match r.project {
-        Some(p) => Some(org.project_index(p)?),
-        None => None,
-    };
-    let id = match r.id {
-        Some(raw) => Some(normalise_id(raw, info.hierarchical).ok()?),
-        None => None,
-    };
-    let level = if project.is_some() { Level::Project } else { Level::Organisation };
-    Some(Target { kind, level, project, id, hierarchical: info.hierarchical })
-}
-
 /// Whether a grant's id (`None` or `*` for the whole kind) covers the requested id (`None`
 /// for the collection, which only whole-kind grants cover).
 fn id_matches(pattern: Option<&str>, id: Option<&str>, hierarchical: bool) -> bool {
@@ -129,8 +113,7 @@ fn id_matches(pattern: Option<&str>, id: Option<&str>, hierarchical: bool) -> bo
 }
 
 fn role_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>, scope: Scope) -> Option<String> {
-    let member = org.member_index(r.principal)?;
-    let t = target(snapshot, org, r)?;
+    let (_, member, t) = resolve(snapshot, r).ok()?;
     let model = &org.model;
     for b in &model.bindings {
         let in_scope = match scope {
@@ -163,8 +146,7 @@ fn role_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>, scope: Sco
 }
 
 fn share_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>) -> Option<String> {
-    let member = org.member_index(r.principal)?;
-    let t = target(snapshot, org, r)?;
+    let (_, member, t) = resolve(snapshot, r).ok()?;
     let model = &org.model;
     for s in &model.shares {
         let Some(how) = via(model, member, s.subject) else { continue };

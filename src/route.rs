@@ -214,10 +214,8 @@ impl RouteTable {
                     None => self.push_child(node, None).ok_or(RouteError::TailConflict { path: path.clone() })?,
                 };
             } else {
-                let canonical = !seg.is_empty()
-                    && *seg != "."
-                    && *seg != ".."
-                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~!$&'()*+,=:@".contains(&b));
+                let canonical =
+                    !seg.is_empty() && *seg != "." && *seg != ".." && seg.bytes().all(crate::canon::is_plain_path_byte);
                 if !canonical {
                     return Err(RouteError::BadSegment { path, segment: (*seg).to_string() });
                 }
