@@ -358,9 +358,9 @@ impl ShareIndex {
             ids: String::with_capacity(id_bytes),
             ..ShareIndex::default()
         };
-        // First pass: one bucket per resource, holders chained through `next`.
-        let mut chain: Vec<(u32, u32)> = Vec::with_capacity(n);
-        let mut heads: Vec<u32> = Vec::with_capacity(n);
+        // One pass: a new resource gets a bucket holding its first holder inline. Further
+        // holders of the same resource (rare) wait in `extra` for the second pass.
+        let mut extra: Vec<(u32, u32)> = Vec::new();
         let mut wild: Vec<(u64, u32)> = Vec::new();
         for (scope, kind, id, holder) in shares {
             if id == "*" {
@@ -368,41 +368,36 @@ impl ShareIndex {
                 continue;
             }
             let hash = grant_hash(&index.hasher, 0, scope, kind, id);
-            let b = match index.find(hash, scope, kind, id) {
-                Some(b) => b,
+            match index.find(hash, scope, kind, id) {
+                Some(b) => extra.push((b, holder)),
                 None => {
                     let b = index.buckets.len() as u32;
                     index.buckets.push(Bucket {
                         scope,
                         id_start: u32::try_from(index.ids.len()).unwrap_or(u32::MAX),
                         id_len: u32::try_from(id.len()).unwrap_or(0),
-                        holders_start: 0,
-                        holders_len: 0,
+                        holders_start: holder,
+                        holders_len: 1,
                         kind,
                     });
                     index.ids.push_str(id);
-                    heads.push(u32::MAX);
                     let (buckets, ids, hasher) = (&index.buckets, &index.ids, &index.hasher);
                     index.table.insert_unique(hash, b, |&i| {
                         let Some(e) = buckets.get(i as usize) else { return 0 };
                         grant_hash(hasher, 0, e.scope, e.kind, arena_str(ids, e.id_start, e.id_len))
                     });
-                    b
                 }
-            };
-            if let Some(head) = heads.get_mut(b as usize) {
-                chain.push((holder, *head));
-                *head = (chain.len() - 1) as u32;
             }
         }
-        // Second pass: each bucket's holders back to back in `holders`, one entry per
-        // subject; where that leaves exactly one, it moves inline into the bucket.
-        for (b, head) in index.buckets.iter_mut().zip(heads) {
+        // Second pass, for resources with more than one share: their holders back to back in
+        // `holders`, one entry per subject; one left after merging goes back inline.
+        extra.sort_by_key(|&(b, _)| b);
+        for group in extra.chunk_by(|x, y| x.0 == y.0) {
+            let Some(b) = group.first().and_then(|&(b, _)| index.buckets.get_mut(b as usize)) else { continue };
             let start = index.holders.len();
-            let mut link = head;
-            while let Some(&(holder, next)) = chain.get(link as usize) {
+            push_merged(&mut index.holders, start, b.holders_start);
+            for &(_, holder) in group {
                 push_merged(&mut index.holders, start, holder);
-                link = next;
             }
             b.holders_len = (index.holders.len() - start) as u32;
             b.holders_start = match (b.holders_len, index.holders.pop()) {
@@ -413,7 +408,6 @@ impl ShareIndex {
                 }
             };
         }
-        index.holders.shrink_to_fit();
         wild.sort_unstable_by_key(|(key, _)| *key);
         for group in wild.chunk_by(|a, b| a.0 == b.0) {
             let Some(&(key, _)) = group.first() else { continue };
@@ -424,6 +418,7 @@ impl ShareIndex {
             }
             index.wildcard.insert(key, (start as u32, (index.holders.len() - start) as u32));
         }
+        index.holders.shrink_to_fit();
         index.buckets.shrink_to_fit();
         index.ids.shrink_to_fit();
         index

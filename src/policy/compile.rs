@@ -75,11 +75,23 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
             Subject::All => by_all.push((scope, b.role)),
         }
     }
-    by_member.sort_unstable_by_key(|e| e.0);
-    let own_bindings = |m: u32| {
-        let start = by_member.partition_point(|e| e.0 < m);
-        let end = by_member.partition_point(|e| e.0 <= m);
-        by_member.get(start..end).unwrap_or(&[]).iter().map(|&(_, scope, role)| (scope, role))
+    // Stable, so each member's bindings keep their file order.
+    by_member.sort_by_key(|e| e.0);
+    let mut own_start = vec![0u32; n_members + 1];
+    for &(m, _, _) in &by_member {
+        if let Some(c) = own_start.get_mut(m as usize + 1) {
+            *c += 1;
+        }
+    }
+    for i in 1..own_start.len() {
+        let prev = own_start.get(i - 1).copied().unwrap_or(0);
+        if let Some(c) = own_start.get_mut(i) {
+            *c += prev;
+        }
+    }
+    let own_bindings = |m: usize| {
+        let (a, b) = (own_start.get(m).copied().unwrap_or(0), own_start.get(m + 1).copied().unwrap_or(0));
+        by_member.get(a as usize..b as usize).unwrap_or(&[]).iter().map(|&(_, scope, role)| (scope, role))
     };
 
     let mut builder = ProfileBuilder {
@@ -99,7 +111,7 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
     for m in 0..n_members {
         // Every (scope, role) reaching this member: its own, its teams', all's.
         scratch.clear();
-        scratch.extend(own_bindings(m as u32));
+        scratch.extend(own_bindings(m));
         for &t in teams_of(m) {
             scratch.extend(by_team.get(t as usize).into_iter().flatten());
         }
