@@ -24,6 +24,7 @@ pub mod snapshot;
 pub mod source;
 pub mod strmap;
 pub mod swap;
+pub(crate) mod tomlwalk;
 
 pub use decide::{Decision, Reason, Request, decide};
 pub use model::{Verb, VerbSet};

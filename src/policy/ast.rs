@@ -8,67 +8,7 @@ use std::path::PathBuf;
 
 use super::err::SourceLoc;
 use crate::model::{Level, Verb, VerbSet};
-
-/// A position in one of a [`PolicySet`]'s source files: a file index and a byte offset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Loc {
-    pub file: u32,
-    pub offset: u32,
-}
-
-impl Loc {
-    /// For documents built in code rather than read from a file.
-    pub const SYNTHETIC: Loc = Loc { file: u32::MAX, offset: 0 };
-}
-
-/// A value and where it was written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Located<T> {
-    pub value: T,
-    pub loc: Loc,
-}
-
-impl<T> Located<T> {
-    pub fn new(value: T, loc: Loc) -> Self {
-        Located { value, loc }
-    }
-
-    /// A value written in code, with no file behind it.
-    pub fn synthetic(value: T) -> Self {
-        Located { value, loc: Loc::SYNTHETIC }
-    }
-}
-
-impl Located<String> {
-    pub fn as_str(&self) -> &str {
-        &self.value
-    }
-}
-
-/// One source file: its path and where each line starts, to turn offsets into lines.
-#[derive(Clone, Debug, Default)]
-pub struct SourceFile {
-    pub path: PathBuf,
-    line_starts: Vec<u32>,
-}
-
-impl SourceFile {
-    pub fn new(path: PathBuf, text: &str) -> Self {
-        let mut line_starts = vec![0];
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
-                line_starts.push(u32::try_from(i + 1).unwrap_or(u32::MAX));
-            }
-        }
-        SourceFile { path, line_starts }
-    }
-
-    fn line_col(&self, offset: u32) -> (u32, u32) {
-        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
-        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
-        (u32::try_from(line).unwrap_or(u32::MAX), offset - start + 1)
-    }
-}
+pub use crate::tomlwalk::{Loc, Located, SourceFile};
 
 /// Kinds, global roles and orgs, merged from every file of a policies folder.
 #[derive(Clone, Debug, Default)]

@@ -7,6 +7,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub use crate::tomlwalk::DidYouMean;
+use crate::tomlwalk::WalkError;
+pub(crate) use crate::tomlwalk::nearest;
+
 /// Where in which file a problem is. Lines and columns count from 1.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SourceLoc {
@@ -21,19 +25,6 @@ impl fmt::Display for SourceLoc {
             write!(f, "{}", self.file.display())
         } else {
             write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
-        }
-    }
-}
-
-/// " (did you mean 'x'?)" when there is a near match, nothing otherwise.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DidYouMean(pub Option<String>);
-
-impl fmt::Display for DidYouMean {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(s) => write!(f, ", did you mean '{s}'?"),
-            None => Ok(()),
         }
     }
 }
@@ -230,64 +221,18 @@ pub enum LoadError {
     Invalid(#[from] PolicyErrors),
 }
 
-/// The nearest of `candidates` to `word`, if near enough to be a likely typo.
-pub(crate) fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> DidYouMean {
-    let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        let d = edit_distance(word, c);
-        let limit = (word.chars().count().max(c.chars().count()) / 3).max(1);
-        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
-        }
-    }
-    DidYouMean(best.map(|(_, s)| s.to_string()))
-}
-
-/// Damerau-Levenshtein (optimal string alignment) distance, so a swap of two letters
-/// (`subjcet`) counts as one edit.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let w = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * w];
-    let at = |i: usize, j: usize| i * w + j;
-    for i in 0..=a.len() {
-        if let Some(x) = d.get_mut(at(i, 0)) {
-            *x = i;
-        }
-    }
-    for j in 0..=b.len() {
-        if let Some(x) = d.get_mut(at(0, j)) {
-            *x = j;
-        }
-    }
-    let get = |d: &Vec<usize>, i: usize, j: usize| d.get(at(i, j)).copied().unwrap_or(usize::MAX / 2);
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let same = a.get(i - 1) == b.get(j - 1);
-            let mut v =
-                (get(&d, i - 1, j) + 1).min(get(&d, i, j - 1) + 1).min(get(&d, i - 1, j - 1) + usize::from(!same));
-            if i > 1 && j > 1 && a.get(i - 1) == b.get(j - 2) && a.get(i - 2) == b.get(j - 1) {
-                v = v.min(get(&d, i - 2, j - 2) + 1);
+impl From<WalkError> for PolicyErrorKind {
+    fn from(e: WalkError) -> Self {
+        match e {
+            WalkError::Syntax { message } => PolicyErrorKind::Syntax { message },
+            WalkError::UnknownKey { key, table, suggestion, allowed } => {
+                PolicyErrorKind::UnknownKey { key, table, suggestion, allowed }
             }
-            if let Some(x) = d.get_mut(at(i, j)) {
-                *x = v;
+            WalkError::MissingKey { key, table } => PolicyErrorKind::MissingKey { key, table },
+            WalkError::WrongType { key, table, expected, found } => {
+                PolicyErrorKind::WrongType { key, table, expected, found }
             }
+            WalkError::Empty { key, table } => PolicyErrorKind::Empty { key, table },
         }
-    }
-    get(&d, a.len(), b.len())
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggests_transpositions_and_typos() {
-        let keys = ["subject", "role", "project"];
-        assert_eq!(nearest("subjcet", keys).0.as_deref(), Some("subject"));
-        assert_eq!(nearest("projct", keys).0.as_deref(), Some("project"));
-        assert_eq!(nearest("banana", keys).0, None);
     }
 }

@@ -4,12 +4,12 @@
 //! The walker keeps going after a problem, dropping only the piece that is wrong, so one run
 //! reports every mistake in a file rather than the first.
 
-use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeValue;
 
 use super::ast::*;
 use super::err::{PolicyErrorKind as E, nearest};
 use crate::model::{AccessWord, Level, Verb, VerbSet};
+use crate::tomlwalk::{Fields, Walker};
 
 /// Which top-level tables a file may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,425 +32,249 @@ pub(crate) struct Parsed {
 
 /// Parses one file's text. `file` is its index in the policy set's sources.
 pub(crate) fn parse_file(text: &str, file: u32, mode: FileMode) -> Parsed {
-    let mut p = Walker { file, out: Parsed::default() };
-    let (doc, errors) = DeTable::parse_recoverable(text);
-    for e in errors {
-        let at = e.span().map_or(0, |s| s.start);
-        p.error(at, E::Syntax { message: e.message().trim().to_string() });
-    }
-    let root = Fields { table: doc.get_ref(), what: "the top level", at: 0 };
+    let mut p: W = Walker::new(file);
+    let mut out = Parsed::default();
+    let doc = p.parse(text);
+    let root = Fields::root(&doc);
     let top_keys: &[&str] = match mode {
         FileMode::Policy => &["description", "kind", "role", "org"],
         FileMode::Case => &["description", "kind", "role", "org", "check"],
     };
     if mode == FileMode::Policy
-        && let Some(v) = root.get("check")
-    {
-        p.error(v.span().start, E::CheckInPolicy);
-    }
+        && let Some(v) = root.get("check") {
+            p.error(v.span().start, E::CheckInPolicy);
+        }
     root.check_keys(&mut p, top_keys, &["check"]);
     root.string(&mut p, "description");
     for t in root.tables(&mut p, "kind", "[[kind]]") {
-        if let Some(k) = p.kind(&t) {
-            p.out.kinds.push(k);
+        if let Some(k) = kind(&mut p, &t) {
+            out.kinds.push(k);
         }
     }
     for t in root.tables(&mut p, "role", "[[role]]") {
-        if let Some(r) = p.role(&t) {
-            p.out.roles.push(r);
+        if let Some(r) = role(&mut p, &t) {
+            out.roles.push(r);
         }
     }
     for t in root.tables(&mut p, "org", "[[org]]") {
-        if let Some(o) = p.org(&t) {
-            p.out.orgs.push(o);
+        if let Some(o) = org(&mut p, &t) {
+            out.orgs.push(o);
         }
     }
     if mode == FileMode::Case {
         for t in root.tables(&mut p, "check", "[[check]]") {
-            if let Some(c) = p.check(&t) {
-                p.out.checks.push(c);
+            if let Some(c) = check(&mut p, &t) {
+                out.checks.push(c);
             }
         }
     }
-    p.out
+    out.errors = p.errors;
+    out
 }
 
-struct Walker {
-    file: u32,
-    out: Parsed,
-}
+type W = Walker<E>;
 
-impl Walker {
-    fn loc(&self, at: usize) -> Loc {
-        Loc { file: self.file, offset: u32::try_from(at).unwrap_or(u32::MAX) }
-    }
-
-    fn error(&mut self, at: usize, kind: E) {
-        let loc = self.loc(at);
-        self.out.errors.push((loc, kind));
-    }
-
-    fn located(&self, s: &Spanned<DeValue<'_>>, value: String) -> Located<String> {
-        Located::new(value, self.loc(s.span().start))
-    }
-
-    fn kind(&mut self, t: &Fields<'_, '_>) -> Option<KindDecl> {
-        t.check_keys(self, &["name", "levels", "hierarchical"], &[]);
-        let name = t.required_string(self, "name");
-        let mut levels = Vec::new();
-        if let Some(words) = t.required_strings(self, "levels") {
-            if words.is_empty() {
-                self.error(t.at, E::Empty { key: "levels".into(), table: t.what.into() });
-            }
-            for w in words {
-                match Level::parse(&w.value) {
-                    Some(l) if !levels.contains(&l) => levels.push(l),
-                    Some(_) => {}
-                    None => {
-                        let suggestion = nearest(&w.value, ["organisation", "project"]);
-                        self.error(w.loc.offset as usize, E::UnknownLevel { value: w.value, suggestion });
-                    }
+fn kind(p: &mut W, t: &Fields<'_, '_>) -> Option<KindDecl> {
+    t.check_keys(p, &["name", "levels", "hierarchical"], &[]);
+    let name = t.required_string(p, "name");
+    let mut levels = Vec::new();
+    if let Some(words) = t.required_strings(p, "levels") {
+        if words.is_empty() {
+            p.error(t.at, E::Empty { key: "levels".into(), table: t.what.into() });
+        }
+        for w in words {
+            match Level::parse(&w.value) {
+                Some(l) if !levels.contains(&l) => levels.push(l),
+                Some(_) => {}
+                None => {
+                    let suggestion = nearest(&w.value, ["organisation", "project"]);
+                    p.error(w.loc.offset as usize, E::UnknownLevel { value: w.value, suggestion });
                 }
             }
         }
-        let hierarchical = t.bool(self, "hierarchical").unwrap_or(false);
-        Some(KindDecl { name: name?, levels, hierarchical, loc: self.loc(t.at) })
     }
+    let hierarchical = t.bool(p, "hierarchical").unwrap_or(false);
+    Some(KindDecl { name: name?, levels, hierarchical, loc: p.loc(t.at) })
+}
 
-    fn role(&mut self, t: &Fields<'_, '_>) -> Option<RoleDecl> {
-        t.check_keys(self, &["name", "permissions", "description"], &[]);
-        let name = t.required_string(self, "name");
-        t.string(self, "description");
-        let mut permissions = Vec::new();
-        for entry in t.required_strings(self, "permissions").unwrap_or_default() {
-            match parse_permission(&entry.value) {
-                Ok(perm) => permissions.push(Located::new(perm, entry.loc)),
-                Err(kind) => self.out.errors.push((entry.loc, kind)),
-            }
+fn role(p: &mut W, t: &Fields<'_, '_>) -> Option<RoleDecl> {
+    t.check_keys(p, &["name", "permissions", "description"], &[]);
+    let name = t.required_string(p, "name");
+    t.string(p, "description");
+    let mut permissions = Vec::new();
+    for entry in t.required_strings(p, "permissions").unwrap_or_default() {
+        match parse_permission(&entry.value) {
+            Ok(perm) => permissions.push(Located::new(perm, entry.loc)),
+            Err(kind) => p.errors.push((entry.loc, kind)),
         }
-        Some(RoleDecl { name: name?, permissions, loc: self.loc(t.at) })
     }
+    Some(RoleDecl { name: name?, permissions, loc: p.loc(t.at) })
+}
 
-    fn org(&mut self, t: &Fields<'_, '_>) -> Option<OrgDecl> {
-        let keys = [
-            "id",
-            "owner",
-            "members",
-            "service_accounts",
-            "teams",
-            "projects",
-            "role",
-            "binding",
-            "share",
-            "description",
-        ];
-        t.check_keys(self, &keys, &["role", "binding", "share"]);
-        let id = t.required_string(self, "id");
-        let owner = t.required_string(self, "owner");
-        t.string(self, "description");
-        let members = t.strings(self, "members").unwrap_or_default();
-        let service_accounts = t.strings(self, "service_accounts").unwrap_or_default();
-        let mut teams = Vec::new();
-        if let Some(v) = t.get("teams") {
-            match v.get_ref() {
-                DeValue::Table(map) => {
-                    for (name, members) in map.iter() {
-                        let what = format!("team '{}'", name.get_ref());
-                        let list = self.string_list(members, name.get_ref(), &what);
-                        teams.push(TeamDecl {
-                            name: Located::new(name.get_ref().to_string(), self.loc(name.span().start)),
-                            members: list.unwrap_or_default(),
-                        });
-                    }
+fn org(p: &mut W, t: &Fields<'_, '_>) -> Option<OrgDecl> {
+    let keys =
+        ["id", "owner", "members", "service_accounts", "teams", "projects", "role", "binding", "share", "description"];
+    t.check_keys(p, &keys, &["role", "binding", "share"]);
+    let id = t.required_string(p, "id");
+    let owner = t.required_string(p, "owner");
+    t.string(p, "description");
+    let members = t.strings(p, "members").unwrap_or_default();
+    let service_accounts = t.strings(p, "service_accounts").unwrap_or_default();
+    let mut teams = Vec::new();
+    if let Some(v) = t.get("teams") {
+        match v.get_ref() {
+            DeValue::Table(map) => {
+                for (name, members) in map.iter() {
+                    let what = format!("team '{}'", name.get_ref());
+                    let list = p.string_list(members, name.get_ref(), &what);
+                    teams.push(TeamDecl {
+                        name: Located::new(name.get_ref().to_string(), p.loc(name.span().start)),
+                        members: list.unwrap_or_default(),
+                    });
                 }
-                other => self.wrong_type(v, "teams", t.what, "a table of team = [members]", other),
             }
+            other => p.wrong_type(v, "teams", t.what, "a table of team = [members]", other),
         }
-        let mut projects = Vec::new();
-        if let Some(v) = t.get("projects") {
-            match v.get_ref() {
-                DeValue::Array(items) => {
-                    for item in items.iter() {
-                        match item.get_ref() {
-                            DeValue::Table(table) => {
-                                let f = Fields { table, what: "a project", at: item.span().start };
-                                f.check_keys(self, &["id", "restricted"], &[]);
-                                let pid = f.required_string(self, "id");
-                                let restricted = f.bool(self, "restricted").unwrap_or(false);
-                                if let Some(pid) = pid {
-                                    projects.push(ProjectDecl { id: pid, restricted });
-                                }
+    }
+    let mut projects = Vec::new();
+    if let Some(v) = t.get("projects") {
+        match v.get_ref() {
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::Table(table) => {
+                            let f = Fields { table, what: "a project", at: item.span().start };
+                            f.check_keys(p, &["id", "restricted"], &[]);
+                            let pid = f.required_string(p, "id");
+                            let restricted = f.bool(p, "restricted").unwrap_or(false);
+                            if let Some(pid) = pid {
+                                projects.push(ProjectDecl { id: pid, restricted });
                             }
-                            other => self.wrong_type(item, "projects", t.what, "a table like { id = \"web\" }", other),
                         }
+                        other => p.wrong_type(item, "projects", t.what, "a table like { id = \"web\" }", other),
                     }
                 }
-                other => self.wrong_type(v, "projects", t.what, "an array of { id = ... } tables", other),
             }
+            other => p.wrong_type(v, "projects", t.what, "an array of { id = ... } tables", other),
         }
-        let mut roles = Vec::new();
-        for rt in t.tables(self, "role", "[[org.role]]") {
-            if let Some(r) = self.role(&rt) {
-                roles.push(r);
-            }
-        }
-        let mut bindings = Vec::new();
-        for bt in t.tables(self, "binding", "[[org.binding]]") {
-            bt.check_keys(self, &["subject", "role", "project"], &[]);
-            let subject = bt.required_string(self, "subject");
-            let role = bt.required_string(self, "role");
-            let project = bt.string(self, "project");
-            if let (Some(subject), Some(role)) = (subject, role) {
-                bindings.push(BindingDecl { subject, role, project, loc: self.loc(bt.at) });
-            }
-        }
-        let mut shares = Vec::new();
-        for st in t.tables(self, "share", "[[org.share]]") {
-            if let Some(s) = self.share(&st) {
-                shares.push(s);
-            }
-        }
-        Some(OrgDecl {
-            id: id?,
-            owner: owner?,
-            members,
-            service_accounts,
-            teams,
-            projects,
-            roles,
-            bindings,
-            shares,
-            loc: self.loc(t.at),
-        })
     }
+    let mut roles = Vec::new();
+    for rt in t.tables(p, "role", "[[org.role]]") {
+        if let Some(r) = role(p, &rt) {
+            roles.push(r);
+        }
+    }
+    let mut bindings = Vec::new();
+    for bt in t.tables(p, "binding", "[[org.binding]]") {
+        bt.check_keys(p, &["subject", "role", "project"], &[]);
+        let subject = bt.required_string(p, "subject");
+        let role = bt.required_string(p, "role");
+        let project = bt.string(p, "project");
+        if let (Some(subject), Some(role)) = (subject, role) {
+            bindings.push(BindingDecl { subject, role, project, loc: p.loc(bt.at) });
+        }
+    }
+    let mut shares = Vec::new();
+    for st in t.tables(p, "share", "[[org.share]]") {
+        if let Some(s) = share(p, &st) {
+            shares.push(s);
+        }
+    }
+    Some(OrgDecl {
+        id: id?,
+        owner: owner?,
+        members,
+        service_accounts,
+        teams,
+        projects,
+        roles,
+        bindings,
+        shares,
+        loc: p.loc(t.at),
+    })
+}
 
-    fn share(&mut self, t: &Fields<'_, '_>) -> Option<ShareDecl> {
-        let keys = ["subject", "kind", "project", "id", "verbs", "level", "granted_by"];
-        t.check_keys(self, &keys, &[]);
-        let subject = t.required_string(self, "subject");
-        let kind = t.required_string(self, "kind");
-        let project = t.string(self, "project");
-        let id = t.required_string(self, "id");
-        let granted_by = t.string(self, "granted_by");
-        let verbs_list = t.strings(self, "verbs");
-        let level = t.string(self, "level");
-        let mut verbs = VerbSet::EMPTY;
-        let mut ok = true;
-        match (verbs_list, level) {
-            (Some(_), Some(_)) => {
-                self.error(t.at, E::VerbsAndLevel);
+fn share(p: &mut W, t: &Fields<'_, '_>) -> Option<ShareDecl> {
+    let keys = ["subject", "kind", "project", "id", "verbs", "level", "granted_by"];
+    t.check_keys(p, &keys, &[]);
+    let subject = t.required_string(p, "subject");
+    let kind = t.required_string(p, "kind");
+    let project = t.string(p, "project");
+    let id = t.required_string(p, "id");
+    let granted_by = t.string(p, "granted_by");
+    let verbs_list = t.strings(p, "verbs");
+    let level = t.string(p, "level");
+    let mut verbs = VerbSet::EMPTY;
+    let mut ok = true;
+    match (verbs_list, level) {
+        (Some(_), Some(_)) => {
+            p.error(t.at, E::VerbsAndLevel);
+            ok = false;
+        }
+        (None, None) => {
+            p.error(t.at, E::NoVerbs);
+            ok = false;
+        }
+        (Some(list), None) => {
+            if list.is_empty() {
+                p.error(t.at, E::Empty { key: "verbs".into(), table: t.what.into() });
                 ok = false;
             }
-            (None, None) => {
-                self.error(t.at, E::NoVerbs);
+            for w in list {
+                match access_word(&w.value, E::DenyShare) {
+                    Ok(set) => verbs = verbs.union(set),
+                    Err(kind) => {
+                        p.errors.push((w.loc, kind));
+                        ok = false;
+                    }
+                }
+            }
+        }
+        (None, Some(level)) => match access_word(&level.value, E::DenyShare) {
+            Ok(set) => verbs = set,
+            Err(kind) => {
+                p.errors.push((level.loc, kind));
                 ok = false;
             }
-            (Some(list), None) => {
-                if list.is_empty() {
-                    self.error(t.at, E::Empty { key: "verbs".into(), table: t.what.into() });
-                    ok = false;
-                }
-                for w in list {
-                    match access_word(&w.value, E::DenyShare) {
-                        Ok(set) => verbs = verbs.union(set),
-                        Err(kind) => {
-                            self.out.errors.push((w.loc, kind));
-                            ok = false;
-                        }
-                    }
-                }
-            }
-            (None, Some(level)) => match access_word(&level.value, E::DenyShare) {
-                Ok(set) => verbs = set,
-                Err(kind) => {
-                    self.out.errors.push((level.loc, kind));
-                    ok = false;
-                }
-            },
-        }
-        let share =
-            ShareDecl { subject: subject?, kind: kind?, project, id: id?, verbs, granted_by, loc: self.loc(t.at) };
-        ok.then_some(share)
+        },
     }
-
-    fn check(&mut self, t: &Fields<'_, '_>) -> Option<CheckDecl> {
-        t.check_keys(self, &["principal", "org", "project", "kind", "id", "verb", "expect"], &[]);
-        let principal = t.required_string(self, "principal");
-        let org = t.required_string(self, "org");
-        let project = t.string(self, "project");
-        let kind = t.required_string(self, "kind");
-        let id = t.string(self, "id");
-        let verb = t.required_string(self, "verb").and_then(|v| match Verb::parse(&v.value) {
-            Some(verb) => Some(verb),
-            None => {
-                let suggestion = nearest(&v.value, Verb::ALL.map(Verb::name));
-                self.out.errors.push((v.loc, E::BadCheckVerb { value: v.value, suggestion }));
-                None
-            }
-        });
-        let expect = t.required_string(self, "expect").and_then(|v| match v.value.as_str() {
-            "allow" => Some(true),
-            "deny" => Some(false),
-            _ => {
-                self.out.errors.push((v.loc, E::BadExpect { value: v.value }));
-                None
-            }
-        });
-        Some(CheckDecl {
-            principal: principal?.value,
-            org: org?.value,
-            project: project.map(|p| p.value),
-            kind: kind?.value,
-            id: id.map(|i| i.value),
-            verb: verb?,
-            expect_allow: expect?,
-            loc: self.loc(t.at),
-        })
-    }
-
-    fn string_list(&mut self, v: &Spanned<DeValue<'_>>, key: &str, table: &str) -> Option<Vec<Located<String>>> {
-        match v.get_ref() {
-            DeValue::Array(items) => {
-                let mut out = Vec::new();
-                for item in items.iter() {
-                    match item.get_ref() {
-                        DeValue::String(s) => out.push(self.located(item, s.to_string())),
-                        other => self.wrong_type(item, key, table, "a string", other),
-                    }
-                }
-                Some(out)
-            }
-            other => {
-                self.wrong_type(v, key, table, "an array of strings", other);
-                None
-            }
-        }
-    }
-
-    fn wrong_type(
-        &mut self,
-        v: &Spanned<DeValue<'_>>,
-        key: &str,
-        table: &str,
-        expected: &'static str,
-        found: &DeValue<'_>,
-    ) {
-        let kind = E::WrongType { key: key.into(), table: table.into(), expected, found: type_name(found) };
-        self.error(v.span().start, kind);
-    }
+    let share = ShareDecl { subject: subject?, kind: kind?, project, id: id?, verbs, granted_by, loc: p.loc(t.at) };
+    ok.then_some(share)
 }
 
-/// A table being read, with a name for messages (`[[org.binding]]`) and its position.
-struct Fields<'t, 'i> {
-    table: &'t DeTable<'i>,
-    what: &'static str,
-    at: usize,
-}
-
-impl<'t, 'i> Fields<'t, 'i> {
-    fn get(&self, key: &str) -> Option<&'t Spanned<DeValue<'i>>> {
-        self.table.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v)
-    }
-
-    /// Reports every key not in `allowed`, with the nearest allowed key as a hint.
-    /// `hidden` keys are accepted but reported elsewhere (or not suggested).
-    fn check_keys(&self, p: &mut Walker, allowed: &[&str], hidden: &[&str]) {
-        for (k, _) in self.table.iter() {
-            let key = k.get_ref();
-            if allowed.contains(&key.as_ref()) || hidden.contains(&key.as_ref()) {
-                continue;
-            }
-            let kind = E::UnknownKey {
-                key: key.to_string(),
-                table: self.what.to_string(),
-                suggestion: nearest(key, allowed.iter().copied()),
-                allowed: allowed.join(", "),
-            };
-            p.error(k.span().start, kind);
+fn check(p: &mut W, t: &Fields<'_, '_>) -> Option<CheckDecl> {
+    t.check_keys(p, &["principal", "org", "project", "kind", "id", "verb", "expect"], &[]);
+    let principal = t.required_string(p, "principal");
+    let org = t.required_string(p, "org");
+    let project = t.string(p, "project");
+    let kind = t.required_string(p, "kind");
+    let id = t.string(p, "id");
+    let verb = t.required_string(p, "verb").and_then(|v| match Verb::parse(&v.value) {
+        Some(verb) => Some(verb),
+        None => {
+            let suggestion = nearest(&v.value, Verb::ALL.map(Verb::name));
+            p.errors.push((v.loc, E::BadCheckVerb { value: v.value, suggestion }));
+            None
         }
-    }
-
-    fn string(&self, p: &mut Walker, key: &str) -> Option<Located<String>> {
-        let v = self.get(key)?;
-        match v.get_ref() {
-            DeValue::String(s) => Some(p.located(v, s.to_string())),
-            other => {
-                p.wrong_type(v, key, self.what, "a string", other);
-                None
-            }
+    });
+    let expect = t.required_string(p, "expect").and_then(|v| match v.value.as_str() {
+        "allow" => Some(true),
+        "deny" => Some(false),
+        _ => {
+            p.errors.push((v.loc, E::BadExpect { value: v.value }));
+            None
         }
-    }
-
-    fn required_string(&self, p: &mut Walker, key: &str) -> Option<Located<String>> {
-        self.require(p, key);
-        self.string(p, key)
-    }
-
-    /// Reports `key` missing, unless a misspelling of it is present: the unknown-key error
-    /// already names it.
-    fn require(&self, p: &mut Walker, key: &str) {
-        if self.get(key).is_some() {
-            return;
-        }
-        let misspelt = self.table.iter().any(|(k, _)| k.get_ref() != key && nearest(k.get_ref(), [key]).0.is_some());
-        if !misspelt {
-            p.error(self.at, E::MissingKey { key: key.into(), table: self.what.into() });
-        }
-    }
-
-    fn bool(&self, p: &mut Walker, key: &str) -> Option<bool> {
-        let v = self.get(key)?;
-        match v.get_ref() {
-            DeValue::Boolean(b) => Some(*b),
-            other => {
-                p.wrong_type(v, key, self.what, "true or false", other);
-                None
-            }
-        }
-    }
-
-    fn strings(&self, p: &mut Walker, key: &str) -> Option<Vec<Located<String>>> {
-        let v = self.get(key)?;
-        p.string_list(v, key, self.what)
-    }
-
-    fn required_strings(&self, p: &mut Walker, key: &str) -> Option<Vec<Located<String>>> {
-        self.require(p, key);
-        self.strings(p, key)
-    }
-
-    /// An array of tables (`[[key]]`), each as `Fields` named `what`.
-    fn tables(&self, p: &mut Walker, key: &str, what: &'static str) -> Vec<Fields<'t, 'i>> {
-        let Some(v) = self.get(key) else { return Vec::new() };
-        match v.get_ref() {
-            DeValue::Array(items) => {
-                let mut out = Vec::new();
-                for item in items.iter() {
-                    match item.get_ref() {
-                        DeValue::Table(table) => out.push(Fields { table, what, at: item.span().start }),
-                        other => p.wrong_type(item, key, self.what, "a table", other),
-                    }
-                }
-                out
-            }
-            other => {
-                p.wrong_type(v, key, self.what, "an array of tables ([[...]])", other);
-                Vec::new()
-            }
-        }
-    }
-}
-
-fn type_name(v: &DeValue<'_>) -> &'static str {
-    match v {
-        DeValue::String(_) => "a string",
-        DeValue::Integer(_) => "an integer",
-        DeValue::Float(_) => "a float",
-        DeValue::Boolean(_) => "a boolean",
-        DeValue::Datetime(_) => "a datetime",
-        DeValue::Array(_) => "an array",
-        DeValue::Table(_) => "a table",
-    }
+    });
+    Some(CheckDecl {
+        principal: principal?.value,
+        org: org?.value,
+        project: project.map(|p| p.value),
+        kind: kind?.value,
+        id: id.map(|i| i.value),
+        verb: verb?,
+        expect_allow: expect?,
+        loc: p.loc(t.at),
+    })
 }
 
 /// One verb or access level word; `deny` gives `on_deny`.
