@@ -14,6 +14,7 @@
 
 pub mod canon;
 pub mod cli;
+pub mod config;
 pub mod conformance;
 pub mod decide;
 pub mod explain;

@@ -77,12 +77,17 @@ impl SourceFile {
 
 /// What the walker itself finds wrong: syntax, keys and types. Each file format wraps
 /// these in its own error kind.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WalkError {
+    #[error("TOML syntax error: {message}")]
     Syntax { message: String },
+    #[error("unknown key '{key}' in {table}{suggestion} (allowed here: {allowed})")]
     UnknownKey { key: String, table: String, suggestion: DidYouMean, allowed: String },
+    #[error("missing key '{key}' in {table}: add `{key} = ...`")]
     MissingKey { key: String, table: String },
+    #[error("'{key}' in {table} must be {expected}, found {found}")]
     WrongType { key: String, table: String, expected: &'static str, found: &'static str },
+    #[error("'{key}' in {table} must not be empty")]
     Empty { key: String, table: String },
 }
 
@@ -243,6 +248,65 @@ impl<'t, 'i> Fields<'t, 'i> {
     ) -> Option<Vec<Located<String>>> {
         self.require(p, key);
         self.strings(p, key)
+    }
+
+    pub(crate) fn integer<E: From<WalkError>>(&self, p: &mut Walker<E>, key: &str) -> Option<Located<i64>> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()).ok() {
+                Some(n) => Some(Located::new(n, p.loc(v.span().start))),
+                None => {
+                    p.wrong_type(v, key, self.what, "an integer", v.get_ref());
+                    None
+                }
+            },
+            other => {
+                p.wrong_type(v, key, self.what, "an integer", other);
+                None
+            }
+        }
+    }
+
+    /// A sub-table (`[a.b]` or `b = { ... }`), named `what`.
+    pub(crate) fn table<E: From<WalkError>>(
+        &self,
+        p: &mut Walker<E>,
+        key: &str,
+        what: &'static str,
+    ) -> Option<Fields<'t, 'i>> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::Table(table) => Some(Fields { table, what, at: v.span().start }),
+            other => {
+                p.wrong_type(v, key, self.what, "a table", other);
+                None
+            }
+        }
+    }
+
+    /// A table of string values (`methods = { POST = "update" }`): its entries in order.
+    pub(crate) fn string_entries<E: From<WalkError>>(
+        &self,
+        p: &mut Walker<E>,
+        key: &str,
+    ) -> Option<Vec<(Located<String>, Located<String>)>> {
+        let v = self.get(key)?;
+        let DeValue::Table(table) = v.get_ref() else {
+            p.wrong_type(v, key, self.what, "a table of strings", v.get_ref());
+            return None;
+        };
+        let mut out = Vec::new();
+        for (k, value) in table.iter() {
+            match value.get_ref() {
+                DeValue::String(s) => out.push((
+                    Located::new(k.get_ref().to_string(), p.loc(k.span().start)),
+                    p.located(value, s.to_string()),
+                )),
+                other => p.wrong_type(value, k.get_ref(), self.what, "a string", other),
+            }
+        }
+        out.sort_by_key(|(k, _)| k.loc);
+        Some(out)
     }
 
     /// An array of tables (`[[key]]`), each as `Fields` named `what`.

@@ -5,4 +5,5 @@ mod canon_prop;
 mod conformance;
 mod model_prop;
 mod policy_errors;
+mod shipped;
 mod swap;

@@ -33,20 +33,9 @@ impl fmt::Display for SourceLoc {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyErrorKind {
-    #[error("TOML syntax error: {message}")]
-    Syntax { message: String },
-
-    #[error("unknown key '{key}' in {table}{suggestion} (allowed here: {allowed})")]
-    UnknownKey { key: String, table: String, suggestion: DidYouMean, allowed: String },
-
-    #[error("missing key '{key}' in {table}: add `{key} = ...`")]
-    MissingKey { key: String, table: String },
-
-    #[error("'{key}' in {table} must be {expected}, found {found}")]
-    WrongType { key: String, table: String, expected: &'static str, found: &'static str },
-
-    #[error("'{key}' in {table} must not be empty")]
-    Empty { key: String, table: String },
+    /// Syntax, unknown, missing and mistyped keys.
+    #[error(transparent)]
+    Walk(#[from] WalkError),
 
     #[error("{what} '{name}' is declared twice (first at {first}): remove or rename one")]
     Duplicate { what: &'static str, name: String, first: String },
@@ -219,20 +208,4 @@ pub enum LoadError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Invalid(#[from] PolicyErrors),
-}
-
-impl From<WalkError> for PolicyErrorKind {
-    fn from(e: WalkError) -> Self {
-        match e {
-            WalkError::Syntax { message } => PolicyErrorKind::Syntax { message },
-            WalkError::UnknownKey { key, table, suggestion, allowed } => {
-                PolicyErrorKind::UnknownKey { key, table, suggestion, allowed }
-            }
-            WalkError::MissingKey { key, table } => PolicyErrorKind::MissingKey { key, table },
-            WalkError::WrongType { key, table, expected, found } => {
-                PolicyErrorKind::WrongType { key, table, expected, found }
-            }
-            WalkError::Empty { key, table } => PolicyErrorKind::Empty { key, table },
-        }
-    }
 }

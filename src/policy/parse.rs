@@ -9,7 +9,7 @@ use toml::de::DeValue;
 use super::ast::*;
 use super::err::{PolicyErrorKind as E, nearest};
 use crate::model::{AccessWord, Level, Verb, VerbSet};
-use crate::tomlwalk::{Fields, Walker};
+use crate::tomlwalk::{Fields, WalkError, Walker};
 
 /// Which top-level tables a file may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,9 +41,10 @@ pub(crate) fn parse_file(text: &str, file: u32, mode: FileMode) -> Parsed {
         FileMode::Case => &["description", "kind", "role", "org", "check"],
     };
     if mode == FileMode::Policy
-        && let Some(v) = root.get("check") {
-            p.error(v.span().start, E::CheckInPolicy);
-        }
+        && let Some(v) = root.get("check")
+    {
+        p.error(v.span().start, E::CheckInPolicy);
+    }
     root.check_keys(&mut p, top_keys, &["check"]);
     root.string(&mut p, "description");
     for t in root.tables(&mut p, "kind", "[[kind]]") {
@@ -80,7 +81,7 @@ fn kind(p: &mut W, t: &Fields<'_, '_>) -> Option<KindDecl> {
     let mut levels = Vec::new();
     if let Some(words) = t.required_strings(p, "levels") {
         if words.is_empty() {
-            p.error(t.at, E::Empty { key: "levels".into(), table: t.what.into() });
+            p.error(t.at, WalkError::Empty { key: "levels".into(), table: t.what.into() }.into());
         }
         for w in words {
             match Level::parse(&w.value) {
@@ -217,7 +218,7 @@ fn share(p: &mut W, t: &Fields<'_, '_>) -> Option<ShareDecl> {
         }
         (Some(list), None) => {
             if list.is_empty() {
-                p.error(t.at, E::Empty { key: "verbs".into(), table: t.what.into() });
+                p.error(t.at, WalkError::Empty { key: "verbs".into(), table: t.what.into() }.into());
                 ok = false;
             }
             for w in list {

@@ -1,0 +1,507 @@
+//! `config.toml`: where the gateway listens, its limits, its upstreams and its routes.
+//!
+//! Read with the same located walker as policy files, so every mistake is reported at once
+//! as `file:line:column: what is wrong; how to fix it`, and nothing unknown is ignored. Paths
+//! in the file (the policies folder, TLS files) are relative to the file's own folder.
+//!
+//! ```toml
+//! [gateway]
+//! listen = "127.0.0.1:8080"
+//! policies = "policies"
+//!
+//! [limits]                     # every key optional; these are the defaults
+//! max_target_bytes = 8192
+//! max_header_bytes = 16384
+//! max_headers = 64
+//! max_body_bytes = 10485760
+//! header_timeout_secs = 10
+//! idle_timeout_secs = 60
+//! body_timeout_secs = 30
+//!
+//! [[upstream]]
+//! name = "platform"
+//! backends = ["127.0.0.1:9000"]
+//! selection = "round_robin"    # or "consistent_hash"
+//! health_check = { path = "/healthz", interval_secs = 5, timeout_ms = 1000 }
+//!
+//! [[route]]
+//! path = "/v1/orgs/{org}/projects/{project}/containers/{id}/restart"
+//! kind = "containers"
+//! upstream = "platform"
+//! methods = { POST = "update" }  # replaces the REST convention for this route
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::model::Verb;
+use crate::policy::SourceLoc;
+use crate::route::{RouteDecl, RouteError, RouteTable};
+use crate::tomlwalk::{DidYouMean, Fields, Loc, Located, SourceFile, WalkError, Walker, nearest};
+
+/// A checked configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub gateway: Gateway,
+    pub limits: Limits,
+    pub upstreams: Vec<Upstream>,
+    pub routes: RouteTable,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gateway {
+    /// Plain HTTP/1.1 listener.
+    pub listen: SocketAddr,
+    pub tls: Option<Tls>,
+    /// The policies folder, resolved against the config file's folder.
+    pub policies: PathBuf,
+    /// Put the reason for a denial in the 403 body (for debugging; off by default).
+    pub explain_denials: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tls {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Limits on what a client may send, with safe defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_target_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_body_bytes: u64,
+    /// Time to receive a whole request head.
+    pub header_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    pub idle_timeout: Duration,
+    /// Time allowed between reads of a request body.
+    pub body_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_target_bytes: crate::canon::DEFAULT_MAX_TARGET_LEN,
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            max_body_bytes: 10 * 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    RoundRobin,
+    ConsistentHash,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub name: String,
+    pub backends: Vec<SocketAddr>,
+    pub selection: Selection,
+    pub health_check: Option<HealthCheck>,
+}
+
+/// One problem in a config file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    #[error("'{value}' is not a socket address: write host:port with an IP address, e.g. \"127.0.0.1:8080\"")]
+    BadAddress { value: String },
+    #[error("'{key}' must be at least {min}, found {value}")]
+    TooSmall { key: String, min: i64, value: i64 },
+    #[error("unknown selection '{value}' (use \"round_robin\" or \"consistent_hash\"){suggestion}")]
+    BadSelection { value: String, suggestion: DidYouMean },
+    #[error("upstream '{name}' is declared twice: rename or remove one")]
+    DuplicateUpstream { name: String },
+    #[error("upstream '{name}' has no backends: list at least one host:port in `backends`")]
+    NoBackends { name: String },
+    #[error("unknown upstream '{name}' (declare it with [[upstream]]){suggestion}")]
+    UnknownUpstream { name: String, suggestion: DidYouMean },
+    #[error("'{value}' is not a verb for method {method} (use list, read, create, update or delete){suggestion}")]
+    BadVerb { method: String, value: String, suggestion: DidYouMean },
+    #[error("health check path '{path}' must start with '/'")]
+    BadHealthPath { path: String },
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    #[error("the config has no [[route]]: every request would be 404; add routes for the platform's APIs")]
+    NoRoutes,
+}
+
+/// One located problem.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{loc}: {kind}")]
+pub struct ConfigError {
+    pub loc: SourceLoc,
+    pub kind: ConfigErrorKind,
+}
+
+/// Every problem in a config file, in line order.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "config is invalid ({n} error{}):", if n == 1 { "" } else { "s" })?;
+        for e in &self.0 {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reading a config file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Invalid(#[from] ConfigErrors),
+}
+
+type E = ConfigErrorKind;
+type W = Walker<E>;
+
+/// Reads and checks a config file.
+pub fn load(path: &Path) -> Result<Config, LoadConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadConfigError::Io { path: path.into(), source })?;
+    Ok(parse(path, &text)?)
+}
+
+/// Checks config text; `path` names it in errors and anchors its relative paths.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    let source = SourceFile::new(path.into(), text);
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut p: W = Walker::new(0);
+    let doc = p.parse(text);
+    let root = Fields::root(&doc);
+    root.check_keys(&mut p, &["gateway", "limits", "upstream", "route"], &[]);
+
+    let gateway = match root.table(&mut p, "gateway", "[gateway]") {
+        Some(t) => gateway(&mut p, &t, base),
+        None => {
+            p.error(0, WalkError::MissingKey { key: "gateway".into(), table: "the config".into() }.into());
+            None
+        }
+    };
+    let limits = root.table(&mut p, "limits", "[limits]").map_or_else(Limits::default, |t| limits(&mut p, &t));
+    let upstreams: Vec<(Upstream, Loc)> =
+        root.tables(&mut p, "upstream", "[[upstream]]").iter().filter_map(|t| upstream(&mut p, t)).collect();
+    let mut names: Vec<&str> = Vec::new();
+    for (u, loc) in &upstreams {
+        if names.contains(&u.name.as_str()) {
+            p.errors.push((*loc, E::DuplicateUpstream { name: u.name.clone() }));
+        }
+        names.push(&u.name);
+    }
+    let route_tables = root.tables(&mut p, "route", "[[route]]");
+    if route_tables.is_empty() && root.get("route").is_none() {
+        p.error(0, E::NoRoutes);
+    }
+    let mut decls: Vec<(RouteDecl, Loc)> = Vec::new();
+    for t in &route_tables {
+        if let Some(d) = route(&mut p, t, &names) {
+            decls.push(d);
+        }
+    }
+    let table = match RouteTable::compile(&decls.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>()) {
+        Ok(t) => Some(t),
+        Err(errors) => {
+            for e in errors {
+                p.errors.push((route_loc(&decls, &e), E::Route(e)));
+            }
+            None
+        }
+    };
+
+    let mut errors = p.errors;
+    if !errors.is_empty() {
+        errors.sort_by_key(|(loc, _)| *loc);
+        return Err(ConfigErrors(
+            errors
+                .into_iter()
+                .map(|(loc, kind)| {
+                    let (line, column) = source.line_col(loc.offset);
+                    ConfigError { loc: SourceLoc { file: path.into(), line, column }, kind }
+                })
+                .collect(),
+        ));
+    }
+    match (gateway, table) {
+        (Some(gateway), Some(routes)) => Ok(Config {
+            path: path.into(),
+            gateway,
+            limits,
+            upstreams: upstreams.into_iter().map(|(u, _)| u).collect(),
+            routes,
+        }),
+        // Unreachable: a missing part always records an error above.
+        _ => Err(ConfigErrors(Vec::new())),
+    }
+}
+
+/// Where the route an error is about was written: the last route with that pattern (a
+/// duplicate is reported at the second one).
+fn route_loc(decls: &[(RouteDecl, Loc)], e: &RouteError) -> Loc {
+    let path = match e {
+        RouteError::NotAbsolute { path }
+        | RouteError::BadSegment { path, .. }
+        | RouteError::UnknownCapture { path, .. }
+        | RouteError::RepeatedCapture { path, .. }
+        | RouteError::TailNotLast { path }
+        | RouteError::NoOrg { path }
+        | RouteError::Duplicate { path, .. }
+        | RouteError::BadMethod { path, .. }
+        | RouteError::NoMethods { path }
+        | RouteError::TailConflict { path } => path,
+    };
+    decls.iter().rev().find(|(d, _)| &d.path == path).map_or(Loc { file: 0, offset: 0 }, |(_, loc)| *loc)
+}
+
+fn address(p: &mut W, v: &Located<String>) -> Option<SocketAddr> {
+    match v.value.parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            p.errors.push((v.loc, E::BadAddress { value: v.value.clone() }));
+            None
+        }
+    }
+}
+
+fn gateway(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Gateway> {
+    t.check_keys(p, &["listen", "tls", "policies", "explain_denials"], &[]);
+    let listen = t.required_string(p, "listen").and_then(|l| address(p, &l));
+    let tls = t.table(p, "tls", "[gateway.tls]").and_then(|tls| {
+        tls.check_keys(p, &["listen", "cert", "key"], &[]);
+        let listen = tls.required_string(p, "listen").and_then(|l| address(p, &l));
+        let cert = tls.required_string(p, "cert").map(|c| base.join(c.value));
+        let key = tls.required_string(p, "key").map(|k| base.join(k.value));
+        Some(Tls { listen: listen?, cert: cert?, key: key? })
+    });
+    let policies = t.string(p, "policies").map_or_else(|| base.join("policies"), |s| base.join(s.value));
+    let explain_denials = t.bool(p, "explain_denials").unwrap_or(false);
+    Some(Gateway { listen: listen?, tls, policies, explain_denials })
+}
+
+fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {
+    let keys = [
+        "max_target_bytes",
+        "max_header_bytes",
+        "max_headers",
+        "max_body_bytes",
+        "header_timeout_secs",
+        "idle_timeout_secs",
+        "body_timeout_secs",
+    ];
+    t.check_keys(p, &keys, &[]);
+    let mut limits = Limits::default();
+    let positive = |p: &mut W, key: &str| -> Option<u64> {
+        let v = t.integer(p, key)?;
+        if v.value < 1 {
+            p.errors.push((v.loc, E::TooSmall { key: key.into(), min: 1, value: v.value }));
+            return None;
+        }
+        u64::try_from(v.value).ok()
+    };
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    if let Some(n) = positive(p, "max_target_bytes") {
+        limits.max_target_bytes = size(n);
+    }
+    if let Some(n) = positive(p, "max_header_bytes") {
+        limits.max_header_bytes = size(n);
+    }
+    if let Some(n) = positive(p, "max_headers") {
+        limits.max_headers = size(n);
+    }
+    if let Some(n) = positive(p, "max_body_bytes") {
+        limits.max_body_bytes = n;
+    }
+    if let Some(n) = positive(p, "header_timeout_secs") {
+        limits.header_timeout = Duration::from_secs(n);
+    }
+    if let Some(n) = positive(p, "idle_timeout_secs") {
+        limits.idle_timeout = Duration::from_secs(n);
+    }
+    if let Some(n) = positive(p, "body_timeout_secs") {
+        limits.body_timeout = Duration::from_secs(n);
+    }
+    limits
+}
+
+fn upstream(p: &mut W, t: &Fields<'_, '_>) -> Option<(Upstream, Loc)> {
+    t.check_keys(p, &["name", "backends", "selection", "health_check"], &[]);
+    let name = t.required_string(p, "name");
+    let backends: Vec<SocketAddr> =
+        t.required_strings(p, "backends").unwrap_or_default().iter().filter_map(|b| address(p, b)).collect();
+    let selection = match t.string(p, "selection") {
+        None => Selection::RoundRobin,
+        Some(s) => match s.value.as_str() {
+            "round_robin" => Selection::RoundRobin,
+            "consistent_hash" => Selection::ConsistentHash,
+            other => {
+                let suggestion = nearest(other, ["round_robin", "consistent_hash"]);
+                p.errors.push((s.loc, E::BadSelection { value: other.into(), suggestion }));
+                Selection::RoundRobin
+            }
+        },
+    };
+    let health_check = t.table(p, "health_check", "health_check").and_then(|h| {
+        h.check_keys(p, &["path", "interval_secs", "timeout_ms"], &[]);
+        let path = h.required_string(p, "path")?;
+        if !path.value.starts_with('/') {
+            p.errors.push((path.loc, E::BadHealthPath { path: path.value.clone() }));
+        }
+        let interval = h.integer(p, "interval_secs").map_or(5, |v| v.value.max(1));
+        let timeout = h.integer(p, "timeout_ms").map_or(1000, |v| v.value.max(1));
+        Some(HealthCheck {
+            path: path.value,
+            interval: Duration::from_secs(u64::try_from(interval).unwrap_or(5)),
+            timeout: Duration::from_millis(u64::try_from(timeout).unwrap_or(1000)),
+        })
+    });
+    let name = name?;
+    if backends.is_empty() && t.get("backends").is_some() {
+        p.errors.push((name.loc, E::NoBackends { name: name.value.clone() }));
+    }
+    let loc = name.loc;
+    Some((Upstream { name: name.value, backends, selection, health_check }, loc))
+}
+
+fn route(p: &mut W, t: &Fields<'_, '_>, upstreams: &[&str]) -> Option<(RouteDecl, Loc)> {
+    t.check_keys(p, &["path", "kind", "upstream", "methods"], &[]);
+    let path = t.required_string(p, "path");
+    let kind = t.required_string(p, "kind");
+    let upstream = t.required_string(p, "upstream");
+    if let Some(u) = &upstream
+        && !upstreams.contains(&u.value.as_str())
+    {
+        let suggestion = nearest(&u.value, upstreams.iter().copied());
+        p.errors.push((u.loc, E::UnknownUpstream { name: u.value.clone(), suggestion }));
+    }
+    let mut methods_ok = true;
+    let methods = t.string_entries(p, "methods").map(|entries| {
+        entries
+            .into_iter()
+            .filter_map(|(method, verb)| match Verb::parse(&verb.value) {
+                Some(v) => Some((method.value, v)),
+                None => {
+                    let suggestion = nearest(&verb.value, Verb::ALL.map(Verb::name));
+                    p.errors.push((verb.loc, E::BadVerb { method: method.value, value: verb.value, suggestion }));
+                    methods_ok = false;
+                    None
+                }
+            })
+            .collect()
+    });
+    // A route whose methods could not all be read is left out, so the route table does
+    // not report it again with a misleading message.
+    let (path, kind, upstream) = (path?, kind?, upstream?);
+    if !methods_ok {
+        return None;
+    }
+    let loc = path.loc;
+    Some((RouteDecl { path: path.value, kind: kind.value, methods, upstream: upstream.value }, loc))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[gateway]
+listen = "127.0.0.1:8080"
+policies = "pol"
+
+[limits]
+max_headers = 32
+
+[[upstream]]
+name = "platform"
+backends = ["127.0.0.1:9000", "127.0.0.1:9001"]
+health_check = { path = "/healthz", interval_secs = 2 }
+
+[[route]]
+path = "/v1/orgs/{org}/registries/{id}"
+kind = "registries"
+upstream = "platform"
+
+[[route]]
+path = "/v1/orgs/{org}/projects/{project}/containers/{id}/restart"
+kind = "containers"
+upstream = "platform"
+methods = { POST = "update" }
+"#;
+
+    fn errors(text: &str) -> String {
+        parse(Path::new("conf/config.toml"), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_config_is_read_with_defaults_and_relative_paths() {
+        let c = parse(Path::new("conf/config.toml"), GOOD).unwrap();
+        assert_eq!(c.gateway.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.gateway.policies, PathBuf::from("conf/pol"));
+        assert!(!c.gateway.explain_denials);
+        assert_eq!(c.limits.max_headers, 32);
+        assert_eq!(c.limits.max_header_bytes, Limits::default().max_header_bytes);
+        assert_eq!(c.upstreams[0].backends.len(), 2);
+        assert_eq!(c.upstreams[0].health_check.as_ref().unwrap().interval, Duration::from_secs(2));
+        assert_eq!(c.routes.routes().len(), 2);
+    }
+
+    #[test]
+    fn every_mistake_is_located_with_its_fix() {
+        let bad = GOOD
+            .replace("listen = \"127.0.0.1:8080\"", "listen = \"localhost\"\nlisen = 1")
+            .replace("upstream = \"platform\"\nmethods", "upstream = \"platfrom\"\nmethods")
+            .replace("POST = \"update\"", "POST = \"updte\"")
+            .replace("max_headers = 32", "max_headers = 0");
+        let e = errors(&bad);
+        assert!(e.contains("config is invalid (5 errors)"), "{e}");
+        assert!(e.contains("conf/config.toml:3:10: 'localhost' is not a socket address"), "{e}");
+        assert!(e.contains("conf/config.toml:4:1: unknown key 'lisen' in [gateway], did you mean 'listen'?"), "{e}");
+        assert!(e.contains("'max_headers' must be at least 1, found 0"), "{e}");
+        assert!(e.contains("conf/config.toml:23:12: unknown upstream 'platfrom' (declare it with [[upstream]]), did you mean 'platform'?"), "{e}");
+        assert!(e.contains("conf/config.toml:24:20: 'updte' is not a verb for method POST (use list, read, create, update or delete), did you mean 'update'?"), "{e}");
+    }
+
+    #[test]
+    fn route_pattern_errors_point_at_the_route() {
+        let bad = GOOD.replace("/v1/orgs/{org}/registries/{id}", "/v1/orgs/{tenant}/registries/{id}");
+        let e = errors(&bad);
+        assert!(
+            e.contains("conf/config.toml:15:8: route '/v1/orgs/{tenant}/registries/{id}': unknown capture '{tenant}'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_config_without_gateway_or_routes_says_what_to_add() {
+        let e = errors("[[upstream]]\nname = \"u\"\nbackends = []\n");
+        assert!(e.contains("missing key 'gateway'"), "{e}");
+        assert!(e.contains("has no [[route]]"), "{e}");
+        assert!(e.contains("upstream 'u' has no backends"), "{e}");
+    }
+}
