@@ -18,6 +18,15 @@
 //! idle_timeout_secs = 60
 //! body_timeout_secs = 30
 //!
+//! [auth]                       # tokens: `Authorization: Bearer <JWT>`
+//! principal_claim = "sub"      # the default
+//! issuer = "https://id.example.com"   # optional; checked (and required) when set
+//! audience = "platform-api"    # optional; likewise
+//! [[auth.key]]
+//! kid = "2026-11"              # may be omitted when there is only one key
+//! algorithm = "RS256"          # pinned: tokens for this key must use it
+//! file = "keys/id.pub.pem"     # PEM public key, or the secret for HS*
+//!
 //! [[upstream]]
 //! name = "platform"
 //! backends = ["127.0.0.1:9000"]
@@ -36,6 +45,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::auth::{AuthSpec, KeySpec, parse_algorithm};
 use crate::model::Verb;
 use crate::policy::SourceLoc;
 use crate::route::{RouteDecl, RouteError, RouteTable};
@@ -48,6 +58,9 @@ pub struct Config {
     pub path: PathBuf,
     pub gateway: Gateway,
     pub limits: Limits,
+    /// `None` when the file has no `[auth]`: then no token verifies and every request is
+    /// refused with 401.
+    pub auth: Option<AuthSpec>,
     pub upstreams: Vec<Upstream>,
     pub routes: RouteTable,
 }
@@ -142,6 +155,15 @@ pub enum ConfigErrorKind {
     BadVerb { method: String, value: String, suggestion: DidYouMean },
     #[error("health check path '{path}' must start with '/'")]
     BadHealthPath { path: String },
+    #[error(
+        "unknown algorithm '{value}' (use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, HS256, HS384 \
+         or HS512){suggestion}"
+    )]
+    BadAlgorithm { value: String, suggestion: DidYouMean },
+    #[error("two keys have kid '{kid}': kids must be unique")]
+    DuplicateKid { kid: String },
+    #[error("with several keys every [[auth.key]] needs a `kid`, so a token can name its key")]
+    KidRequired,
     #[error(transparent)]
     Route(#[from] RouteError),
     #[error("the config has no [[route]]: every request would be 404; add routes for the platform's APIs")]
@@ -196,7 +218,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let mut p: W = Walker::new(0);
     let doc = p.parse(text);
     let root = Fields::root(&doc);
-    root.check_keys(&mut p, &["gateway", "limits", "upstream", "route"], &[]);
+    root.check_keys(&mut p, &["gateway", "limits", "auth", "upstream", "route"], &[]);
 
     let gateway = match root.table(&mut p, "gateway", "[gateway]") {
         Some(t) => gateway(&mut p, &t, base),
@@ -206,6 +228,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         }
     };
     let limits = root.table(&mut p, "limits", "[limits]").map_or_else(Limits::default, |t| limits(&mut p, &t));
+    let auth = root.table(&mut p, "auth", "[auth]").map(|t| auth(&mut p, &t, base));
     let upstreams: Vec<(Upstream, Loc)> =
         root.tables(&mut p, "upstream", "[[upstream]]").iter().filter_map(|t| upstream(&mut p, t)).collect();
     let mut names: Vec<&str> = Vec::new();
@@ -253,6 +276,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             path: path.into(),
             gateway,
             limits,
+            auth,
             upstreams: upstreams.into_iter().map(|(u, _)| u).collect(),
             routes,
         }),
@@ -347,6 +371,47 @@ fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {
         limits.body_timeout = Duration::from_secs(n);
     }
     limits
+}
+
+const ALGORITHMS: [&str; 12] =
+    ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256", "HS384", "HS512"];
+
+fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
+    t.check_keys(p, &["principal_claim", "issuer", "audience", "leeway_secs", "key"], &[]);
+    let mut spec = AuthSpec::default();
+    if let Some(c) = t.string(p, "principal_claim") {
+        spec.principal_claim = c.value;
+    }
+    spec.issuer = t.string(p, "issuer").map(|s| s.value);
+    spec.audience = t.string(p, "audience").map(|s| s.value);
+    if let Some(l) = t.integer(p, "leeway_secs") {
+        spec.leeway_secs = u64::try_from(l.value).unwrap_or(0);
+    }
+    let tables = t.tables(p, "key", "[[auth.key]]");
+    for k in &tables {
+        k.check_keys(p, &["kid", "algorithm", "file"], &[]);
+        let kid = k.string(p, "kid");
+        let algorithm = k.required_string(p, "algorithm").and_then(|a| match parse_algorithm(&a.value) {
+            Some(alg) if ALGORITHMS.contains(&a.value.as_str()) => Some(alg),
+            _ => {
+                let suggestion = nearest(&a.value, ALGORITHMS);
+                p.errors.push((a.loc, E::BadAlgorithm { value: a.value, suggestion }));
+                None
+            }
+        });
+        let file = k.required_string(p, "file").map(|f| base.join(f.value));
+        if let Some(kid) = &kid {
+            if spec.keys.iter().any(|e| e.kid.as_deref() == Some(kid.value.as_str())) {
+                p.errors.push((kid.loc, E::DuplicateKid { kid: kid.value.clone() }));
+            }
+        } else if tables.len() > 1 {
+            p.error(k.at, E::KidRequired);
+        }
+        if let (Some(algorithm), Some(file)) = (algorithm, file) {
+            spec.keys.push(KeySpec { kid: kid.map(|k| k.value), algorithm, file });
+        }
+    }
+    spec
 }
 
 fn upstream(p: &mut W, t: &Fields<'_, '_>) -> Option<(Upstream, Loc)> {
@@ -495,6 +560,26 @@ methods = { POST = "update" }
             e.contains("conf/config.toml:15:8: route '/v1/orgs/{tenant}/registries/{id}': unknown capture '{tenant}'"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn auth_keys_are_read_and_checked() {
+        let text = format!(
+            "{GOOD}\n[auth]\nissuer = \"https://id.test\"\n[[auth.key]]\nkid = \"a\"\nalgorithm = \"RS256\"\nfile = \"k/a.pem\"\n[[auth.key]]\nkid = \"b\"\nalgorithm = \"ES256\"\nfile = \"k/b.pem\"\n"
+        );
+        let c = parse(Path::new("conf/config.toml"), &text).unwrap();
+        let auth = c.auth.unwrap();
+        assert_eq!(auth.principal_claim, "sub");
+        assert_eq!(auth.issuer.as_deref(), Some("https://id.test"));
+        assert_eq!(auth.keys.len(), 2);
+        assert_eq!(auth.keys[1].file, PathBuf::from("conf/k/b.pem"));
+        let bad = text.replace("\"ES256\"", "\"ES265\"").replace("kid = \"b\"", "kid = \"a\"");
+        let e = errors(&bad);
+        assert!(e.contains("unknown algorithm 'ES265' (use RS256"), "{e}");
+        assert!(e.contains("or HS512), did you mean 'ES256'?"), "{e}");
+        assert!(e.contains("two keys have kid 'a'"), "{e}");
+        let no_kid = text.replace("kid = \"b\"\n", "");
+        assert!(errors(&no_kid).contains("every [[auth.key]] needs a `kid`"));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! [`policy`] (parse, validate, compile); [`source`] reads policy folders; [`explain`]
 //! turns a decision into a sentence; [`conformance`] runs the model's case files.
 
+pub mod auth;
 pub mod canon;
 pub mod cli;
 pub mod config;

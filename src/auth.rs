@@ -1,0 +1,251 @@
+//! Step 3 of a request's path: identify the caller from an `Authorization: Bearer` JWT.
+//!
+//! The rules follow `../shared/security/CASES.md` section D:
+//!
+//! - keys are configured, each with its algorithm pinned: a token is verified only with the
+//!   algorithm of the key it names, so `alg: none` (any case) and an HS256 token "signed"
+//!   with an RSA public key as the secret are rejected;
+//! - `kid` is only a lookup key among configured keys; keys a token carries or points at
+//!   (`jwk`, `jku`, `x5u`, `x5c`) are never used; an unknown `kid` is a 401;
+//! - `exp` is required and must be a number; `nbf` is honoured; `iss` and `aud` are checked
+//!   when configured (and then required);
+//! - the principal is taken from a configured claim (`sub` by default).
+//!
+//! Failures are [`AuthError`]s (401 with `WWW-Authenticate`). No error, and nothing logged
+//! from here, ever contains the token.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+/// One configured verification key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySpec {
+    /// Matched against a token's `kid`; may be omitted when only one key is configured.
+    pub kid: Option<String>,
+    pub algorithm: Algorithm,
+    /// A public key in PEM (RSA, EC or Ed25519), or for HS256/384/512 a file holding the
+    /// shared secret.
+    pub file: PathBuf,
+}
+
+/// How tokens are checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthSpec {
+    pub principal_claim: String,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+    pub keys: Vec<KeySpec>,
+}
+
+impl Default for AuthSpec {
+    fn default() -> Self {
+        AuthSpec { principal_claim: "sub".into(), issuer: None, audience: None, leeway_secs: 30, keys: Vec::new() }
+    }
+}
+
+/// Parses an algorithm name as written in config (`RS256`, `ES256`, `EdDSA`, ...).
+pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
+    Algorithm::from_str(name).ok()
+}
+
+/// A key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read key file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("key file {path} is not a usable {algorithm:?} key ({reason}): give a PEM public key of that type")]
+    Unusable { path: PathBuf, algorithm: Algorithm, reason: String },
+    #[error("algorithm {algorithm:?} is not supported: use RS*, PS*, ES256, ES384, EdDSA or HS*")]
+    Unsupported { algorithm: Algorithm },
+    #[error("no keys are configured: add [[auth.key]] entries, or every request is refused")]
+    NoKeys,
+    #[error("{count} keys are configured and key {index} has no `kid`: give every key a kid")]
+    KidRequired { count: usize, index: usize },
+}
+
+/// Why a request is not authenticated. Every variant is a 401.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no credentials: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("the Authorization header must be `Bearer <token>`")]
+    NotBearer,
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token names no configured key (kid {kid})")]
+    UnknownKey { kid: String },
+    #[error("the token was rejected: {reason}")]
+    Rejected { reason: &'static str },
+    #[error("the token has no string claim '{claim}' to identify the caller")]
+    NoPrincipal { claim: String },
+}
+
+impl AuthError {
+    /// The value of the `WWW-Authenticate` header for this failure (RFC 6750).
+    pub fn www_authenticate(&self) -> String {
+        match self {
+            AuthError::Missing => "Bearer realm=\"portcullis\"".to_string(),
+            other => format!(
+                "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"{}\"",
+                other.to_string().replace('"', "'")
+            ),
+        }
+    }
+}
+
+/// Who is calling, as established by a verified token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub id: String,
+    /// The token's `exp`, seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// The token's `iss`, if any.
+    pub issuer: Option<String>,
+}
+
+struct VerifyKey {
+    kid: Option<String>,
+    key: DecodingKey,
+    validation: Validation,
+}
+
+/// Verifies tokens against a fixed set of keys.
+pub struct Verifier {
+    keys: Vec<VerifyKey>,
+    principal_claim: String,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_deref().unwrap_or("-")).collect();
+        f.debug_struct("Verifier").field("kids", &kids).field("principal_claim", &self.principal_claim).finish()
+    }
+}
+
+fn decoding_key(spec: &KeySpec) -> Result<DecodingKey, KeyError> {
+    let bytes = std::fs::read(&spec.file).map_err(|source| KeyError::Io { path: spec.file.clone(), source })?;
+    let unusable = |e: jsonwebtoken::errors::Error| KeyError::Unusable {
+        path: spec.file.clone(),
+        algorithm: spec.algorithm,
+        reason: e.to_string(),
+    };
+    use Algorithm::*;
+    match spec.algorithm {
+        HS256 | HS384 | HS512 => Ok(DecodingKey::from_secret(trim_secret(&bytes))),
+        RS256 | RS384 | RS512 | PS256 | PS384 | PS512 => DecodingKey::from_rsa_pem(&bytes).map_err(unusable),
+        ES256 | ES384 => DecodingKey::from_ec_pem(&bytes).map_err(unusable),
+        EdDSA => DecodingKey::from_ed_pem(&bytes).map_err(unusable),
+        other => Err(KeyError::Unsupported { algorithm: other }),
+    }
+}
+
+/// A secret file's content without a trailing newline (editors add one).
+fn trim_secret(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().rposition(|b| !matches!(b, b'\n' | b'\r')).map_or(0, |i| i + 1);
+    bytes.get(..end).unwrap_or(bytes)
+}
+
+impl Verifier {
+    /// Loads every configured key. Relative key paths must already be resolved.
+    pub fn load(spec: &AuthSpec) -> Result<Verifier, KeyError> {
+        if spec.keys.is_empty() {
+            return Err(KeyError::NoKeys);
+        }
+        let mut keys = Vec::with_capacity(spec.keys.len());
+        for (index, k) in spec.keys.iter().enumerate() {
+            if spec.keys.len() > 1 && k.kid.is_none() {
+                return Err(KeyError::KidRequired { count: spec.keys.len(), index: index + 1 });
+            }
+            let mut validation = Validation::new(k.algorithm);
+            validation.leeway = spec.leeway_secs;
+            validation.validate_nbf = true;
+            let mut required = vec!["exp"];
+            match &spec.issuer {
+                Some(iss) => {
+                    validation.set_issuer(&[iss]);
+                    required.push("iss");
+                }
+                None => validation.iss = None,
+            }
+            match &spec.audience {
+                Some(aud) => {
+                    validation.set_audience(&[aud]);
+                    required.push("aud");
+                }
+                None => validation.validate_aud = false,
+            }
+            validation.set_required_spec_claims(&required);
+            keys.push(VerifyKey { kid: k.kid.clone(), key: decoding_key(k)?, validation });
+        }
+        Ok(Verifier { keys, principal_claim: spec.principal_claim.clone() })
+    }
+
+    /// Verifies the value of an `Authorization` header.
+    pub fn verify_header(&self, value: Option<&[u8]>) -> Result<Principal, AuthError> {
+        self.verify(bearer(value.ok_or(AuthError::Missing)?)?)
+    }
+
+    /// Verifies a compact JWT.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        let key = match &header.kid {
+            Some(kid) => self.keys.iter().find(|k| k.kid.as_deref() == Some(kid.as_str())),
+            None if self.keys.len() == 1 => self.keys.first(),
+            None => None,
+        }
+        .ok_or_else(|| AuthError::UnknownKey { kid: shorten(header.kid.as_deref().unwrap_or("(none)")) })?;
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &key.key, &key.validation)
+            .map_err(|e| AuthError::Rejected { reason: rejection(e.kind()) })?;
+        let claims = data.claims;
+        let id = claims
+            .get(&self.principal_claim)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| AuthError::NoPrincipal { claim: self.principal_claim.clone() })?;
+        let expires_at = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(AuthError::Rejected { reason: "'exp' must be a number of seconds" })?;
+        let issuer = claims.get("iss").and_then(|v| v.as_str()).map(str::to_string);
+        Ok(Principal { id: id.to_string(), expires_at, issuer })
+    }
+}
+
+/// The token of a `Bearer` credential. The scheme is case-insensitive (RFC 6750); the token
+/// must be base64url segments and dots, nothing else.
+pub fn bearer(value: &[u8]) -> Result<&str, AuthError> {
+    let scheme = value.get(..7).ok_or(AuthError::NotBearer)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return Err(AuthError::NotBearer);
+    }
+    let token = value.get(7..).unwrap_or(&[]);
+    let token_ok =
+        !token.is_empty() && token.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='));
+    if !token_ok {
+        return Err(AuthError::Malformed);
+    }
+    std::str::from_utf8(token).map_err(|_| AuthError::Malformed)
+}
+
+fn shorten(kid: &str) -> String {
+    let s: String = kid.chars().filter(|c| !c.is_control()).take(64).collect();
+    format!("'{s}'")
+}
+
+fn rejection(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidSignature => "bad signature",
+        ErrorKind::ExpiredSignature => "expired",
+        ErrorKind::ImmatureSignature => "not valid yet (nbf)",
+        ErrorKind::InvalidAudience => "wrong or missing audience",
+        ErrorKind::InvalidIssuer => "wrong or missing issuer",
+        ErrorKind::MissingRequiredClaim(_) => "a required claim (exp, iss or aud) is missing",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => "algorithm not allowed for this key",
+        _ => "invalid token",
+    }
+}
