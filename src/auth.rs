@@ -13,9 +13,20 @@
 //!
 //! Failures are [`AuthError`]s (401 with `WWW-Authenticate`). No error, and nothing logged
 //! from here, ever contains the token.
+//!
+//! Verifying a signature costs tens of microseconds, so verified tokens are cached
+//! ([`TokenCache`]): keyed by the token's SHA-256 (the cache never holds a token), honouring
+//! `exp`, bounded, lock-free to read, and owned by the [`Verifier`], so new keys start with
+//! an empty cache.
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use sha2::{Digest, Sha256};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -114,10 +125,11 @@ struct VerifyKey {
     validation: Validation,
 }
 
-/// Verifies tokens against a fixed set of keys.
+/// Verifies tokens against a fixed set of keys, caching what it verified.
 pub struct Verifier {
     keys: Vec<VerifyKey>,
     principal_claim: String,
+    cache: TokenCache,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -182,16 +194,34 @@ impl Verifier {
             validation.set_required_spec_claims(&required);
             keys.push(VerifyKey { kid: k.kid.clone(), key: decoding_key(k)?, validation });
         }
-        Ok(Verifier { keys, principal_claim: spec.principal_claim.clone() })
+        Ok(Verifier { keys, principal_claim: spec.principal_claim.clone(), cache: TokenCache::new(TOKEN_CACHE_SLOTS) })
+    }
+
+    /// Hits and misses of the verified-token cache so far.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        (self.cache.hits.load(Ordering::Relaxed), self.cache.misses.load(Ordering::Relaxed))
     }
 
     /// Verifies the value of an `Authorization` header.
-    pub fn verify_header(&self, value: Option<&[u8]>) -> Result<Principal, AuthError> {
+    pub fn verify_header(&self, value: Option<&[u8]>) -> Result<Arc<Principal>, AuthError> {
         self.verify(bearer(value.ok_or(AuthError::Missing)?)?)
     }
 
-    /// Verifies a compact JWT.
-    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    /// Verifies a compact JWT, from the cache when it was verified before and has not
+    /// expired.
+    pub fn verify(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
+        let digest = TokenCache::digest(token);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if let Some(p) = self.cache.get(&digest, now) {
+            return Ok(p);
+        }
+        let principal = Arc::new(self.verify_uncached(token)?);
+        self.cache.insert(digest, principal.clone());
+        Ok(principal)
+    }
+
+    /// Verifies a compact JWT, checking its signature and claims every time.
+    pub fn verify_uncached(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         let key = match &header.kid {
             Some(kid) => self.keys.iter().find(|k| k.kid.as_deref() == Some(kid.as_str())),
@@ -247,5 +277,89 @@ fn rejection(kind: &ErrorKind) -> &'static str {
         ErrorKind::MissingRequiredClaim(_) => "a required claim (exp, iss or aud) is missing",
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => "algorithm not allowed for this key",
         _ => "invalid token",
+    }
+}
+
+/// Slots in a verifier's token cache.
+const TOKEN_CACHE_SLOTS: usize = 16 * 1024;
+
+/// A bounded cache of verified tokens: a fixed array of slots, each holding at most one
+/// (digest, principal). A token maps to one slot by its digest; a newer token in the same
+/// slot replaces the older, which bounds the cache without any bookkeeping.
+pub struct TokenCache {
+    slots: Box<[ArcSwapOption<CachedToken>]>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+struct CachedToken {
+    digest: [u8; 32],
+    principal: Arc<Principal>,
+}
+
+impl TokenCache {
+    pub fn new(slots: usize) -> Self {
+        TokenCache {
+            slots: (0..slots.max(1)).map(|_| ArcSwapOption::empty()).collect(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn digest(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    fn slot(&self, digest: &[u8; 32]) -> Option<&ArcSwapOption<CachedToken>> {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
+        self.slots.get((u64::from_le_bytes(head) % self.slots.len() as u64) as usize)
+    }
+
+    /// The principal for this digest, if cached and not expired at `now` (Unix seconds).
+    pub fn get(&self, digest: &[u8; 32], now: u64) -> Option<Arc<Principal>> {
+        let found = self.slot(digest).and_then(|slot| {
+            let entry = slot.load();
+            entry.as_ref().filter(|e| &e.digest == digest && e.principal.expires_at > now).map(|e| e.principal.clone())
+        });
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    pub fn insert(&self, digest: [u8; 32], principal: Arc<Principal>) {
+        if let Some(slot) = self.slot(&digest) {
+            slot.store(Some(Arc::new(CachedToken { digest, principal })));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn principal(id: &str, expires_at: u64) -> Arc<Principal> {
+        Arc::new(Principal { id: id.into(), expires_at, issuer: None })
+    }
+
+    #[test]
+    fn cache_honours_exp_and_exact_digests() {
+        let cache = TokenCache::new(8);
+        let d = TokenCache::digest("token-a");
+        cache.insert(d, principal("alice", 100));
+        assert_eq!(cache.get(&d, 99).unwrap().id, "alice");
+        assert!(cache.get(&d, 100).is_none(), "expired at exp");
+        assert!(cache.get(&TokenCache::digest("token-b"), 50).is_none());
+    }
+
+    #[test]
+    fn cache_is_bounded_by_its_slots() {
+        let cache = TokenCache::new(4);
+        for i in 0..1000 {
+            cache.insert(TokenCache::digest(&format!("t{i}")), principal("x", u64::MAX));
+        }
+        let live = (0..1000).filter(|i| cache.get(&TokenCache::digest(&format!("t{i}")), 0).is_some()).count();
+        assert!(live <= 4, "{live} entries in a 4-slot cache");
     }
 }

@@ -180,6 +180,26 @@ fn case_28_exp_nbf_aud_and_iss_are_enforced() {
 }
 
 #[test]
+fn verified_tokens_are_cached_and_new_keys_start_empty() {
+    let v = Verifier::load(&spec()).unwrap();
+    let token = sign(Some("rsa"), Algorithm::RS256, &rsa_key(), &claims());
+    assert_eq!(v.verify(&token).unwrap().id, "alice");
+    assert_eq!(v.verify(&token).unwrap().id, "alice");
+    assert_eq!(v.cache_stats(), (1, 1));
+    // A bad token is never cached: it fails every time.
+    let other = sign(Some("rsa"), Algorithm::RS256, &rsa_key(), &json!({ "sub": "x", "exp": 1 }));
+    assert!(v.verify(&other).is_err());
+    assert!(v.verify(&other).is_err());
+    assert_eq!(v.cache_stats(), (1, 3));
+    // Rotation: a verifier for other keys has its own, empty cache and refuses the token.
+    let mut rotated = spec();
+    rotated.keys.remove(0);
+    let v2 = Verifier::load(&rotated).unwrap();
+    assert!(matches!(v2.verify(&token).unwrap_err(), AuthError::UnknownKey { .. }));
+    assert_eq!(v2.cache_stats(), (0, 1));
+}
+
+#[test]
 fn bearer_header_parsing_and_errors_never_echo_the_token() {
     assert_eq!(bearer(b"Bearer abc.def.ghi"), Ok("abc.def.ghi"));
     assert_eq!(bearer(b"bearer abc.def.ghi"), Ok("abc.def.ghi"));
