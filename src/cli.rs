@@ -22,6 +22,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the gateway on a config file and its policies folder.
+    Serve {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
     /// Check a policies folder; print every problem with file:line:column.
     Validate {
         /// The folder of *.toml policy files.
@@ -67,6 +72,7 @@ fn parse_verb(s: &str) -> Result<Verb, String> {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve { config } => serve(&config),
         Command::Validate { dir } => match load_policy_dir(&dir) {
             Ok(snapshot) => {
                 let orgs = snapshot.orgs().count();
@@ -110,6 +116,41 @@ pub fn run() -> ExitCode {
             }
             Err(e) => report_load_error(&e),
         },
+    }
+}
+
+/// Loads config, policies and keys, then runs the gateway. Anything that does not load is
+/// reported and the gateway does not start (it never serves without a valid policy).
+fn serve(path: &std::path::Path) -> ExitCode {
+    let config = match crate::config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let snapshot = match load_policy_dir(&config.gateway.policies) {
+        Ok(s) => s,
+        Err(e) => return report_load_error(&e),
+    };
+    let verifier = match config.auth.as_ref().map(crate::auth::Verifier::load).transpose() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if verifier.is_none() {
+        eprintln!("warning: {} has no [auth]: every request will be refused with 401", path.display());
+    }
+    eprintln!("portcullis: listening on {} (policies: {})", config.gateway.listen, config.gateway.policies.display());
+    let handle = std::sync::Arc::new(crate::swap::SnapshotHandle::new(snapshot));
+    match crate::gateway::run(&config, handle, verifier) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod config;
 pub mod conformance;
 pub mod decide;
 pub mod explain;
+pub mod gateway;
 pub mod model;
 pub mod policy;
 pub mod route;

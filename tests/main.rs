@@ -4,6 +4,7 @@
 mod auth;
 mod canon_prop;
 mod conformance;
+mod gateway;
 mod model_prop;
 mod policy_errors;
 mod shipped;

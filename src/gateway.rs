@@ -1,0 +1,273 @@
+//! The gateway on pingora: every request goes through the steps of [`crate`]'s request path
+//! in `request_filter` (canonicalise, route, authenticate, decide), and only an allowed
+//! request reaches `upstream_peer` and `upstream_request_filter`, which forward exactly the
+//! canonical target with the gateway's identity headers.
+//!
+//! Rejections: 400 for an ambiguous target or two credentials, 401 (with
+//! `WWW-Authenticate`) without a verified token, 403 for a denial, 404 for no route, 405
+//! (with `Allow`) for an unmapped method. Bodies are JSON `{"error", "request_id"}`; the
+//! reason for a denial is added only when `explain_denials` is set.
+//!
+//! Not yet here (issue 4 continues): TLS and HTTP/2 listeners, pingora load balancing with
+//! health checks, the header and body limits and timeouts of `[limits]` beyond the target
+//! length and keep-alive, policy reload, readiness, and decision logs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::{HttpPeer, ProxyHttp, Session};
+use pingora::{Error, ErrorType, Result};
+
+use crate::auth::{AuthError, Principal, Verifier};
+use crate::canon::{Canonical, canonicalise_with_limit};
+use crate::config::{Config, Limits};
+use crate::decide::{Request, decide};
+use crate::explain::explain;
+use crate::route::{NoTarget, RouteTable};
+use crate::swap::SnapshotHandle;
+
+/// Headers the gateway sets for the upstream. Client-sent ones (in any spelling) are removed.
+pub const PRINCIPAL_HEADER: &str = "x-portcullis-principal";
+pub const ORG_HEADER: &str = "x-portcullis-org";
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Whether a client-sent header must not reach the upstream: identity headers the gateway
+/// sets (and their `_`/`.` spellings), forwarding headers (no trusted hops yet), rewrite and
+/// method-override headers, and the credential itself.
+fn stripped(name: &str) -> bool {
+    let n: String = name.chars().map(|c| if c == '_' || c == '.' { '-' } else { c.to_ascii_lowercase() }).collect();
+    n.starts_with("x-portcullis-")
+        || n.starts_with("x-forwarded-")
+        || matches!(
+            n.as_str(),
+            "x-request-id"
+                | "forwarded"
+                | "x-real-ip"
+                | "x-original-url"
+                | "x-rewrite-url"
+                | "x-http-method-override"
+                | "x-method-override"
+                | "x-http-method"
+                | "authorization"
+        )
+}
+
+struct Upstream {
+    name: String,
+    backends: Vec<SocketAddr>,
+    next: AtomicUsize,
+}
+
+/// The proxy: the compiled route table, the key set, the live policy snapshot.
+pub struct Gateway {
+    snapshots: Arc<SnapshotHandle>,
+    routes: RouteTable,
+    verifier: Option<Verifier>,
+    upstreams: Vec<Upstream>,
+    limits: Limits,
+    explain_denials: bool,
+    next_request_id: AtomicU64,
+}
+
+/// What one request carries from phase to phase.
+#[derive(Default)]
+pub struct Ctx {
+    canonical: Canonical,
+    route: usize,
+    principal: Option<Arc<Principal>>,
+    org: String,
+    request_id: u64,
+}
+
+impl Gateway {
+    pub fn new(config: &Config, snapshots: Arc<SnapshotHandle>, verifier: Option<Verifier>) -> Gateway {
+        Gateway {
+            snapshots,
+            routes: config.routes.clone(),
+            verifier,
+            upstreams: config
+                .upstreams
+                .iter()
+                .map(|u| Upstream { name: u.name.clone(), backends: u.backends.clone(), next: AtomicUsize::new(0) })
+                .collect(),
+            limits: config.limits.clone(),
+            explain_denials: config.gateway.explain_denials,
+            next_request_id: AtomicU64::new(1),
+        }
+    }
+
+    async fn reject(
+        &self,
+        session: &mut Session,
+        ctx: &Ctx,
+        status: u16,
+        error: &str,
+        reason: Option<String>,
+        headers: &[(&'static str, String)],
+    ) -> Result<bool> {
+        let mut body = serde_json::json!({ "error": error, "request_id": ctx.request_id.to_string() });
+        if let (Some(reason), Some(map)) = (reason, body.as_object_mut()) {
+            map.insert("reason".into(), serde_json::Value::String(reason));
+        }
+        let body = Bytes::from(body.to_string());
+        let mut resp = ResponseHeader::build(status, Some(4))?;
+        resp.insert_header("content-type", "application/json")?;
+        resp.insert_header("content-length", body.len().to_string())?;
+        resp.insert_header(REQUEST_ID_HEADER, ctx.request_id.to_string())?;
+        for (name, value) in headers {
+            resp.insert_header(*name, value.as_str())?;
+        }
+        session.write_response_header(Box::new(resp), false).await?;
+        session.write_response_body(Some(body), true).await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        ctx.request_id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
+        session.set_keepalive(Some(self.limits.idle_timeout.as_secs()));
+
+        // 1. Canonicalise the target once; only this form is used from here on.
+        let raw = session.req_header().raw_path().to_vec();
+        if let Err(e) = canonicalise_with_limit(&raw, self.limits.max_target_bytes, &mut ctx.canonical) {
+            return self.reject(session, ctx, 400, "bad request target", Some(e.to_string()), &[]).await;
+        }
+        // 2. Route.
+        let method = session.req_header().method.as_str().to_string();
+        let target = match self.routes.resolve(&method, &ctx.canonical) {
+            Ok(t) => t,
+            Err(NoTarget::NotFound) => return self.reject(session, ctx, 404, "no such route", None, &[]).await,
+            Err(NoTarget::MethodNotAllowed { allow }) => {
+                return self.reject(session, ctx, 405, "method not allowed", None, &[("allow", allow)]).await;
+            }
+        };
+        ctx.route = target.route;
+        // 3. Authenticate: exactly one credential.
+        let credentials: Vec<Vec<u8>> =
+            session.req_header().headers.get_all("authorization").iter().map(|v| v.as_bytes().to_vec()).collect();
+        if credentials.len() > 1 {
+            return self.reject(session, ctx, 400, "more than one Authorization header", None, &[]).await;
+        }
+        let verified = match &self.verifier {
+            Some(v) => v.verify_header(credentials.first().map(Vec::as_slice)),
+            None => Err(AuthError::UnknownKey { kid: "(no keys configured)".into() }),
+        };
+        let principal = match verified {
+            Ok(p) => p,
+            Err(e) => {
+                let www = e.www_authenticate();
+                return self.reject(session, ctx, 401, "unauthenticated", None, &[("www-authenticate", www)]).await;
+            }
+        };
+        // 4. Decide, with one load of the live snapshot.
+        let request = Request {
+            org: target.org,
+            principal: &principal.id,
+            project: target.project,
+            kind: target.kind,
+            id: target.id,
+            verb: target.verb,
+        };
+        let snapshot = self.snapshots.load();
+        let decision = decide(&snapshot, &request);
+        if !decision.allowed {
+            let reason = self.explain_denials.then(|| explain(&snapshot, &request).to_string());
+            return self.reject(session, ctx, 403, "forbidden", reason, &[]).await;
+        }
+        ctx.org = target.org.to_string();
+        ctx.principal = Some(principal);
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let name = self.routes.routes().get(ctx.route).map(|r| r.upstream.as_str()).unwrap_or("");
+        let upstream = self
+            .upstreams
+            .iter()
+            .find(|u| u.name == name)
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "route names an unknown upstream"))?;
+        let n = upstream.backends.len().max(1);
+        let backend = upstream
+            .backends
+            .get(upstream.next.fetch_add(1, Ordering::Relaxed) % n)
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "upstream has no backends"))?;
+        Ok(Box::new(HttpPeer::new(*backend, false, String::new())))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        // 5. Forward exactly the target that was classified.
+        let uri: http::Uri = ctx
+            .canonical
+            .path_and_query()
+            .parse()
+            .map_err(|e| Error::because(ErrorType::InternalError, "canonical target is not a URI", e))?;
+        upstream_request.set_uri(uri);
+        let names: Vec<String> =
+            upstream_request.headers.keys().map(|k| k.as_str().to_string()).filter(|k| stripped(k)).collect();
+        for name in names {
+            upstream_request.remove_header(&name);
+        }
+        if let Some(p) = &ctx.principal {
+            upstream_request.insert_header(PRINCIPAL_HEADER, p.id.as_str())?;
+        }
+        upstream_request.insert_header(ORG_HEADER, ctx.org.as_str())?;
+        upstream_request.insert_header(REQUEST_ID_HEADER, ctx.request_id.to_string())?;
+        Ok(())
+    }
+}
+
+/// Runs the gateway for `config` until the process is stopped. Never returns on success.
+pub fn run(
+    config: &Config,
+    snapshots: Arc<SnapshotHandle>,
+    verifier: Option<Verifier>,
+) -> std::result::Result<(), String> {
+    let mut server = pingora::server::Server::new(None).map_err(|e| format!("cannot start the server: {e}"))?;
+    server.bootstrap();
+    let gateway = Gateway::new(config, snapshots, verifier);
+    let mut service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
+    service.add_tcp(&config.gateway.listen.to_string());
+    server.add_service(service);
+    server.run_forever()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stripped;
+
+    #[test]
+    fn identity_headers_are_stripped_in_every_spelling() {
+        for name in [
+            "X-Portcullis-Principal",
+            "x_portcullis_principal",
+            "x.portcullis.org",
+            "X-Forwarded-For",
+            "forwarded",
+            "X-HTTP-Method-Override",
+            "x_original_url",
+            "authorization",
+        ] {
+            assert!(stripped(name), "{name}");
+        }
+        for name in ["accept", "content-type", "x-trace"] {
+            assert!(!stripped(name), "{name}");
+        }
+    }
+}
