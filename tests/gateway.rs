@@ -138,6 +138,25 @@ fn gateway_end_to_end() {
     let last = seen.lock().unwrap().last().cloned().unwrap().to_ascii_lowercase();
     assert!(!last.contains("alice"), "{last}");
 
+    // CASES B13 and B18: forwarding, rewrite and method-override headers never reach the
+    // upstream, and the decision uses the wire method (a GET stays a read).
+    let sneaky = [
+        dave.as_str(),
+        "X-Forwarded-For: 10.0.0.1",
+        "X_Forwarded_Host: evil.test",
+        "Forwarded: for=10.0.0.1",
+        "X-Original-URL: /v1/orgs/acme/billing",
+        "X-Rewrite-URL: /admin",
+        "X-HTTP-Method-Override: DELETE",
+        "X-Method-Override: DELETE",
+    ];
+    assert_eq!(get(port, "GET", "/v1/orgs/acme/projects/web/containers/c-42", &sneaky).0, 200);
+    let last = seen.lock().unwrap().last().cloned().unwrap().to_ascii_lowercase();
+    for gone in ["forwarded", "x_forwarded", "x-original-url", "x-rewrite-url", "override", "10.0.0.1", "evil.test"] {
+        assert!(!last.contains(gone), "'{gone}' reached the upstream: {last}");
+    }
+    assert!(last.starts_with("get /v1/orgs/acme/projects/web/containers/c-42 http/1.1"), "{last}");
+
     // Denied, unauthenticated, ambiguous, unrouted, unmapped: nothing is forwarded.
     let before = forwarded();
     let (status, _, body) = get(port, "DELETE", "/v1/orgs/acme/projects/web/containers/c-42", &[&dave]);
