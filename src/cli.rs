@@ -10,7 +10,6 @@ use crate::conformance;
 use crate::decide::Request;
 use crate::explain::explain;
 use crate::model::Verb;
-use crate::policy::LoadError;
 use crate::source::load_policy_dir;
 
 #[derive(Parser, Debug)]
@@ -81,7 +80,7 @@ pub fn run() -> ExitCode {
                 println!("{}: valid ({kinds} kinds, {orgs} orgs, {shares} shares)", dir.display());
                 ExitCode::SUCCESS
             }
-            Err(e) => report_load_error(&e),
+            Err(e) => report(&e),
         },
         Command::Test { paths, verbose } => match conformance::run(&paths) {
             Ok(report) => {
@@ -96,10 +95,7 @@ pub fn run() -> ExitCode {
                 println!("{}", report.summary());
                 if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
+            Err(e) => report(&e),
         },
         Command::Check { policies, principal, org, project, kind, id, verb } => match load_policy_dir(&policies) {
             Ok(snapshot) => {
@@ -114,7 +110,7 @@ pub fn run() -> ExitCode {
                 println!("{}", explain(&snapshot, &request));
                 ExitCode::SUCCESS
             }
-            Err(e) => report_load_error(&e),
+            Err(e) => report(&e),
         },
     }
 }
@@ -124,21 +120,15 @@ pub fn run() -> ExitCode {
 fn serve(path: &std::path::Path) -> ExitCode {
     let config = match crate::config::load(path) {
         Ok(c) => c,
-        Err(e) => {
-            eprint!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return report(&e),
     };
     let snapshot = match load_policy_dir(&config.gateway.policies) {
         Ok(s) => s,
-        Err(e) => return report_load_error(&e),
+        Err(e) => return report(&e),
     };
     let verifier = match config.auth.as_ref().map(crate::auth::Verifier::load).transpose() {
         Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return report(&e),
     };
     if verifier.is_none() {
         eprintln!("warning: {} has no [auth]: every request will be refused with 401", path.display());
@@ -147,16 +137,15 @@ fn serve(path: &std::path::Path) -> ExitCode {
     let handle = std::sync::Arc::new(crate::swap::SnapshotHandle::new(snapshot));
     match crate::gateway::run(&config, handle, verifier) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => report(&e),
     }
 }
 
-fn report_load_error(e: &LoadError) -> ExitCode {
-    eprint!("error: {e}");
-    if !e.to_string().ends_with('\n') {
+/// Prints an error at the binary's edge (one line, or the whole list) and exits 2.
+fn report(e: &dyn std::fmt::Display) -> ExitCode {
+    let text = e.to_string();
+    eprint!("error: {text}");
+    if !text.ends_with('\n') {
         eprintln!();
     }
     ExitCode::from(2)
