@@ -194,13 +194,16 @@ fn arena_str(arena: &str, start: u32, len: u32) -> &str {
     arena.get(start..start + len as usize).unwrap_or("")
 }
 
-/// Ancestors of a hierarchical id in normal form, nearest first: `/a/b` then `/a` then `/`
-/// for `/a/b/c`. Slices of the input; nothing is allocated.
-pub(crate) fn ancestors(id: &str) -> impl Iterator<Item = &str> {
-    let below_root = id != "/";
-    id.rmatch_indices('/')
+/// The ids whose grants cover `id` (in normal form): `id` itself and, for hierarchical
+/// kinds, each ancestor, nearest first (`/a/b/c`, `/a/b`, `/a`, `/`). Slices of the input;
+/// nothing is allocated.
+pub(crate) fn covering_ids(id: &str, hierarchical: bool) -> impl Iterator<Item = &str> {
+    let below_root = hierarchical && id != "/";
+    let ancestors = id
+        .rmatch_indices('/')
         .filter(move |_| below_root)
-        .map(move |(i, _)| if i == 0 { "/" } else { id.get(..i).unwrap_or("/") })
+        .map(move |(i, _)| if i == 0 { "/" } else { id.get(..i).unwrap_or("/") });
+    std::iter::once(id).chain(ancestors)
 }
 
 /// A flat hash table of grants keyed by (holder, scope, kind, id), ids stored in one arena.
@@ -285,13 +288,7 @@ impl GrantIndex {
     /// any ancestor of it (`/a/b` and `/a` and `/` for `/a/b`). `id` is in normal form.
     #[inline]
     pub(crate) fn covering(&self, holder: u32, scope: u32, kind: KindId, id: &str, hierarchical: bool) -> VerbSet {
-        let mut verbs = self.get(holder, scope, kind, id);
-        if hierarchical {
-            for prefix in ancestors(id) {
-                verbs = verbs.union(self.get(holder, scope, kind, prefix));
-            }
-        }
-        verbs
+        covering_ids(id, hierarchical).fold(VerbSet::EMPTY, |v, i| v.union(self.get(holder, scope, kind, i)))
     }
 }
 
@@ -468,13 +465,7 @@ impl ShareIndex {
         if self.buckets.is_empty() {
             return VerbSet::EMPTY;
         }
-        let mut verbs = self.exact(scope, kind, id, member, teams);
-        if hierarchical {
-            for prefix in ancestors(id) {
-                verbs = verbs.union(self.exact(scope, kind, prefix, member, teams));
-            }
-        }
-        verbs
+        covering_ids(id, hierarchical).fold(VerbSet::EMPTY, |v, i| v.union(self.exact(scope, kind, i, member, teams)))
     }
 
     fn exact(&self, scope: u32, kind: KindId, id: &str, member: u32, teams: &[u32]) -> VerbSet {

@@ -27,22 +27,9 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
     let restricted = model.projects.iter().map(|p| p.restricted).collect();
 
     // Each member's teams, sorted, back to back.
-    let mut team_count = vec![0u32; n_members + 1];
-    for team in &model.teams {
-        for &m in &team.members {
-            if let Some(c) = team_count.get_mut(m as usize + 1) {
-                *c += 1;
-            }
-        }
-    }
-    for i in 1..team_count.len() {
-        let prev = team_count.get(i - 1).copied().unwrap_or(0);
-        if let Some(c) = team_count.get_mut(i) {
-            *c += prev;
-        }
-    }
-    let mut member_teams = vec![0u32; team_count.last().copied().unwrap_or(0) as usize];
-    let mut fill = team_count.clone();
+    let team_offsets = group_offsets(n_members, model.teams.iter().flat_map(|t| t.members.iter().copied()));
+    let mut member_teams = vec![0u32; team_offsets.last().copied().unwrap_or(0) as usize];
+    let mut fill = team_offsets.clone();
     for (t, team) in model.teams.iter().enumerate() {
         for &m in &team.members {
             if let Some(at) = fill.get_mut(m as usize) {
@@ -53,10 +40,7 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
             }
         }
     }
-    let teams_of = |m: usize| -> &[u32] {
-        let (a, b) = (team_count.get(m).copied().unwrap_or(0), team_count.get(m + 1).copied().unwrap_or(0));
-        member_teams.get(a as usize..b as usize).unwrap_or(&[])
-    };
+    let teams_of = |m: usize| -> &[u32] { member_teams.get(group_range(&team_offsets, m)).unwrap_or(&[]) };
 
     // Bindings grouped by subject: (project or ORG_SCOPE, role). Members' bindings are
     // sorted by member into one array, so no member needs an allocation of its own.
@@ -77,21 +61,9 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
     }
     // Stable, so each member's bindings keep their file order.
     by_member.sort_by_key(|e| e.0);
-    let mut own_start = vec![0u32; n_members + 1];
-    for &(m, _, _) in &by_member {
-        if let Some(c) = own_start.get_mut(m as usize + 1) {
-            *c += 1;
-        }
-    }
-    for i in 1..own_start.len() {
-        let prev = own_start.get(i - 1).copied().unwrap_or(0);
-        if let Some(c) = own_start.get_mut(i) {
-            *c += prev;
-        }
-    }
+    let own_offsets = group_offsets(n_members, by_member.iter().map(|e| e.0));
     let own_bindings = |m: usize| {
-        let (a, b) = (own_start.get(m).copied().unwrap_or(0), own_start.get(m + 1).copied().unwrap_or(0));
-        by_member.get(a as usize..b as usize).unwrap_or(&[]).iter().map(|&(_, scope, role)| (scope, role))
+        by_member.get(group_range(&own_offsets, m)).unwrap_or(&[]).iter().map(|&(_, scope, role)| (scope, role))
     };
 
     let mut builder = ProfileBuilder {
@@ -132,8 +104,8 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
                 project_profiles.insert(pair(m as u32, scope), p);
             }
         }
-        let (start, end) = (team_count.get(m).copied().unwrap_or(0), team_count.get(m + 1).copied().unwrap_or(0));
-        member_info.push(MemberInfo { profile, teams_start: start, teams_len: end - start });
+        let teams = group_range(&team_offsets, m);
+        member_info.push(MemberInfo { profile, teams_start: teams.start as u32, teams_len: teams.len() as u32 });
     }
     let ProfileBuilder { profile_slots, slots_per_profile, narrowed, .. } = builder;
 
@@ -154,6 +126,28 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
         shares,
         model,
     }
+}
+
+/// Where each of `n` groups starts once items are laid out group by group, given the group
+/// of every item: group `g` is `offsets[g]..offsets[g + 1]` (see [`group_range`]).
+fn group_offsets(n: usize, groups: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut offsets = vec![0u32; n + 1];
+    for g in groups {
+        if let Some(count) = offsets.get_mut(g as usize + 1) {
+            *count += 1;
+        }
+    }
+    let mut total = 0;
+    for o in &mut offsets {
+        total += *o;
+        *o = total;
+    }
+    offsets
+}
+
+fn group_range(offsets: &[u32], g: usize) -> std::ops::Range<usize> {
+    let at = |i: usize| offsets.get(i).copied().unwrap_or(0) as usize;
+    at(g)..at(g + 1)
 }
 
 pub(crate) fn pair(member: u32, project: u32) -> u64 {
