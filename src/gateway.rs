@@ -140,13 +140,13 @@ impl ProxyHttp for Gateway {
         session.set_keepalive(Some(self.limits.idle_timeout.as_secs()));
 
         // 1. Canonicalise the target once; only this form is used from here on.
-        let raw = session.req_header().raw_path().to_vec();
-        if let Err(e) = canonicalise_with_limit(&raw, self.limits.max_target_bytes, &mut ctx.canonical) {
+        let canonical =
+            canonicalise_with_limit(session.req_header().raw_path(), self.limits.max_target_bytes, &mut ctx.canonical);
+        if let Err(e) = canonical {
             return self.reject(session, ctx, 400, "bad request target", Some(e.to_string()), &[]).await;
         }
         // 2. Route.
-        let method = session.req_header().method.as_str().to_string();
-        let target = match self.routes.resolve(&method, &ctx.canonical) {
+        let target = match self.routes.resolve(session.req_header().method.as_str(), &ctx.canonical) {
             Ok(t) => t,
             Err(NoTarget::NotFound) => return self.reject(session, ctx, 404, "no such route", None, &[]).await,
             Err(NoTarget::MethodNotAllowed { allow }) => {
@@ -154,15 +154,18 @@ impl ProxyHttp for Gateway {
             }
         };
         ctx.route = target.route;
-        // 3. Authenticate: exactly one credential.
-        let credentials: Vec<Vec<u8>> =
-            session.req_header().headers.get_all("authorization").iter().map(|v| v.as_bytes().to_vec()).collect();
-        if credentials.len() > 1 {
+        // 3. Authenticate: exactly one credential (`None` here means two or more).
+        let verified = {
+            let mut values = session.req_header().headers.get_all("authorization").iter();
+            let first = values.next().map(|v| v.as_bytes());
+            match (values.next(), &self.verifier) {
+                (Some(_), _) => None,
+                (None, Some(v)) => Some(v.verify_header(first)),
+                (None, None) => Some(Err(AuthError::UnknownKey { kid: "(no keys configured)".into() })),
+            }
+        };
+        let Some(verified) = verified else {
             return self.reject(session, ctx, 400, "more than one Authorization header", None, &[]).await;
-        }
-        let verified = match &self.verifier {
-            Some(v) => v.verify_header(credentials.first().map(Vec::as_slice)),
-            None => Err(AuthError::UnknownKey { kid: "(no keys configured)".into() }),
         };
         let principal = match verified {
             Ok(p) => p,
