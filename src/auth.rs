@@ -51,11 +51,21 @@ pub struct AuthSpec {
     /// Clock skew allowed on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
     pub keys: Vec<KeySpec>,
+    /// Accept tokens signed by the key `portcullis demo` generates for its run (never in
+    /// production; `serve` never has that key).
+    pub demo_key: bool,
 }
 
 impl Default for AuthSpec {
     fn default() -> Self {
-        AuthSpec { principal_claim: "sub".into(), issuer: None, audience: None, leeway_secs: 30, keys: Vec::new() }
+        AuthSpec {
+            principal_claim: "sub".into(),
+            issuer: None,
+            audience: None,
+            leeway_secs: 30,
+            keys: Vec::new(),
+            demo_key: false,
+        }
     }
 }
 
@@ -75,6 +85,8 @@ pub enum KeyError {
     Unsupported { algorithm: Algorithm },
     #[error("no keys are configured: add [[auth.key]] entries, or every request is refused")]
     NoKeys,
+    #[error("the demo key is accepted only when the config sets `demo_key = true` under [auth]")]
+    DemoNotEnabled,
     #[error("{count} keys are configured and key {index} has no `kid`: give every key a kid")]
     KidRequired { count: usize, index: usize },
 }
@@ -156,6 +168,31 @@ fn decoding_key(spec: &KeySpec) -> Result<DecodingKey, KeyError> {
     }
 }
 
+/// The checks for tokens of one key: its algorithm only, `exp` required, `nbf` honoured,
+/// `iss` and `aud` when configured.
+fn validation(spec: &AuthSpec, algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = spec.leeway_secs;
+    validation.validate_nbf = true;
+    let mut required = vec!["exp"];
+    match &spec.issuer {
+        Some(iss) => {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        None => validation.iss = None,
+    }
+    match &spec.audience {
+        Some(aud) => {
+            validation.set_audience(&[aud]);
+            required.push("aud");
+        }
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
+    validation
+}
+
 /// A secret file's content without a trailing newline (editors add one).
 fn trim_secret(bytes: &[u8]) -> &[u8] {
     let end = bytes.iter().rposition(|b| !matches!(b, b'\n' | b'\r')).map_or(0, |i| i + 1);
@@ -163,36 +200,36 @@ fn trim_secret(bytes: &[u8]) -> &[u8] {
 }
 
 impl Verifier {
-    /// Loads every configured key. Relative key paths must already be resolved.
+    /// Loads every configured key. Relative key paths must already be resolved. With
+    /// `demo_key` set and no keys, nothing verifies (only `portcullis demo` has a demo key).
     pub fn load(spec: &AuthSpec) -> Result<Verifier, KeyError> {
-        if spec.keys.is_empty() {
+        Verifier::load_with_demo(spec, None)
+    }
+
+    /// [`load`](Self::load), plus the demo's generated HS256 secret under kid
+    /// [`DEMO_KID`](crate::demo::DEMO_KID), which the config must enable.
+    pub fn load_with_demo(spec: &AuthSpec, demo_secret: Option<&[u8]>) -> Result<Verifier, KeyError> {
+        if spec.keys.is_empty() && !spec.demo_key {
             return Err(KeyError::NoKeys);
         }
-        let mut keys = Vec::with_capacity(spec.keys.len());
+        if demo_secret.is_some() && !spec.demo_key {
+            return Err(KeyError::DemoNotEnabled);
+        }
+        let mut keys = Vec::with_capacity(spec.keys.len() + 1);
         for (index, k) in spec.keys.iter().enumerate() {
             if spec.keys.len() > 1 && k.kid.is_none() {
                 return Err(KeyError::KidRequired { count: spec.keys.len(), index: index + 1 });
             }
-            let mut validation = Validation::new(k.algorithm);
-            validation.leeway = spec.leeway_secs;
-            validation.validate_nbf = true;
-            let mut required = vec!["exp"];
-            match &spec.issuer {
-                Some(iss) => {
-                    validation.set_issuer(&[iss]);
-                    required.push("iss");
-                }
-                None => validation.iss = None,
-            }
-            match &spec.audience {
-                Some(aud) => {
-                    validation.set_audience(&[aud]);
-                    required.push("aud");
-                }
-                None => validation.validate_aud = false,
-            }
-            validation.set_required_spec_claims(&required);
-            keys.push(VerifyKey { kid: k.kid.clone(), key: decoding_key(k)?, validation });
+            keys.push(VerifyKey {
+                kid: k.kid.clone(),
+                key: decoding_key(k)?,
+                validation: validation(spec, k.algorithm),
+            });
+        }
+        if let Some(secret) = demo_secret {
+            let kid = Some(crate::demo::DEMO_KID.to_string());
+            let validation = validation(spec, Algorithm::HS256);
+            keys.push(VerifyKey { kid, key: DecodingKey::from_secret(secret), validation });
         }
         Ok(Verifier { keys, principal_claim: spec.principal_claim.clone(), cache: TokenCache::new(TOKEN_CACHE_SLOTS) })
     }
@@ -260,6 +297,37 @@ pub fn bearer(value: &[u8]) -> Result<&str, AuthError> {
         return Err(AuthError::Malformed);
     }
     std::str::from_utf8(token).map_err(|_| AuthError::Malformed)
+}
+
+/// Whether a query string carries an `access_token` parameter (RFC 6750's query form, in
+/// any case or percent-encoding of its name). The gateway takes tokens only from the
+/// `Authorization` header, and refuses a request that also carries one here (400) rather
+/// than forward a credential it did not check.
+///
+/// ```
+/// use portcullis::auth::query_has_token;
+/// assert!(query_has_token("a=1&access_token=x"));
+/// assert!(query_has_token("Access%5Ftoken=x"));
+/// assert!(!query_has_token("my_access_token=x&q=access_token"));
+/// ```
+pub fn query_has_token(query: &str) -> bool {
+    query.split('&').any(|param| {
+        let name = param.split_once('=').map_or(param, |(n, _)| n);
+        let mut decoded = Vec::with_capacity(name.len());
+        let mut bytes = name.bytes();
+        while let Some(b) = bytes.next() {
+            if b == b'%' {
+                let hex = [bytes.next().unwrap_or(0), bytes.next().unwrap_or(0)];
+                match std::str::from_utf8(&hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(d) => decoded.push(d),
+                    None => return false,
+                }
+            } else {
+                decoded.push(b);
+            }
+        }
+        decoded.eq_ignore_ascii_case(b"access_token")
+    })
 }
 
 fn shorten(kid: &str) -> String {

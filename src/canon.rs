@@ -14,6 +14,8 @@
 //! - `.` and `..` segments (raw or encoded) and empty segments (`//`) are rejected; one
 //!   trailing `/` is dropped, so `/a/` and `/a` are the same resource;
 //! - `;` (matrix parameters) is rejected, raw or encoded;
+//! - a space is rejected, raw or as `%20`: pingora percent-encodes a raw space in the
+//!   request line before the gateway sees it, so `%20` cannot be told from one;
 //! - the forwarded path is rebuilt from the decoded segments with one encoding (unreserved
 //!   bytes and `!$&'()*+,=:@` as they are, everything else `%XX` upper case), so `%7e`,
 //!   `%7E` and `~` forward alike;
@@ -54,6 +56,8 @@ pub enum CanonError {
     EncodedSeparator { separator: char },
     #[error("byte 0x{byte:02x} is not allowed in a path, encoded or not")]
     EncodedForbidden { byte: u8 },
+    #[error("a space is not allowed in a path, raw or as %20")]
+    Space,
     #[error("a path segment is not valid UTF-8 once decoded")]
     InvalidUtf8,
     #[error("'{character}' (U+{code:04X}) looks like a path separator and is not allowed")]
@@ -261,6 +265,7 @@ fn check_decoded(text: &str) -> Result<(), CanonError> {
             '/' => return Err(CanonError::EncodedSeparator { separator: '/' }),
             '\\' => return Err(CanonError::EncodedSeparator { separator: '\\' }),
             ';' | '#' => return Err(CanonError::EncodedForbidden { byte: c as u8 }),
+            ' ' => return Err(CanonError::Space),
             c if c.is_control() => {
                 let byte = u8::try_from(u32::from(c)).unwrap_or(0x7f);
                 return Err(CanonError::EncodedForbidden { byte });
@@ -363,6 +368,7 @@ mod tests {
         for raw in ["/a%00b", "/a%0ab", "/a%0Db", "/a%7f"] {
             assert!(matches!(canon(raw).unwrap_err(), CanonError::EncodedForbidden { .. }), "{raw}");
         }
+        assert_eq!(canon("/a%20b").unwrap_err(), CanonError::Space);
         for raw in ["/a b", "/a\tb", "/a\0b", "/a\rb", "/a\nb", "/a?b c"] {
             assert!(matches!(canon(raw).unwrap_err(), CanonError::ForbiddenByte { .. }), "{raw:?}");
         }
@@ -419,8 +425,8 @@ mod tests {
 
     #[test]
     fn tails_are_decoded_paths() {
-        let c = canon("/v1/storage/data%20sets/x/").unwrap();
-        assert_eq!(c.tail(2), Some("/data sets/x"));
+        let c = canon("/v1/storage/data%2Bsets/x/").unwrap();
+        assert_eq!(c.tail(2), Some("/data+sets/x"));
         assert_eq!(c.tail(3), Some("/x"));
         assert_eq!(c.tail(4), None);
     }

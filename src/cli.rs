@@ -26,6 +26,17 @@ enum Command {
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
     },
+    /// Run the gateway on a config in front of the sample platform, and print demo tokens
+    /// and curl lines to try (the config must set `demo_key = true` under [auth]).
+    Demo {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
+    /// Run the sample platform upstream alone: it answers every request with what it received.
+    Upstream {
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: std::net::SocketAddr,
+    },
     /// Check a policies folder; print every problem with file:line:column.
     Validate {
         /// The folder of *.toml policy files.
@@ -71,7 +82,9 @@ fn parse_verb(s: &str) -> Result<Verb, String> {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config } => serve(&config),
+        Command::Serve { config } => serve(&config, false),
+        Command::Demo { config } => serve(&config, true),
+        Command::Upstream { listen } => upstream(listen),
         Command::Validate { dir } => match load_policy_dir(&dir) {
             Ok(snapshot) => {
                 let orgs = snapshot.orgs().count();
@@ -115,30 +128,74 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// Loads config, policies and keys, then runs the gateway. Anything that does not load is
-/// reported and the gateway does not start (it never serves without a valid policy).
-fn serve(path: &std::path::Path) -> ExitCode {
+/// Loads config, policies and keys, then runs the gateway. A config or key that does not load
+/// stops it; policies that do not validate are reported and the gateway starts *not ready*
+/// (503 for every request) until a reload brings a valid set: it never decides without one.
+/// With `demo`, it also runs the sample platform on the upstreams' addresses, with a key
+/// generated for this run, and prints tokens and curl lines.
+fn serve(path: &std::path::Path, demo: bool) -> ExitCode {
     let config = match crate::config::load(path) {
         Ok(c) => c,
         Err(e) => return report(&e),
     };
-    let snapshot = match load_policy_dir(&config.gateway.policies) {
-        Ok(s) => s,
-        Err(e) => return report(&e),
+    let demo = if demo {
+        let key = crate::demo::DemoKey::generate();
+        match key.and_then(|key| Ok((crate::demo::check(&config)?, key))) {
+            Ok(d) => Some(d),
+            Err(e) => return report(&e),
+        }
+    } else {
+        None
     };
-    let verifier = match config.auth.as_ref().map(crate::auth::Verifier::load).transpose() {
+    let (policy, error) = crate::reload::LivePolicy::load(&config.gateway.policies);
+    if let Some(e) = error {
+        eprintln!(
+            "error: the policies do not validate; not ready (every request is answered 503) until they do:\n{}",
+            e.to_string().trim_end()
+        );
+    }
+    let secret = demo.as_ref().map(|(_, key)| key.secret());
+    let verifier = match config.auth.as_ref().map(|a| crate::auth::Verifier::load_with_demo(a, secret)).transpose() {
         Ok(v) => v,
         Err(e) => return report(&e),
     };
-    if verifier.is_none() {
-        eprintln!("warning: {} has no [auth]: every request will be refused with 401", path.display());
+    match &config.auth {
+        None => eprintln!("warning: {} has no [auth]: every request will be refused with 401", path.display()),
+        Some(a) if a.keys.is_empty() && secret.is_none() => eprintln!(
+            "warning: {} has no [[auth.key]] and only `portcullis demo` has a demo key: every request will be \
+             refused with 401",
+            path.display()
+        ),
+        Some(_) => {}
+    }
+    let mut server = match crate::gateway::server(&config, std::sync::Arc::new(policy), verifier) {
+        Ok(server) => server,
+        Err(e) => return report(&e),
+    };
+    if let Some((addrs, key)) = &demo {
+        server.add_service(crate::demo::sample_service(addrs));
+        match crate::demo::banner(&config, key, addrs) {
+            Ok(text) => println!("{text}"),
+            Err(e) => return report(&e),
+        }
     }
     eprintln!("portcullis: listening on {} (policies: {})", config.gateway.listen, config.gateway.policies.display());
-    let handle = std::sync::Arc::new(crate::swap::SnapshotHandle::new(snapshot));
-    match crate::gateway::run(&config, handle, verifier) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => report(&e),
+    server.run_forever()
+}
+
+/// Runs the sample platform upstream alone.
+fn upstream(listen: std::net::SocketAddr) -> ExitCode {
+    if let Err(e) = std::net::TcpListener::bind(listen) {
+        return report(&format!("cannot listen on {listen}: {e}"));
     }
+    let mut server = match pingora::server::Server::new(None) {
+        Ok(s) => s,
+        Err(e) => return report(&format!("cannot start the server: {e}")),
+    };
+    server.bootstrap();
+    server.add_service(crate::demo::sample_service(&[listen]));
+    eprintln!("portcullis: sample platform listening on {listen}");
+    server.run_forever()
 }
 
 /// Prints an error at the binary's edge (one line, or the whole list) and exits 2.

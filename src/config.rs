@@ -22,6 +22,7 @@
 //! principal_claim = "sub"      # the default
 //! issuer = "https://id.example.com"   # optional; checked (and required) when set
 //! audience = "platform-api"    # optional; likewise
+//! demo_key = false             # true: accept the key `portcullis demo` generates (never in production)
 //! [[auth.key]]
 //! kid = "2026-11"              # may be omitted when there is only one key
 //! algorithm = "RS256"          # pinned: tokens for this key must use it
@@ -377,8 +378,9 @@ const ALGORITHMS: [&str; 12] =
     ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256", "HS384", "HS512"];
 
 fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
-    t.check_keys(p, &["principal_claim", "issuer", "audience", "leeway_secs", "key"], &[]);
     let mut spec = AuthSpec::default();
+    t.check_keys(p, &["principal_claim", "issuer", "audience", "leeway_secs", "demo_key", "key"], &[]);
+    spec.demo_key = t.bool(p, "demo_key").unwrap_or(false);
     if let Some(c) = t.string(p, "principal_claim") {
         spec.principal_claim = c.value;
     }

@@ -22,13 +22,14 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
-use crate::auth::{AuthError, Principal, Verifier};
+use crate::admit::admit;
+use crate::auth::{AuthError, Principal, Verifier, query_has_token};
 use crate::canon::{Canonical, canonicalise_with_limit};
 use crate::config::{Config, Limits};
 use crate::decide::{Request, decide};
 use crate::explain::explain;
+use crate::reload::{LivePolicy, Reloader};
 use crate::route::{NoTarget, RouteTable};
-use crate::swap::SnapshotHandle;
 
 /// Headers the gateway sets for the upstream. Client-sent ones (in any spelling) are removed.
 pub const PRINCIPAL_HEADER: &str = "x-portcullis-principal";
@@ -64,7 +65,7 @@ struct Upstream {
 
 /// The proxy: the compiled route table, the key set, the live policy snapshot.
 pub struct Gateway {
-    snapshots: Arc<SnapshotHandle>,
+    policy: Arc<LivePolicy>,
     routes: RouteTable,
     verifier: Option<Verifier>,
     upstreams: Vec<Upstream>,
@@ -80,13 +81,17 @@ pub struct Ctx {
     route: usize,
     principal: Option<Arc<Principal>>,
     org: String,
+    /// The Host in canonical form, as the upstream receives it.
+    host: Option<String>,
+    /// Bytes of a chunked request body seen so far (counted against the body limit).
+    body_bytes: u64,
     request_id: u64,
 }
 
 impl Gateway {
-    pub fn new(config: &Config, snapshots: Arc<SnapshotHandle>, verifier: Option<Verifier>) -> Gateway {
+    pub fn new(config: &Config, policy: Arc<LivePolicy>, verifier: Option<Verifier>) -> Gateway {
         Gateway {
-            snapshots,
+            policy,
             routes: config.routes.clone(),
             verifier,
             upstreams: config
@@ -138,6 +143,25 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         ctx.request_id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
         session.set_keepalive(Some(self.limits.idle_timeout.as_secs()));
+        session.set_read_timeout(Some(self.limits.body_timeout));
+
+        // 0. Admit the head: sizes, framing, Host.
+        let raw_head = session.to_h1_raw();
+        match admit(session.req_header(), &raw_head, &self.limits) {
+            Ok(admitted) => ctx.host = admitted.host,
+            Err(refused) => {
+                // Whatever follows this head on the connection is not read as a request.
+                session.set_keepalive(None);
+                let status = refused.status();
+                return self.reject(session, ctx, status, &refused.to_string(), None, &[]).await;
+            }
+        }
+        if !self.policy.is_ready() {
+            let reason = "no valid policy is loaded yet; fix the policies folder (see the gateway's log)";
+            return self
+                .reject(session, ctx, 503, "not ready", Some(reason.into()), &[("retry-after", "5".into())])
+                .await;
+        }
 
         // 1. Canonicalise the target once; only this form is used from here on.
         let canonical =
@@ -155,6 +179,10 @@ impl ProxyHttp for Gateway {
         };
         ctx.route = target.route;
         // 3. Authenticate: exactly one credential (`None` here means two or more).
+        if ctx.canonical.query().is_some_and(query_has_token) {
+            let error = "a token in the query is not accepted; send it only in the Authorization header";
+            return self.reject(session, ctx, 400, error, None, &[]).await;
+        }
         let verified = {
             let mut values = session.req_header().headers.get_all("authorization").iter();
             let first = values.next().map(|v| v.as_bytes());
@@ -183,7 +211,7 @@ impl ProxyHttp for Gateway {
             id: target.id,
             verb: target.verb,
         };
-        let snapshot = self.snapshots.load();
+        let snapshot = self.policy.handle().load();
         let decision = decide(&snapshot, &request);
         if !decision.allowed {
             let reason = self.explain_denials.then(|| explain(&snapshot, &request).to_string());
@@ -192,6 +220,21 @@ impl ProxyHttp for Gateway {
         ctx.org = target.org.to_string();
         ctx.principal = Some(principal);
         Ok(false)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        // A declared length was checked in `admit`; a chunked body is counted as it comes.
+        ctx.body_bytes += body.as_ref().map_or(0, |b| b.len() as u64);
+        if ctx.body_bytes > self.limits.max_body_bytes {
+            return Err(Error::explain(ErrorType::HTTPStatus(413), "request body over max_body_bytes"));
+        }
+        Ok(())
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -231,24 +274,39 @@ impl ProxyHttp for Gateway {
             upstream_request.insert_header(PRINCIPAL_HEADER, p.id.as_str())?;
         }
         upstream_request.insert_header(ORG_HEADER, ctx.org.as_str())?;
+        if let Some(host) = &ctx.host {
+            upstream_request.insert_header(http::header::HOST, host.as_str())?;
+        }
         upstream_request.insert_header(REQUEST_ID_HEADER, ctx.request_id.to_string())?;
         Ok(())
     }
 }
 
-/// Runs the gateway for `config` until the process is stopped. Never returns on success.
-pub fn run(
+/// Seconds a SIGTERM waits for requests in flight before the gateway exits.
+const SHUTDOWN_GRACE_SECS: u64 = 3;
+
+/// A server with the gateway's services: the proxy on the configured listener, and the
+/// policy reloader. The caller may add services, then calls `run_forever`.
+pub fn server(
     config: &Config,
-    snapshots: Arc<SnapshotHandle>,
+    policy: Arc<LivePolicy>,
     verifier: Option<Verifier>,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<pingora::server::Server, String> {
     let mut server = pingora::server::Server::new(None).map_err(|e| format!("cannot start the server: {e}"))?;
+    // On SIGTERM pingora stops accepting, then waits the whole grace period (5 minutes by
+    // default) before it stops: wait long enough for requests in flight, no longer.
+    if let Some(conf) = Arc::get_mut(&mut server.configuration) {
+        conf.grace_period_seconds = Some(SHUTDOWN_GRACE_SECS);
+        conf.graceful_shutdown_timeout_seconds = Some(SHUTDOWN_GRACE_SECS);
+    }
     server.bootstrap();
-    let gateway = Gateway::new(config, snapshots, verifier);
+    let reloader = Reloader { live: policy.clone() };
+    server.add_service(pingora::services::background::background_service("policy reloader", reloader));
+    let gateway = Gateway::new(config, policy, verifier);
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     service.add_tcp(&config.gateway.listen.to_string());
     server.add_service(service);
-    server.run_forever()
+    Ok(server)
 }
 
 #[cfg(test)]

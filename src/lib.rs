@@ -12,16 +12,19 @@
 //! [`policy`] (parse, validate, compile); [`source`] reads policy folders; [`explain`]
 //! turns a decision into a sentence; [`conformance`] runs the model's case files.
 
+pub mod admit;
 pub mod auth;
 pub mod canon;
 pub mod cli;
 pub mod config;
 pub mod conformance;
 pub mod decide;
+pub mod demo;
 pub mod explain;
 pub mod gateway;
 pub mod model;
 pub mod policy;
+pub mod reload;
 pub mod route;
 pub mod snapshot;
 pub mod source;

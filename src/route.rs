@@ -397,8 +397,8 @@ mod tests {
     #[test]
     fn tail_ids_are_hierarchical_paths() {
         let t = table();
-        let got = resolve(&t, "GET", "/v1/orgs/lab/projects/ml/storage/datasets/imagenet/x%20y.jpg").unwrap();
-        assert_eq!(got.3.as_deref(), Some("/datasets/imagenet/x y.jpg"));
+        let got = resolve(&t, "GET", "/v1/orgs/lab/projects/ml/storage/datasets/imagenet/x%C3%A9y.jpg").unwrap();
+        assert_eq!(got.3.as_deref(), Some("/datasets/imagenet/xéy.jpg"));
         assert_eq!(got.4, Verb::Read);
         let coll = resolve(&t, "GET", "/v1/orgs/lab/projects/ml/storage/").unwrap();
         assert_eq!((coll.3, coll.4), (None, Verb::List));

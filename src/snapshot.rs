@@ -59,6 +59,12 @@ impl Snapshot {
         self.orgs.iter().map(|o| &**o)
     }
 
+    /// A snapshot with the built-in kinds and roles and no orgs: every decision is a denial
+    /// (unknown org). What a gateway holds before any valid policy has loaded.
+    pub fn empty() -> Snapshot {
+        Snapshot::from_orgs(Arc::new(Globals::builtin()), Vec::new())
+    }
+
     /// Builds a snapshot from compiled orgs (revision 0).
     pub(crate) fn from_orgs(globals: Arc<Globals>, orgs: Vec<Arc<OrgSnapshot>>) -> Snapshot {
         let org_index = orgs.iter().enumerate().map(|(i, o)| (&*o.model.id, i as u32)).collect();

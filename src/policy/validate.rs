@@ -113,6 +113,13 @@ pub struct Globals {
 }
 
 impl Globals {
+    /// The built-in kinds and roles alone, as validated from an empty policy set.
+    pub fn builtin() -> Globals {
+        let set = PolicySet::default();
+        let mut errors = Errors::new(&set);
+        validate_globals(&set, &mut errors)
+    }
+
     /// The identity [`OrgModel::globals_id`] must match.
     pub fn id(&self) -> u64 {
         self.id

@@ -1,0 +1,256 @@
+//! Step 0 of a request's path: admit the request head before anything reads it.
+//!
+//! pingora has already refused what HTTP/1.1 parsing cannot accept (bad Content-Length
+//! values, `Transfer-Encoding` it cannot frame, NUL or bare CR in header values, duplicate
+//! Host). What it passes on but a strict gateway must not
+//! (`../shared/notes/pingora-0.9-defaults.md`, `../shared/security/CASES.md` B, C, E):
+//!
+//! - heads over the configured size or header count: 431 (pingora's own limits are 256
+//!   headers and 1 MiB, not configurable);
+//! - a declared body over the configured size: 413 (a chunked body is counted as it
+//!   streams, in the gateway);
+//! - `Content-Length` together with `Transfer-Encoding`, a `Transfer-Encoding` other than
+//!   exactly `chunked`, or `Content-Length` given twice or as a list (even `3, 3`): 400, since
+//!   the upstream may frame the body differently from the gateway;
+//! - a `#` in the target (pingora drops the fragment silently): 400;
+//! - a Host that is not one plain host name or address with an optional port: 400. A valid
+//!   one is put in canonical form (lower case, no trailing dot), which is what the upstream
+//!   receives.
+
+use pingora::http::RequestHeader;
+
+use crate::config::Limits;
+
+/// Why a request head was refused, with the status it is answered with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the request has {count} header fields; at most {limit} are accepted")]
+    TooManyHeaders { count: usize, limit: usize },
+    #[error("the request head is {size} bytes; at most {limit} are accepted")]
+    HeadTooLarge { size: usize, limit: usize },
+    #[error("the request body is {size} bytes; at most {limit} are accepted")]
+    BodyTooLarge { size: u64, limit: u64 },
+    #[error("Content-Length and Transfer-Encoding together are ambiguous; send one")]
+    LengthAndChunked,
+    #[error("Transfer-Encoding must be exactly 'chunked'")]
+    BadTransferEncoding,
+    #[error("Content-Length must be given once, as one number")]
+    BadContentLength,
+    #[error("the Host header must be one host name or address, with an optional port")]
+    BadHost,
+    #[error("a '#' fragment is not allowed in a request target")]
+    Fragment,
+}
+
+impl Refused {
+    /// The HTTP status this is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Refused::TooManyHeaders { .. } | Refused::HeadTooLarge { .. } => 431,
+            Refused::BodyTooLarge { .. } => 413,
+            Refused::LengthAndChunked
+            | Refused::BadTransferEncoding
+            | Refused::BadContentLength
+            | Refused::BadHost
+            | Refused::Fragment => 400,
+        }
+    }
+}
+
+/// What an admitted head declares.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// The Host in canonical form, if one was sent.
+    pub host: Option<String>,
+    /// Whether the body is chunked (and so must be counted as it streams).
+    pub chunked: bool,
+}
+
+/// Checks a request head against `limits` and the framing rules above. `raw` is the head
+/// as received (pingora's `to_h1_raw`): pingora drops a fragment from the target and a
+/// Content-Length that comes with Transfer-Encoding from the parsed head, and only the raw
+/// bytes still show them.
+pub fn admit(head: &RequestHeader, raw: &[u8], limits: &Limits) -> Result<Admitted, Refused> {
+    let headers = &head.headers;
+    if headers.len() > limits.max_headers {
+        return Err(Refused::TooManyHeaders { count: headers.len(), limit: limits.max_headers });
+    }
+    let size = raw.len();
+    if size > limits.max_header_bytes {
+        return Err(Refused::HeadTooLarge { size, limit: limits.max_header_bytes });
+    }
+
+    let mut lines = raw.split(|&b| b == b'\n');
+    if lines.next().is_some_and(|request_line| request_line.contains(&b'#')) {
+        return Err(Refused::Fragment);
+    }
+    let raw_has_length = lines.any(|line| {
+        let name = line.split(|&b| b == b':').next().unwrap_or(&[]);
+        name.eq_ignore_ascii_case(b"content-length")
+    });
+
+    let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let length = match (lengths.next(), lengths.next()) {
+        (None, _) => None,
+        (Some(v), None) => {
+            let text = v.to_str().map_err(|_| Refused::BadContentLength)?;
+            if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Refused::BadContentLength);
+            }
+            Some(text.parse::<u64>().map_err(|_| Refused::BadContentLength)?)
+        }
+        (Some(_), Some(_)) => return Err(Refused::BadContentLength),
+    };
+    let mut encodings = headers.get_all(http::header::TRANSFER_ENCODING).iter();
+    let chunked = match (encodings.next(), encodings.next()) {
+        (None, _) => false,
+        (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"chunked") => true,
+        _ => return Err(Refused::BadTransferEncoding),
+    };
+    if chunked && (length.is_some() || raw_has_length) {
+        return Err(Refused::LengthAndChunked);
+    }
+    if let Some(size) = length.filter(|&n| n > limits.max_body_bytes) {
+        return Err(Refused::BodyTooLarge { size, limit: limits.max_body_bytes });
+    }
+
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(canonical_host(v.as_bytes()).ok_or(Refused::BadHost)?),
+        (Some(_), Some(_)) => return Err(Refused::BadHost),
+    };
+    Ok(Admitted { host, chunked })
+}
+
+/// `host[:port]` in lower case without a trailing dot, or `None` if it is not one plain
+/// DNS name, IPv4 address or bracketed IPv6 address with a port of at most 65535.
+///
+/// ```
+/// use portcullis::admit::canonical_host;
+/// assert_eq!(canonical_host(b"API.Example.COM.:8443").as_deref(), Some("api.example.com:8443"));
+/// assert_eq!(canonical_host(b"[::1]:80").as_deref(), Some("[::1]:80"));
+/// assert_eq!(canonical_host(b"a.example/evil"), None);
+/// assert_eq!(canonical_host(b"x:99999"), None);
+/// ```
+pub fn canonical_host(value: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (name, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        inside.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (format!("[{}]", inside.to_ascii_lowercase()), port)
+    } else {
+        let (name, port) = match text.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (text, None),
+        };
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let labels_ok = !name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+        if !labels_ok {
+            return None;
+        }
+        (name.to_ascii_lowercase(), port)
+    };
+    match port {
+        None => Some(name),
+        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+            let n: u32 = p.parse().ok()?;
+            (n <= 65535).then(|| format!("{name}:{n}"))
+        }
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+mod tests {
+    use super::*;
+
+    fn head(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut h = RequestHeader::build("POST", b"/v1/x", None).unwrap();
+        for (n, v) in headers {
+            h.append_header(n.to_string(), *v).unwrap();
+        }
+        h
+    }
+
+    /// The head as it was sent.
+    fn raw(h: &RequestHeader) -> Vec<u8> {
+        let mut out = format!("{} {} HTTP/1.1\r\n", h.method, String::from_utf8_lossy(h.raw_path())).into_bytes();
+        for (n, v) in h.headers.iter() {
+            out.extend_from_slice(format!("{}: ", n).as_bytes());
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    fn check(h: &RequestHeader, limits: &Limits) -> Result<Admitted, Refused> {
+        admit(h, &raw(h), limits)
+    }
+
+    fn refused(headers: &[(&str, &str)]) -> Option<u16> {
+        check(&head(headers), &Limits::default()).err().map(|e| e.status())
+    }
+
+    #[test]
+    fn framing_that_two_parsers_could_read_differently_is_refused() {
+        assert_eq!(refused(&[("content-length", "3"), ("transfer-encoding", "chunked")]), Some(400));
+        assert_eq!(refused(&[("transfer-encoding", "chunked, chunked")]), Some(400));
+        assert_eq!(refused(&[("transfer-encoding", "gzip, chunked")]), Some(400));
+        assert_eq!(refused(&[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")]), Some(400));
+        assert_eq!(refused(&[("content-length", "3, 3")]), Some(400));
+        assert_eq!(refused(&[("content-length", "3"), ("content-length", "3")]), Some(400));
+        assert_eq!(refused(&[("content-length", "+3")]), Some(400));
+        assert_eq!(refused(&[("content-length", "3")]), None);
+        assert_eq!(refused(&[("transfer-encoding", "Chunked")]), None);
+        // pingora drops Content-Length from the parsed head when both came; the raw head has it.
+        let h = head(&[("transfer-encoding", "chunked")]);
+        let mut sent = raw(&h);
+        sent.splice(sent.len() - 2..sent.len() - 2, b"Content-Length: 5\r\n".iter().copied());
+        assert_eq!(admit(&h, &sent, &Limits::default()), Err(Refused::LengthAndChunked));
+    }
+
+    #[test]
+    fn a_fragment_in_the_request_line_is_refused() {
+        let h = head(&[]);
+        let sent = b"POST /v1/x#f HTTP/1.1\r\nX-A: #\r\n\r\n";
+        assert_eq!(admit(&h, sent, &Limits::default()), Err(Refused::Fragment));
+        assert!(admit(&h, b"POST /v1/x HTTP/1.1\r\nX-A: #\r\n\r\n", &Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn limits_give_431_and_413() {
+        let limits = Limits { max_headers: 3, max_header_bytes: 100, max_body_bytes: 10, ..Limits::default() };
+        let many = head(&[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")]);
+        assert_eq!(check(&many, &limits).unwrap_err().status(), 431);
+        let big = head(&[("a", &"x".repeat(100))]);
+        assert_eq!(check(&big, &limits).unwrap_err().status(), 431);
+        let body = head(&[("content-length", "11")]);
+        assert_eq!(check(&body, &limits).unwrap_err(), Refused::BodyTooLarge { size: 11, limit: 10 });
+        assert!(check(&head(&[("content-length", "10")]), &limits).is_ok());
+    }
+
+    #[test]
+    fn hosts_are_canonical_or_refused() {
+        assert_eq!(canonical_host(b"Example.com.").as_deref(), Some("example.com"));
+        assert_eq!(canonical_host(b"127.0.0.1:8080").as_deref(), Some("127.0.0.1:8080"));
+        for bad in [&b"a b"[..], b"a, b", b"", b":80", b"x:", b"a@b", b"-a.example", b"a..b", b"[::1", b"caf\xc3\xa9"] {
+            assert_eq!(canonical_host(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(refused(&[("host", "a"), ("host", "b")]), Some(400));
+    }
+}

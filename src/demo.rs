@@ -1,0 +1,245 @@
+//! The demo: `portcullis demo` runs the gateway on a config and its policies in front of a
+//! sample platform upstream, and prints a token for a few members of the shipped policies
+//! with `curl` lines to try.
+//!
+//! The tokens are signed with an HS256 key generated for this run and held only in this
+//! process's memory. The gateway accepts that key only when the config says
+//! `demo_key = true` under `[auth]`; `portcullis serve` never has it.
+//!
+//! [`SampleUpstream`] is the platform the demo fronts, and what `portcullis upstream` runs:
+//! it answers every request with what it received (method, path, the identity headers the
+//! gateway set, body size), so a newcomer sees exactly what an allowed request looks like
+//! behind the gateway.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use http::Response;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::auth::AuthSpec;
+use crate::config::Config;
+
+/// The `kid` of the demo key.
+pub const DEMO_KID: &str = "portcullis-demo";
+
+/// How long a demo token is valid.
+const DEMO_TOKEN_SECS: u64 = 8 * 3600;
+
+/// The largest body the sample upstream reads (it reports the size of bigger ones as this).
+const SAMPLE_BODY_CAP: usize = 1 << 20;
+
+/// A signing key generated for one run of the demo.
+pub struct DemoKey {
+    secret: [u8; 32],
+}
+
+impl std::fmt::Debug for DemoKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoKey(..)")
+    }
+}
+
+/// The demo could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(
+        "{path} does not enable the demo key: the demo signs tokens with a key it generates, which the gateway \
+         accepts only when the config says `demo_key = true` under [auth] (never set it in production)"
+    )]
+    NotEnabled { path: String },
+    #[error("cannot generate the demo key: {0}")]
+    Random(String),
+    #[error("cannot sign a demo token: {0}")]
+    Sign(String),
+    #[error(
+        "the sample upstream cannot listen on {addr} ({source}): stop what listens there, or change the backends \
+         of [[upstream]] '{upstream}' in {path}"
+    )]
+    Bind { addr: SocketAddr, upstream: String, path: String, source: std::io::Error },
+}
+
+impl DemoKey {
+    pub fn generate() -> Result<DemoKey, DemoError> {
+        let mut secret = [0u8; 32];
+        getrandom::getrandom(&mut secret).map_err(|e| DemoError::Random(e.to_string()))?;
+        Ok(DemoKey { secret })
+    }
+
+    /// The shared secret, for the verifier.
+    pub fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+
+    /// A token for `sub`, with the `iss` and `aud` the config requires, valid for 8 hours.
+    pub fn token(&self, sub: &str, auth: &AuthSpec) -> Result<String, DemoError> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut claims = serde_json::Map::new();
+        claims.insert(auth.principal_claim.clone(), sub.into());
+        claims.insert("exp".into(), (now + DEMO_TOKEN_SECS).into());
+        claims.insert("iat".into(), now.into());
+        if let Some(iss) = &auth.issuer {
+            claims.insert("iss".into(), iss.as_str().into());
+        }
+        if let Some(aud) = &auth.audience {
+            claims.insert("aud".into(), aud.as_str().into());
+        }
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(DEMO_KID.into());
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&self.secret))
+            .map_err(|e| DemoError::Sign(e.to_string()))
+    }
+}
+
+/// Checks the config enables the demo key and the sample upstream can take every backend
+/// address; returns the addresses to serve it on.
+pub fn check(config: &Config) -> Result<Vec<SocketAddr>, DemoError> {
+    let path = config.path.display().to_string();
+    if !config.auth.as_ref().is_some_and(|a| a.demo_key) {
+        return Err(DemoError::NotEnabled { path });
+    }
+    let mut addrs = Vec::new();
+    for upstream in &config.upstreams {
+        for &addr in &upstream.backends {
+            if addrs.contains(&addr) {
+                continue;
+            }
+            // Bound and released at once: a clear error now instead of pingora's at start.
+            TcpListener::bind(addr).map_err(|source| DemoError::Bind {
+                addr,
+                upstream: upstream.name.clone(),
+                path: path.clone(),
+                source,
+            })?;
+            addrs.push(addr);
+        }
+    }
+    Ok(addrs)
+}
+
+/// Who gets a demo token, and why they are interesting in the shipped policies.
+const PEOPLE: [(&str, &str); 4] = [
+    ("alice", "owner of acme"),
+    ("bob", "acme team platform (member); admin in project web"),
+    ("carol", "acme team platform; payments-auditor in the restricted project payments"),
+    ("dave", "acme viewer; container c-42 and storage /assets/images in web are shared with him"),
+];
+
+/// The banner `portcullis demo` prints: tokens, then curl lines with what each shows.
+pub fn banner(config: &Config, key: &DemoKey, upstreams: &[SocketAddr]) -> Result<String, DemoError> {
+    let auth = config.auth.clone().unwrap_or_default();
+    let base = format!("http://{}", config.gateway.listen);
+    let web = format!("{base}/v1/orgs/acme/projects/web");
+    let mut out = String::new();
+    let sample: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
+    out.push_str(&format!(
+        "Portcullis demo: the gateway listens on {base}, in front of the sample platform on {}.\n\
+         Policies: {} (edit them: the gateway reloads on save).\n\n\
+         Tokens for members of the shipped policies (HS256, signed with a key generated for this run, valid 8 hours).\n\
+         Paste these lines into another shell:\n\n",
+        sample.join(", "),
+        config.gateway.policies.display()
+    ));
+    for (who, what) in PEOPLE {
+        out.push_str(&format!("export {}={}   # {what}\n", who.to_ascii_uppercase(), key.token(who, &auth)?));
+    }
+    let lines = [
+        (
+            "allow: bob deletes a container in web, where he is admin",
+            format!("curl -i -X DELETE -H \"Authorization: Bearer $BOB\" {web}/containers/c-1"),
+        ),
+        (
+            "403: dave may not delete c-42 (its share gives him read and update)",
+            format!("curl -i -X DELETE -H \"Authorization: Bearer $DAVE\" {web}/containers/c-42"),
+        ),
+        (
+            "a share at work: dave may update c-42",
+            format!(
+                "curl -i -X PUT -H \"Authorization: Bearer $DAVE\" -d '{{\"image\":\"nginx:1.27\"}}' {web}/containers/c-42"
+            ),
+        ),
+        (
+            "a subtree share: dave may write under /assets/images, and nowhere else",
+            format!("curl -i -X PUT -H \"Authorization: Bearer $DAVE\" -d 'png' {web}/storage/assets/images/logo.png"),
+        ),
+        (
+            "403: the same write one folder over",
+            format!("curl -i -X PUT -H \"Authorization: Bearer $DAVE\" -d 'png' {web}/storage/assets/private/logo.png"),
+        ),
+        (
+            "403: payments is restricted, and bob has no role in it",
+            format!(
+                "curl -i -H \"Authorization: Bearer $BOB\" {base}/v1/orgs/acme/projects/payments/secrets/stripe-key"
+            ),
+        ),
+        (
+            "allow: carol's project role in payments",
+            format!(
+                "curl -i -H \"Authorization: Bearer $CAROL\" {base}/v1/orgs/acme/projects/payments/secrets/stripe-key"
+            ),
+        ),
+        ("401: no token", format!("curl -i {web}/containers/c-42")),
+        (
+            "400: an ambiguous path is refused, not guessed at",
+            format!("curl -i --path-as-is -H \"Authorization: Bearer $DAVE\" {web}/storage/assets/images/../private/x"),
+        ),
+    ];
+    out.push_str("\nThen try:\n");
+    for (what, line) in lines {
+        out.push_str(&format!("\n# {what}\n{line}\n"));
+    }
+    out.push_str("\nEvery allowed request reaches the sample platform, which answers with what it received.\n");
+    Ok(out)
+}
+
+/// The sample platform: answers each request with what it received, as JSON.
+pub struct SampleUpstream;
+
+#[async_trait]
+impl ServeHttp for SampleUpstream {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let mut body_bytes = 0usize;
+        while body_bytes < SAMPLE_BODY_CAP {
+            match session.read_request_body().await {
+                Ok(Some(chunk)) => body_bytes += chunk.len(),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let head = session.req_header();
+        let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let path = String::from_utf8_lossy(head.raw_path()).into_owned();
+        let json = if path == "/healthz" {
+            serde_json::json!({ "status": "ok" })
+        } else {
+            serde_json::json!({
+                "service": "sample platform",
+                "method": head.method.as_str(),
+                "path": path,
+                "principal": header(crate::gateway::PRINCIPAL_HEADER),
+                "org": header(crate::gateway::ORG_HEADER),
+                "request_id": header(crate::gateway::REQUEST_ID_HEADER),
+                "body_bytes": body_bytes,
+            })
+        };
+        let body = format!("{json}\n").into_bytes();
+        Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .header("content-length", body.len())
+            .body(body)
+            .unwrap_or_default()
+    }
+}
+
+/// A pingora service running [`SampleUpstream`] on `addrs`.
+pub fn sample_service(addrs: &[SocketAddr]) -> impl pingora::services::Service + 'static {
+    let app = pingora::apps::http_app::HttpServer::new_app(SampleUpstream);
+    let mut service = pingora::services::listening::Service::new("sample platform".into(), app);
+    for addr in addrs {
+        service.add_tcp(&addr.to_string());
+    }
+    service
+}

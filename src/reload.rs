@@ -1,0 +1,172 @@
+//! Keeping the live policy current: the policies folder is read again when a file in it
+//! changes (`notify`) and on SIGHUP.
+//!
+//! A new set is published only if the whole folder validates; otherwise it is rejected
+//! whole, the last good snapshot keeps serving, and the error (file, line, what to fix) is
+//! reported. A gateway that starts without a valid policy is *not ready*: it answers every
+//! request 503 until a valid set appears, and never decides against a partial or empty one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use notify::{RecursiveMode, Watcher};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+
+use crate::policy::LoadError;
+use crate::snapshot::Snapshot;
+use crate::source::load_policy_dir;
+use crate::swap::SnapshotHandle;
+
+/// How long to wait after a file event for the burst to settle (an editor's save is often
+/// several events: write, rename, chmod) before reading the folder.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// The live policy of a policies folder, and whether one has ever loaded.
+#[derive(Debug)]
+pub struct LivePolicy {
+    dir: PathBuf,
+    handle: Arc<SnapshotHandle>,
+    ready: AtomicBool,
+    reloads: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl LivePolicy {
+    /// Loads `dir`. If it does not validate, the result is not ready (every request is
+    /// answered 503) and the error is returned beside it for the caller to report.
+    pub fn load(dir: &Path) -> (LivePolicy, Option<LoadError>) {
+        let (snapshot, error) = match load_policy_dir(dir) {
+            Ok(s) => (s, None),
+            Err(e) => (Snapshot::empty(), Some(e)),
+        };
+        let live = LivePolicy {
+            dir: dir.into(),
+            handle: Arc::new(SnapshotHandle::new(snapshot)),
+            ready: AtomicBool::new(error.is_none()),
+            reloads: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        };
+        (live, error)
+    }
+
+    /// A live policy over an already compiled snapshot (tests, benchmarks).
+    pub fn from_snapshot(dir: &Path, snapshot: Snapshot) -> LivePolicy {
+        LivePolicy {
+            dir: dir.into(),
+            handle: Arc::new(SnapshotHandle::new(snapshot)),
+            ready: AtomicBool::new(true),
+            reloads: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Where the snapshot is published.
+    pub fn handle(&self) -> &Arc<SnapshotHandle> {
+        &self.handle
+    }
+
+    /// Whether a valid policy has been loaded. Once true, it stays true: a later invalid set
+    /// is rejected and the last good one keeps serving.
+    #[inline]
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Successful reloads and rejected ones since start.
+    pub fn reload_counts(&self) -> (u64, u64) {
+        (self.reloads.load(Ordering::Relaxed), self.failures.load(Ordering::Relaxed))
+    }
+
+    /// Reads the folder again and publishes it if it validates; returns the new revision.
+    /// On error nothing changes.
+    pub fn reload(&self) -> Result<u64, LoadError> {
+        match load_policy_dir(&self.dir) {
+            Ok(snapshot) => {
+                let revision = self.handle.replace(snapshot);
+                // Published before it is announced: a reader that sees `ready` sees the set.
+                self.ready.store(true, Ordering::Release);
+                self.reloads.fetch_add(1, Ordering::Relaxed);
+                Ok(revision)
+            }
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Reloads and reports the outcome on stderr.
+    fn reload_and_report(&self, why: &str) {
+        match self.reload() {
+            Ok(revision) => eprintln!("portcullis: policies reloaded ({why}): revision {revision}"),
+            Err(e) => {
+                let keeping = if self.is_ready() {
+                    format!("the last good policy (revision {}) keeps serving", self.handle.load().revision())
+                } else {
+                    "no valid policy is loaded: every request is answered 503".to_string()
+                };
+                eprintln!("portcullis: policy reload ({why}) rejected, {keeping}:\n{}", e.to_string().trim_end());
+            }
+        }
+    }
+}
+
+/// The background task that reloads a [`LivePolicy`] on file changes and SIGHUP.
+pub struct Reloader {
+    pub live: Arc<LivePolicy>,
+}
+
+#[async_trait]
+impl BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let (tx, mut changed) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // Any event (or a watch error) is a reason to look again; reading a folder that
+            // did not change publishes an identical policy, which is harmless.
+            let interesting = event.map_or(true, |e| !matches!(e.kind, notify::EventKind::Access(_)));
+            if interesting {
+                let _ = tx.send(());
+            }
+        });
+        let _watcher = match watcher {
+            Ok(mut w) => match w.watch(&self.live.dir, RecursiveMode::NonRecursive) {
+                Ok(()) => Some(w),
+                Err(e) => {
+                    eprintln!(
+                        "portcullis: cannot watch {} for changes ({e}); reload with SIGHUP",
+                        self.live.dir.display()
+                    );
+                    None
+                }
+            },
+            Err(e) => {
+                eprintln!("portcullis: cannot watch for file changes ({e}); reload with SIGHUP");
+                None
+            }
+        };
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("portcullis: cannot listen for SIGHUP ({e}); policies reload on file changes only");
+                None
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(()) = changed.recv() => {
+                    tokio::time::sleep(SETTLE).await;
+                    while changed.try_recv().is_ok() {}
+                    self.live.reload_and_report("files changed");
+                }
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    self.live.reload_and_report("SIGHUP");
+                }
+            }
+        }
+    }
+}

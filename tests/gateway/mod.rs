@@ -1,0 +1,296 @@
+//! The gateway end to end: the real `portcullis serve` process on 127.0.0.1 in front of a
+//! recording upstream, with requests written byte for byte over TCP so that hostile targets
+//! arrive exactly as sent. Each test starts its own gateway ([`Gateway::start`]) and the
+//! process is killed when the test ends, pass or fail.
+//!
+//! Tests named `aNN_`, `bNN_`, ... are the cases of `../shared/security/CASES.md`.
+
+mod cases;
+mod demo;
+mod forwarding;
+mod reload;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::json;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh scratch folder under the system temp folder, removed by [`Gateway`]'s drop.
+pub fn scratch(tag: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "portcullis-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A token for `sub`, signed with the test RSA key (kid `test`), valid for 10 minutes.
+pub fn token(sub: &str) -> String {
+    token_with(sub, &json!({}))
+}
+
+/// A token for `sub` with extra claims merged in.
+pub fn token_with(sub: &str, extra: &serde_json::Value) -> String {
+    let key =
+        EncodingKey::from_rsa_pem(&std::fs::read(root().join("tests/fixtures/keys/rsa.key.pem")).unwrap()).unwrap();
+    let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 600;
+    let mut claims = json!({ "sub": sub, "exp": exp });
+    for (k, v) in extra.as_object().unwrap() {
+        claims[k] = v.clone();
+    }
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("test".into());
+    encode(&header, &claims, &key).unwrap()
+}
+
+/// `Authorization: Bearer <token for sub>`.
+pub fn bearer(sub: &str) -> String {
+    format!("Authorization: Bearer {}", token(sub))
+}
+
+/// What the recording upstream received: one entry per request, head and body.
+pub type Seen = Arc<Mutex<Vec<String>>>;
+
+/// An upstream that records each request it receives (head, then the body its
+/// Content-Length or chunked framing delimits) and answers `200 ok`.
+fn recording_upstream() -> (SocketAddr, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                while let Some(request) = read_request(&mut stream) {
+                    let is_health = request.starts_with("GET /healthz ");
+                    if !is_health {
+                        record.lock().unwrap().push(request);
+                    }
+                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if stream.write_all(reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Reads one request (head and framed body) as text; `None` at EOF or on a timeout.
+fn read_request(stream: &mut TcpStream) -> Option<String> {
+    let mut data = Vec::new();
+    let mut byte = [0u8; 1];
+    while !data.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => data.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&data).to_ascii_lowercase();
+    let length =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(n) = length {
+        let mut body = vec![0u8; n];
+        stream.read_exact(&mut body).ok()?;
+        data.extend_from_slice(&body);
+    } else if head.contains("transfer-encoding: chunked") {
+        while !data.ends_with(b"\r\n0\r\n\r\n") && !data.ends_with(b"\r\n\r\n0\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => data.push(byte[0]),
+                _ => return None,
+            }
+        }
+    }
+    Some(String::from_utf8_lossy(&data).into_owned())
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `portcullis serve`, its recording upstream and its scratch folder.
+pub struct Gateway {
+    pub port: u16,
+    pub seen: Seen,
+    pub dir: PathBuf,
+    child: Child,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How to start a gateway for a test.
+#[derive(Default)]
+pub struct Setup<'a> {
+    /// The policies folder (default: the shipped `policies/`).
+    pub policies: Option<&'a Path>,
+    /// Text appended to the config, after `[[auth.key]]`: start it with a table header.
+    pub extra_config: &'a str,
+    /// Require `iss = "https://id.test"` and `aud = "platform"` in tokens.
+    pub issuer_audience: bool,
+    /// No clock leeway on `exp` and `nbf`.
+    pub leeway_zero: bool,
+    /// (from, to) replacements applied to the shipped config text.
+    pub replace: &'a [(&'a str, &'a str)],
+}
+
+impl Gateway {
+    /// The shipped config and policies, with the test RSA key as the only token key.
+    pub fn start() -> Gateway {
+        Gateway::start_with(Setup::default())
+    }
+
+    pub fn start_with(setup: Setup<'_>) -> Gateway {
+        let (upstream, seen) = recording_upstream();
+        let port = free_port();
+        let dir = scratch("gw");
+        let policies = setup.policies.map_or_else(|| root().join("policies"), Path::to_path_buf);
+        let shipped = std::fs::read_to_string(root().join("config.toml")).unwrap();
+        let mut text = shipped
+            .replace("listen = \"127.0.0.1:8080\"", &format!("listen = \"127.0.0.1:{port}\""))
+            .replace("policies = \"policies\"", &format!("policies = \"{}\"", policies.display()))
+            .replace("backends = [\"127.0.0.1:9000\"]", &format!("backends = [\"{upstream}\"]"));
+        for (from, to) in setup.replace {
+            assert!(text.contains(from), "the shipped config has no '{from}' to replace");
+            text = text.replace(from, to);
+        }
+        let mut auth = String::from("demo_key = false\n");
+        if setup.issuer_audience {
+            auth.push_str("issuer = \"https://id.test\"\naudience = \"platform\"\n");
+        }
+        if setup.leeway_zero {
+            auth.push_str("leeway_secs = 0\n");
+        }
+        assert!(text.contains("demo_key = true"), "the shipped config has no demo_key line");
+        text = text.replacen("demo_key = true", &auth, 1);
+        text.push_str(&format!(
+            "\n[[auth.key]]\nkid = \"test\"\nalgorithm = \"RS256\"\nfile = \"{}\"\n{}",
+            root().join("tests/fixtures/keys/rsa.pub.pem").display(),
+            setup.extra_config
+        ));
+        let config = dir.join("config.toml");
+        std::fs::write(&config, text).unwrap();
+        let log = std::fs::File::create(dir.join("gateway.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let gateway = Gateway { port, seen, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the gateway did not listen within 20 s: {}", gateway.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        gateway
+    }
+
+    /// The gateway's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the gateway wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+
+    /// How many requests reached the upstream.
+    pub fn forwarded(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    /// The last request the upstream received.
+    pub fn last(&self) -> String {
+        self.seen.lock().unwrap().last().cloned().unwrap_or_default()
+    }
+
+    /// Sends raw bytes on a new connection; returns (status, head, body) of the first
+    /// response, 0 if there was none.
+    pub fn send(&self, request: &[u8]) -> (u16, String, String) {
+        send_on(self.port, request)
+    }
+
+    /// One request with `Connection: close`, the given method, target and header lines.
+    pub fn request(&self, method: &str, target: &str, headers: &[&str]) -> (u16, String, String) {
+        request_on(self.port, method, target, headers)
+    }
+
+    /// The status of one request.
+    pub fn status(&self, method: &str, target: &str, headers: &[&str]) -> u16 {
+        self.request(method, target, headers).0
+    }
+
+    /// Asserts `target` gets `status` and nothing reaches the upstream.
+    pub fn assert_rejected(&self, method: &str, target: &str, headers: &[&str], status: u16) {
+        let before = self.forwarded();
+        let (got, head, body) = self.request(method, target, headers);
+        assert_eq!(got, status, "{method} {target}: {head}\r\n\r\n{body}");
+        assert_eq!(self.forwarded(), before, "{method} {target} reached the upstream: {}", self.last());
+    }
+
+    /// Asserts `target` is forwarded as exactly `forwarded` (request line target).
+    pub fn assert_forwarded_as(&self, method: &str, target: &str, headers: &[&str], forwarded: &str) {
+        let before = self.forwarded();
+        let (got, head, body) = self.request(method, target, headers);
+        assert_eq!(got, 200, "{method} {target}: {head}\r\n\r\n{body}");
+        assert_eq!(self.forwarded(), before + 1, "{method} {target} was not forwarded once");
+        let last = self.last();
+        let line = last.lines().next().unwrap_or_default();
+        assert_eq!(line, format!("{method} {forwarded} HTTP/1.1"), "{last}");
+    }
+}
+
+/// Sends raw bytes to a port on a new connection; (status, head, body) of the response.
+pub fn send_on(port: u16, request: &[u8]) -> (u16, String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    parse_response(&out)
+}
+
+/// One request with `Connection: close` to a port.
+pub fn request_on(port: u16, method: &str, target: &str, headers: &[&str]) -> (u16, String, String) {
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    send_on(port, req.as_bytes())
+}
+
+/// (status, head, body) of raw response bytes; status 0 if there is no status line.
+pub fn parse_response(out: &[u8]) -> (u16, String, String) {
+    let text = String::from_utf8_lossy(out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
