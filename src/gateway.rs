@@ -1,16 +1,13 @@
-//! The gateway on pingora: every request goes through the steps of [`crate`]'s request path
-//! in `request_filter` (canonicalise, route, authenticate, decide), and only an allowed
+//! The gateway on pingora: every request goes through the steps of the request path in
+//! `request_filter` (admit, canonicalise, route, authenticate, decide), and only an allowed
 //! request reaches `upstream_peer` and `upstream_request_filter`, which forward exactly the
 //! canonical target with the gateway's identity headers.
 //!
-//! Rejections: 400 for an ambiguous target or two credentials, 401 (with
-//! `WWW-Authenticate`) without a verified token, 403 for a denial, 404 for no route, 405
-//! (with `Allow`) for an unmapped method. Bodies are JSON `{"error", "request_id"}`; the
-//! reason for a denial is added only when `explain_denials` is set.
-//!
-//! Not yet here (issue 4 continues): TLS and HTTP/2 listeners, pingora load balancing with
-//! health checks, the header and body limits and timeouts of `[limits]` beyond the target
-//! length and keep-alive, policy reload, readiness, and decision logs.
+//! Rejections: 400 for an ambiguous target, framing or Host, or two credentials; 401 (with
+//! `WWW-Authenticate`) without a verified token; 403 for a denial; 404 for no route; 405
+//! (with `Allow`) for an unmapped method; 413 and 431 over the limits; 503 before any valid
+//! policy has loaded. Bodies are JSON `{"error", "request_id"}`; the reason for a denial is
+//! added only when `explain_denials` is set.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
