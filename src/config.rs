@@ -33,6 +33,8 @@
 //! backends = ["127.0.0.1:9000"]
 //! selection = "round_robin"    # or "consistent_hash"
 //! health_check = { path = "/healthz", interval_secs = 5, timeout_ms = 1000 }
+//! connect_timeout_ms = 1000    # then the next backend is tried; none: 502
+//! read_timeout_secs = 30       # per read of the response; past it: 504
 //!
 //! [[route]]
 //! path = "/v1/orgs/{org}/projects/{project}/containers/{id}/restart"
@@ -132,6 +134,11 @@ pub struct Upstream {
     pub backends: Vec<SocketAddr>,
     pub selection: Selection,
     pub health_check: Option<HealthCheck>,
+    /// Time to open a connection to a backend; past it the next backend is tried, and a
+    /// request no backend accepts is answered 502 (504 if every try timed out).
+    pub connect_timeout: Duration,
+    /// Time to wait for each read of a backend's response; past it the request is 504.
+    pub read_timeout: Duration,
 }
 
 /// One problem in a config file.
@@ -417,7 +424,7 @@ fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
 }
 
 fn upstream(p: &mut W, t: &Fields<'_, '_>) -> Option<(Upstream, Loc)> {
-    t.check_keys(p, &["name", "backends", "selection", "health_check"], &[]);
+    t.check_keys(p, &["name", "backends", "selection", "health_check", "connect_timeout_ms", "read_timeout_secs"], &[]);
     let name = t.required_string(p, "name");
     let backends: Vec<SocketAddr> =
         t.required_strings(p, "backends").unwrap_or_default().iter().filter_map(|b| address(p, b)).collect();
@@ -447,12 +454,24 @@ fn upstream(p: &mut W, t: &Fields<'_, '_>) -> Option<(Upstream, Loc)> {
             timeout: Duration::from_millis(u64::try_from(timeout).unwrap_or(1000)),
         })
     });
+    let mut positive = |key: &str, default: u64| -> u64 {
+        match t.integer(p, key) {
+            None => default,
+            Some(v) if v.value < 1 => {
+                p.errors.push((v.loc, E::TooSmall { key: key.into(), min: 1, value: v.value }));
+                default
+            }
+            Some(v) => u64::try_from(v.value).unwrap_or(default),
+        }
+    };
+    let connect_timeout = Duration::from_millis(positive("connect_timeout_ms", 1000));
+    let read_timeout = Duration::from_secs(positive("read_timeout_secs", 30));
     let name = name?;
     if backends.is_empty() && t.get("backends").is_some() {
         p.errors.push((name.loc, E::NoBackends { name: name.value.clone() }));
     }
     let loc = name.loc;
-    Some((Upstream { name: name.value, backends, selection, health_check }, loc))
+    Some((Upstream { name: name.value, backends, selection, health_check, connect_timeout, read_timeout }, loc))
 }
 
 fn route(p: &mut W, t: &Fields<'_, '_>, upstreams: &[&str]) -> Option<(RouteDecl, Loc)> {

@@ -11,13 +11,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
-use pingora::{Error, ErrorType, Result};
+use pingora::proxy::FailToProxy;
+use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::admit::admit;
 use crate::auth::{AuthError, Principal, Verifier, query_has_token};
@@ -27,6 +28,7 @@ use crate::decide::{Request, decide};
 use crate::explain::explain;
 use crate::reload::{LivePolicy, Reloader};
 use crate::route::{NoTarget, RouteTable};
+use crate::upstream::UpstreamGroup;
 
 /// Headers the gateway sets for the upstream. Client-sent ones (in any spelling) are removed.
 pub const PRINCIPAL_HEADER: &str = "x-portcullis-principal";
@@ -54,18 +56,14 @@ fn stripped(name: &str) -> bool {
         )
 }
 
-struct Upstream {
-    name: String,
-    backends: Vec<SocketAddr>,
-    next: AtomicUsize,
-}
-
 /// The proxy: the compiled route table, the key set, the live policy snapshot.
 pub struct Gateway {
     policy: Arc<LivePolicy>,
     routes: RouteTable,
     verifier: Option<Verifier>,
-    upstreams: Vec<Upstream>,
+    /// Indexed like the config's `[[upstream]]`; `route_upstream` maps routes to them.
+    upstreams: Vec<UpstreamGroup>,
+    route_upstream: Vec<usize>,
     limits: Limits,
     explain_denials: bool,
     next_request_id: AtomicU64,
@@ -82,20 +80,32 @@ pub struct Ctx {
     host: Option<String>,
     /// Bytes of a chunked request body seen so far (counted against the body limit).
     body_bytes: u64,
+    /// Backends a connection was attempted to for this request, in order.
+    tried: Vec<SocketAddr>,
     request_id: u64,
 }
 
 impl Gateway {
-    pub fn new(config: &Config, policy: Arc<LivePolicy>, verifier: Option<Verifier>) -> Gateway {
+    /// The gateway for `config`; `upstreams` are built from its `[[upstream]]` in order.
+    pub fn new(
+        config: &Config,
+        policy: Arc<LivePolicy>,
+        verifier: Option<Verifier>,
+        upstreams: Vec<UpstreamGroup>,
+    ) -> Gateway {
+        // The config checked that every route names a declared upstream.
+        let route_upstream = config
+            .routes
+            .routes()
+            .iter()
+            .map(|r| upstreams.iter().position(|u| u.name == r.upstream).unwrap_or(usize::MAX))
+            .collect();
         Gateway {
             policy,
             routes: config.routes.clone(),
             verifier,
-            upstreams: config
-                .upstreams
-                .iter()
-                .map(|u| Upstream { name: u.name.clone(), backends: u.backends.clone(), next: AtomicUsize::new(0) })
-                .collect(),
+            upstreams,
+            route_upstream,
             limits: config.limits.clone(),
             explain_denials: config.gateway.explain_denials,
             next_request_id: AtomicU64::new(1),
@@ -235,18 +245,67 @@ impl ProxyHttp for Gateway {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let name = self.routes.routes().get(ctx.route).map(|r| r.upstream.as_str()).unwrap_or("");
         let upstream = self
-            .upstreams
-            .iter()
-            .find(|u| u.name == name)
+            .route_upstream
+            .get(ctx.route)
+            .and_then(|&i| self.upstreams.get(i))
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "route names an unknown upstream"))?;
-        let n = upstream.backends.len().max(1);
-        let backend = upstream
-            .backends
-            .get(upstream.next.fetch_add(1, Ordering::Relaxed) % n)
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "upstream has no backends"))?;
-        Ok(Box::new(HttpPeer::new(*backend, false, String::new())))
+        let Some(backend) = upstream.select(ctx.canonical.path().as_bytes(), &ctx.tried) else {
+            let why = if ctx.tried.is_empty() { "no healthy backend" } else { "no backend accepted the connection" };
+            return Err(Error::explain(ErrorType::HTTPStatus(502), why));
+        };
+        // Each backend is tried once at most. A request whose bytes may have reached a
+        // backend is retried only if idempotent (pingora's `error_while_proxy`).
+        ctx.tried.push(backend);
+        let mut peer = HttpPeer::new(backend, false, String::new());
+        peer.options.connection_timeout = Some(upstream.connect_timeout);
+        peer.options.read_timeout = Some(upstream.read_timeout);
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        // Nothing was sent: trying the next backend is safe for any method.
+        let backends =
+            self.route_upstream.get(ctx.route).and_then(|&i| self.upstreams.get(i)).map_or(0, |u| u.backend_count);
+        e.set_retry(ctx.tried.len() < backends);
+        e
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+                if e.esource() == &ErrorSource::Upstream =>
+            {
+                504
+            }
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 {
+            let message = match code {
+                502 => "bad gateway: no backend of the upstream answered",
+                504 => "gateway timeout: the upstream did not answer in time",
+                413 => "the request body is larger than max_body_bytes",
+                400 => "bad request",
+                _ => "the request could not be forwarded",
+            };
+            // The response may already have started; then there is nothing left to say.
+            let _ = self.reject(session, ctx, code, message, None, &[]).await;
+        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
     }
 
     async fn upstream_request_filter(
@@ -299,7 +358,15 @@ pub fn server(
     server.bootstrap();
     let reloader = Reloader { live: policy.clone() };
     server.add_service(pingora::services::background::background_service("policy reloader", reloader));
-    let gateway = Gateway::new(config, policy, verifier);
+    let mut upstreams = Vec::with_capacity(config.upstreams.len());
+    for u in &config.upstreams {
+        let (group, health_check) = crate::upstream::build(u)?;
+        if let Some(service) = health_check {
+            server.add_boxed_service(service);
+        }
+        upstreams.push(group);
+    }
+    let gateway = Gateway::new(config, policy, verifier, upstreams);
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     service.add_tcp(&config.gateway.listen.to_string());
     server.add_service(service);

@@ -31,6 +31,7 @@ pub mod source;
 pub mod strmap;
 pub mod swap;
 pub(crate) mod tomlwalk;
+pub mod upstream;
 
 pub use decide::{Decision, Reason, Request, decide};
 pub use model::{Verb, VerbSet};

@@ -9,6 +9,7 @@ mod cases;
 mod demo;
 mod forwarding;
 mod reload;
+mod upstream;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -66,8 +67,22 @@ pub fn bearer(sub: &str) -> String {
 pub type Seen = Arc<Mutex<Vec<String>>>;
 
 /// An upstream that records each request it receives (head, then the body its
-/// Content-Length or chunked framing delimits) and answers `200 ok`.
-fn recording_upstream() -> (SocketAddr, Seen) {
+/// Content-Length or chunked framing delimits) and answers `200 ok`; `/healthz` is
+/// answered 200 and not recorded.
+pub fn recording_upstream() -> (SocketAddr, Seen) {
+    upstream_with(Health::Healthy, "ok")
+}
+
+/// How an upstream answers its health checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    /// `/healthz` is answered 503, every other request as usual.
+    Failing,
+}
+
+/// A recording upstream whose health checks answer as `health` and whose body is `body`.
+pub fn upstream_with(health: Health, body: &'static str) -> (SocketAddr, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen: Seen = Arc::new(Mutex::new(Vec::new()));
@@ -83,8 +98,12 @@ fn recording_upstream() -> (SocketAddr, Seen) {
                     if !is_health {
                         record.lock().unwrap().push(request);
                     }
-                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                    if stream.write_all(reply).is_err() {
+                    let reply = if is_health && health == Health::Failing {
+                        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n".to_string()
+                    } else {
+                        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+                    };
+                    if stream.write_all(reply.as_bytes()).is_err() {
                         return;
                     }
                 }
@@ -153,6 +172,10 @@ pub struct Setup<'a> {
     pub issuer_audience: bool,
     /// No clock leeway on `exp` and `nbf`.
     pub leeway_zero: bool,
+    /// More backends for the shipped upstream, after the recording one.
+    pub extra_backends: Vec<SocketAddr>,
+    /// Leave the recording upstream out of the backends (`extra_backends` only).
+    pub without_recorder: bool,
     /// (from, to) replacements applied to the shipped config text.
     pub replace: &'a [(&'a str, &'a str)],
 }
@@ -172,7 +195,14 @@ impl Gateway {
         let mut text = shipped
             .replace("listen = \"127.0.0.1:8080\"", &format!("listen = \"127.0.0.1:{port}\""))
             .replace("policies = \"policies\"", &format!("policies = \"{}\"", policies.display()))
-            .replace("backends = [\"127.0.0.1:9000\"]", &format!("backends = [\"{upstream}\"]"));
+            .replace("backends = [\"127.0.0.1:9000\"]", &{
+                let all: Vec<String> = std::iter::once(upstream)
+                    .filter(|_| !setup.without_recorder)
+                    .chain(setup.extra_backends.iter().copied())
+                    .map(|a| format!("\"{a}\""))
+                    .collect();
+                format!("backends = [{}]", all.join(", "))
+            });
         for (from, to) in setup.replace {
             assert!(text.contains(from), "the shipped config has no '{from}' to replace");
             text = text.replace(from, to);
