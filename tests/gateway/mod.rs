@@ -6,6 +6,7 @@
 //! Tests named `aNN_`, `bNN_`, ... are the cases of `../shared/security/CASES.md`.
 
 mod cases;
+mod conformance;
 mod demo;
 mod forwarding;
 mod reload;
@@ -221,8 +222,27 @@ impl Gateway {
             root().join("tests/fixtures/keys/rsa.pub.pem").display(),
             setup.extra_config
         ));
+        Gateway::launch(port, seen, dir, &text)
+    }
+
+    /// A gateway on a config of its own: `[gateway]` on `port` over `policies`, the test key,
+    /// the recording upstream as upstream `platform`, and then `rest` (routes and more).
+    pub fn start_custom(policies: &Path, rest: &str) -> Gateway {
+        let (upstream, seen) = recording_upstream();
+        let port = free_port();
+        let text = format!(
+            "[gateway]\nlisten = \"127.0.0.1:{port}\"\npolicies = \"{}\"\n\n[auth]\n[[auth.key]]\nkid = \"test\"\n\
+             algorithm = \"RS256\"\nfile = \"{}\"\n\n[[upstream]]\nname = \"platform\"\nbackends = [\"{upstream}\"]\n\n{rest}",
+            policies.display(),
+            root().join("tests/fixtures/keys/rsa.pub.pem").display(),
+        );
+        Gateway::launch(port, seen, scratch("gw"), &text)
+    }
+
+    /// Writes `config` into `dir` and runs `portcullis serve` on it until it listens.
+    fn launch(port: u16, seen: Seen, dir: PathBuf, config_text: &str) -> Gateway {
         let config = dir.join("config.toml");
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(&config, config_text).unwrap();
         let log = std::fs::File::create(dir.join("gateway.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .args(["serve", "--config"])
