@@ -369,6 +369,10 @@ pub fn server(
     let gateway = Gateway::new(config, policy, verifier, upstreams);
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     service.add_tcp(&config.gateway.listen.to_string());
+    if let Some(tls) = &config.gateway.tls {
+        let settings = crate::tls::settings(tls).map_err(|e| e.to_string())?;
+        service.add_tls_with_settings(&tls.listen.to_string(), None, settings);
+    }
     server.add_service(service);
     Ok(server)
 }

@@ -30,6 +30,7 @@ pub mod snapshot;
 pub mod source;
 pub mod strmap;
 pub mod swap;
+pub mod tls;
 pub(crate) mod tomlwalk;
 pub mod upstream;
 

@@ -10,6 +10,7 @@ mod conformance;
 mod demo;
 mod forwarding;
 mod reload;
+mod tls;
 mod upstream;
 
 use std::io::{Read, Write};
