@@ -60,7 +60,8 @@ impl Refused {
 /// What an admitted head declares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Admitted {
-    /// The Host in canonical form, if one was sent.
+    /// The Host in canonical form, when it differs from the one sent (which is otherwise
+    /// forwarded as it is).
     pub host: Option<String>,
     /// Whether the body is chunked (and so must be counted as it streams).
     pub chunked: bool,
@@ -117,14 +118,18 @@ pub fn admit(head: &RequestHeader, raw: &[u8], limits: &Limits) -> Result<Admitt
     let mut hosts = headers.get_all(http::header::HOST).iter();
     let host = match (hosts.next(), hosts.next()) {
         (None, _) => None,
-        (Some(v), None) => Some(canonical_host(v.as_bytes()).ok_or(Refused::BadHost)?),
+        (Some(v), None) => match canonical_host(v.as_bytes()).ok_or(Refused::BadHost)? {
+            std::borrow::Cow::Borrowed(_) => None,
+            std::borrow::Cow::Owned(rewritten) => Some(rewritten),
+        },
         (Some(_), Some(_)) => return Err(Refused::BadHost),
     };
     Ok(Admitted { host, chunked })
 }
 
 /// `host[:port]` in lower case without a trailing dot, or `None` if it is not one plain
-/// DNS name, IPv4 address or bracketed IPv6 address with a port of at most 65535.
+/// DNS name, IPv4 address or bracketed IPv6 address with a port of at most 65535. Borrowed
+/// when the value is already in that form (the common case: nothing is allocated).
 ///
 /// ```
 /// use portcullis::admit::canonical_host;
@@ -133,25 +138,26 @@ pub fn admit(head: &RequestHeader, raw: &[u8], limits: &Limits) -> Result<Admitt
 /// assert_eq!(canonical_host(b"a.example/evil"), None);
 /// assert_eq!(canonical_host(b"x:99999"), None);
 /// ```
-pub fn canonical_host(value: &[u8]) -> Option<String> {
+pub fn canonical_host(value: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
     let text = std::str::from_utf8(value).ok()?;
-    let (name, port) = if let Some(rest) = text.strip_prefix('[') {
+    let (name, port, bracketed) = if let Some(rest) = text.strip_prefix('[') {
         let (inside, after) = rest.split_once(']')?;
         inside.parse::<std::net::Ipv6Addr>().ok()?;
         let port = match after {
             "" => None,
             p => Some(p.strip_prefix(':')?),
         };
-        (format!("[{}]", inside.to_ascii_lowercase()), port)
+        (inside, port, true)
     } else {
         let (name, port) = match text.split_once(':') {
             Some((n, p)) => (n, Some(p)),
             None => (text, None),
         };
-        let name = name.strip_suffix('.').unwrap_or(name);
-        let labels_ok = !name.is_empty()
-            && name.len() <= 253
-            && name.split('.').all(|l| {
+        let bare = name.strip_suffix('.').unwrap_or(name);
+        let labels_ok = !bare.is_empty()
+            && bare.len() <= 253
+            && bare.split('.').all(|l| {
                 !l.is_empty()
                     && l.len() <= 63
                     && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -161,16 +167,30 @@ pub fn canonical_host(value: &[u8]) -> Option<String> {
         if !labels_ok {
             return None;
         }
-        (name.to_ascii_lowercase(), port)
+        (name, port, false)
     };
-    match port {
-        None => Some(name),
+    let port_number = match port {
+        None => None,
         Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
             let n: u32 = p.parse().ok()?;
-            (n <= 65535).then(|| format!("{name}:{n}"))
+            if n > 65535 {
+                return None;
+            }
+            Some(n)
         }
-        Some(_) => None,
+        Some(_) => return None,
+    };
+    let trailing_dot = !bracketed && name.ends_with('.');
+    let leading_zero = port.is_some_and(|p| p.len() > 1 && p.starts_with('0'));
+    if !trailing_dot && !leading_zero && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Some(Cow::Borrowed(text));
     }
+    let name = name.strip_suffix('.').filter(|_| !bracketed).unwrap_or(name).to_ascii_lowercase();
+    let name = if bracketed { format!("[{name}]") } else { name };
+    Some(Cow::Owned(match port_number {
+        Some(n) => format!("{name}:{n}"),
+        None => name,
+    }))
 }
 
 #[cfg(test)]
@@ -248,6 +268,9 @@ mod tests {
     fn hosts_are_canonical_or_refused() {
         assert_eq!(canonical_host(b"Example.com.").as_deref(), Some("example.com"));
         assert_eq!(canonical_host(b"127.0.0.1:8080").as_deref(), Some("127.0.0.1:8080"));
+        assert!(matches!(canonical_host(b"api.example.com:443"), Some(std::borrow::Cow::Borrowed(_))));
+        assert_eq!(canonical_host(b"a.test:0080").as_deref(), Some("a.test:80"));
+        assert_eq!(canonical_host(b"[::ABCD]").as_deref(), Some("[::abcd]"));
         for bad in [&b"a b"[..], b"a, b", b"", b":80", b"x:", b"a@b", b"-a.example", b"a..b", b"[::1", b"caf\xc3\xa9"] {
             assert_eq!(canonical_host(bad), None, "{}", String::from_utf8_lossy(bad));
         }

@@ -106,6 +106,8 @@ pub enum AuthError {
     Rejected { reason: &'static str },
     #[error("the token has no string claim '{claim}' to identify the caller")]
     NoPrincipal { claim: String },
+    #[error("the token's claim '{claim}' holds control characters, so it cannot name a caller")]
+    BadPrincipal { claim: String },
 }
 
 impl AuthError {
@@ -125,6 +127,9 @@ impl AuthError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     pub id: String,
+    /// `id` as a header value, built once when the token is verified: the gateway sends it
+    /// to the upstream on every request the token makes.
+    pub header_value: http::HeaderValue,
     /// The token's `exp`, seconds since the Unix epoch.
     pub expires_at: u64,
     /// The token's `iss`, if any.
@@ -279,7 +284,9 @@ impl Verifier {
             .and_then(serde_json::Value::as_u64)
             .ok_or(AuthError::Rejected { reason: "'exp' must be a number of seconds" })?;
         let issuer = claims.get("iss").and_then(|v| v.as_str()).map(str::to_string);
-        Ok(Principal { id: id.to_string(), expires_at, issuer })
+        let header_value = http::HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(id.as_bytes()))
+            .map_err(|_| AuthError::BadPrincipal { claim: self.principal_claim.clone() })?;
+        Ok(Principal { id: id.to_string(), header_value, expires_at, issuer })
     }
 }
 
@@ -408,7 +415,12 @@ mod tests {
     use super::*;
 
     fn principal(id: &str, expires_at: u64) -> Arc<Principal> {
-        Arc::new(Principal { id: id.into(), expires_at, issuer: None })
+        Arc::new(Principal {
+            id: id.into(),
+            header_value: http::HeaderValue::from_static("x"),
+            expires_at,
+            issuer: None,
+        })
     }
 
     #[test]

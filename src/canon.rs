@@ -115,6 +115,17 @@ impl Canonical {
     }
 
     /// Path and query, as forwarded upstream.
+    /// Whether `raw` (a request target as sent) is exactly this canonical target, path and
+    /// query, so that it can be forwarded unchanged.
+    pub fn is_target(&self, raw: &[u8]) -> bool {
+        let path = self.path().as_bytes();
+        match (raw.strip_prefix(path), self.query()) {
+            (Some(rest), None) => rest.is_empty(),
+            (Some(rest), Some(q)) => rest.first() == Some(&b'?') && rest.get(1..) == Some(q.as_bytes()),
+            (None, _) => false,
+        }
+    }
+
     pub fn path_and_query(&self) -> String {
         match self.query() {
             Some(q) => format!("{}?{q}", self.path),

@@ -175,7 +175,12 @@ fn serve(path: &std::path::Path, demo: bool) -> ExitCode {
     if let Some((addrs, key)) = &demo {
         server.add_service(crate::demo::sample_service(addrs));
         match crate::demo::banner(&config, key, addrs) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => {
+                // Whoever reads it may have gone (`portcullis demo | head`): the gateway runs on.
+                use std::io::Write as _;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+            }
             Err(e) => return report(&e),
         }
     }

@@ -8,6 +8,7 @@
 //! [gateway]
 //! listen = "127.0.0.1:8080"
 //! policies = "policies"
+//! threads = 2                  # proxy worker threads; default: one per CPU
 //!
 //! [limits]                     # every key optional; these are the defaults
 //! max_target_bytes = 8192
@@ -77,6 +78,8 @@ pub struct Gateway {
     pub policies: PathBuf,
     /// Put the reason for a denial in the 403 body (for debugging; off by default).
     pub explain_denials: bool,
+    /// Worker threads of the proxy; by default one per CPU.
+    pub threads: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -322,7 +325,7 @@ fn address(p: &mut W, v: &Located<String>) -> Option<SocketAddr> {
 }
 
 fn gateway(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Gateway> {
-    t.check_keys(p, &["listen", "tls", "policies", "explain_denials"], &[]);
+    t.check_keys(p, &["listen", "tls", "policies", "explain_denials", "threads"], &[]);
     let listen = t.required_string(p, "listen").and_then(|l| address(p, &l));
     let tls = t.table(p, "tls", "[gateway.tls]").and_then(|tls| {
         tls.check_keys(p, &["listen", "cert", "key"], &[]);
@@ -333,7 +336,16 @@ fn gateway(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Gateway> {
     });
     let policies = t.string(p, "policies").map_or_else(|| base.join("policies"), |s| base.join(s.value));
     let explain_denials = t.bool(p, "explain_denials").unwrap_or(false);
-    Some(Gateway { listen: listen?, tls, policies, explain_denials })
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let threads = match t.integer(p, "threads") {
+        None => cpus,
+        Some(v) if v.value < 1 => {
+            p.errors.push((v.loc, E::TooSmall { key: "threads".into(), min: 1, value: v.value }));
+            cpus
+        }
+        Some(v) => usize::try_from(v.value).unwrap_or(cpus),
+    };
+    Some(Gateway { listen: listen?, tls, policies, explain_denials, threads })
 }
 
 fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {

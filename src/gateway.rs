@@ -37,23 +37,34 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Whether a client-sent header must not reach the upstream: identity headers the gateway
 /// sets (and their `_`/`.` spellings), forwarding headers (no trusted hops yet), rewrite and
-/// method-override headers, and the credential itself.
+/// method-override headers, and the credential itself. Compares without allocating: it runs
+/// for every header of every request.
 fn stripped(name: &str) -> bool {
-    let n: String = name.chars().map(|c| if c == '_' || c == '.' { '-' } else { c.to_ascii_lowercase() }).collect();
-    n.starts_with("x-portcullis-")
-        || n.starts_with("x-forwarded-")
-        || matches!(
-            n.as_str(),
-            "x-request-id"
-                | "forwarded"
-                | "x-real-ip"
-                | "x-original-url"
-                | "x-rewrite-url"
-                | "x-http-method-override"
-                | "x-method-override"
-                | "x-http-method"
-                | "authorization"
-        )
+    /// `name` equals `want` (lower case, `-` separated) up to case and `_`/`.` for `-`.
+    fn same(name: &[u8], want: &[u8]) -> bool {
+        name.len() == want.len()
+            && name.iter().zip(want).all(|(&a, &b)| {
+                let a = if a == b'_' || a == b'.' { b'-' } else { a.to_ascii_lowercase() };
+                a == b
+            })
+    }
+    let n = name.as_bytes();
+    let prefixed = |p: &[u8]| n.len() > p.len() && n.get(..p.len()).is_some_and(|head| same(head, p));
+    prefixed(b"x-portcullis-")
+        || prefixed(b"x-forwarded-")
+        || [
+            &b"x-request-id"[..],
+            b"forwarded",
+            b"x-real-ip",
+            b"x-original-url",
+            b"x-rewrite-url",
+            b"x-http-method-override",
+            b"x-method-override",
+            b"x-http-method",
+            b"authorization",
+        ]
+        .iter()
+        .any(|w| same(n, w))
 }
 
 /// The proxy: the compiled route table, the key set, the live policy snapshot.
@@ -314,20 +325,25 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        // 5. Forward exactly the target that was classified.
-        let uri: http::Uri = ctx
-            .canonical
-            .path_and_query()
-            .parse()
-            .map_err(|e| Error::because(ErrorType::InternalError, "canonical target is not a URI", e))?;
-        upstream_request.set_uri(uri);
-        let names: Vec<String> =
-            upstream_request.headers.keys().map(|k| k.as_str().to_string()).filter(|k| stripped(k)).collect();
-        for name in names {
-            upstream_request.remove_header(&name);
+        // 5. Forward exactly the target that was classified. Usually the client sent it in
+        // canonical form already, and the request line is left as it is.
+        if !ctx.canonical.is_target(upstream_request.raw_path()) {
+            let uri: http::Uri = ctx
+                .canonical
+                .path_and_query()
+                .parse()
+                .map_err(|e| Error::because(ErrorType::InternalError, "canonical target is not a URI", e))?;
+            upstream_request.set_uri(uri);
+        }
+        if upstream_request.headers.keys().any(|k| stripped(k.as_str())) {
+            let names: Vec<http::HeaderName> =
+                upstream_request.headers.keys().filter(|k| stripped(k.as_str())).cloned().collect();
+            for name in names {
+                upstream_request.remove_header(&name);
+            }
         }
         if let Some(p) = &ctx.principal {
-            upstream_request.insert_header(PRINCIPAL_HEADER, p.id.as_str())?;
+            upstream_request.insert_header(PRINCIPAL_HEADER, p.header_value.clone())?;
         }
         upstream_request.insert_header(ORG_HEADER, ctx.org.as_str())?;
         if let Some(host) = &ctx.host {
@@ -368,6 +384,7 @@ pub fn server(
     }
     let gateway = Gateway::new(config, policy, verifier, upstreams);
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
+    service.threads = Some(config.gateway.threads);
     service.add_tcp(&config.gateway.listen.to_string());
     if let Some(tls) = &config.gateway.tls {
         let settings = crate::tls::settings(tls).map_err(|e| e.to_string())?;

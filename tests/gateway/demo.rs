@@ -83,13 +83,15 @@ fn the_demo_prints_tokens_and_curl_lines_that_do_what_they_say() {
         .args(["demo", "--config"])
         .arg(&config)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("demo.log")).unwrap())
         .spawn()
         .unwrap();
+    let log = || std::fs::read_to_string(dir.join("demo.log")).unwrap_or_default();
     let mut running = Running(child);
     let stdout = running.0.stdout.take().unwrap();
     let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
+    let mut reader = BufReader::new(stdout).lines();
+    for line in reader.by_ref() {
         let line = line.unwrap();
         let done = line.starts_with("Every allowed request");
         lines.push(line);
@@ -97,6 +99,8 @@ fn the_demo_prints_tokens_and_curl_lines_that_do_what_they_say() {
             break;
         }
     }
+    // Keep reading whatever else it prints, as a terminal would.
+    std::thread::spawn(move || reader.for_each(drop));
     let vars: Vec<(String, String)> = lines
         .iter()
         .filter_map(|l| l.strip_prefix("export "))
@@ -108,7 +112,10 @@ fn the_demo_prints_tokens_and_curl_lines_that_do_what_they_say() {
     assert_eq!(vars.len(), 4, "{lines:?}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", listen)).is_err() {
-        assert!(Instant::now() < deadline, "the demo did not listen within 20 s");
+        if let Ok(Some(status)) = running.0.try_wait() {
+            panic!("the demo exited ({status}) before it listened: {}", log());
+        }
+        assert!(Instant::now() < deadline, "the demo did not listen within 20 s: {}", log());
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut checked = std::collections::BTreeSet::new();

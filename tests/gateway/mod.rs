@@ -143,8 +143,19 @@ fn read_request(stream: &mut TcpStream) -> Option<String> {
     Some(String::from_utf8_lossy(&data).into_owned())
 }
 
+/// A port for a server under test to listen on. Taken below Linux's ephemeral range
+/// (32768 and up), where the tests' own client connections would otherwise take it between
+/// this check and the server's bind, and handed out once per test process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = 20_000 + (u64::from(std::process::id()) * 131) % 8_000;
+    loop {
+        let candidate = base + NEXT.fetch_add(1, Ordering::Relaxed) % 4_000;
+        let port = u16::try_from(candidate).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A running `portcullis serve`, its recording upstream and its scratch folder.
@@ -252,9 +263,12 @@ impl Gateway {
             .stderr(log)
             .spawn()
             .unwrap();
-        let gateway = Gateway { port, seen, dir, child };
+        let mut gateway = Gateway { port, seen, dir, child };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = gateway.child.try_wait() {
+                panic!("the gateway exited ({status}) before it listened: {}", gateway.log());
+            }
             assert!(Instant::now() < deadline, "the gateway did not listen within 20 s: {}", gateway.log());
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Load harness for the gateway (issue 4): the same wrk load, in one run, on
+#   1. direct:       the upstream itself (nginx answering 200 to everything),
+#   2. nginx:        nginx as a plain reverse proxy in front of it, as configured out of the
+#                    box (`proxy_pass`; a new upstream connection per request), no auth,
+#   3. nginx-ka:     the same with upstream keep-alive (a tuned nginx),
+#   4. pingora:      a bare pingora proxy (examples/bare_pingora.rs): the floor under Portcullis,
+#   5. portcullis:   JWT auth, routing and a decision per request against the engine
+#                    benchmark's world (10,000 orgs, 100,000 members, 1,000,000 shares), each
+#                    request one the world allows, cycling over 1,000 requests spread over
+#                    every org.
+# Every proxy gets the same number of worker threads (THREADS, default: the CPU count). Each
+# target gets 64 keep-alive connections (throughput) and 1 connection (latency). It prints
+# req/s, p50 and p99, and the ratios. Goals: Portcullis >= 1.2x nginx's req/s, and its added
+# p99 over direct no more than nginx's.
+#
+#   bash benches/load.sh            # DURATION=10 seconds per run by default
+#
+# It installs Debian's nginx and wrk if missing, listens on 127.0.0.1 only, and stops every
+# process it started (by pid) on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-$(nproc)}
+
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx wrk curl >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+cargo build --release --quiet --bin portcullis --example load_world --example bare_pingora
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP=$(free_port); NGX=$(free_port); NGXKA=$(free_port); BARE=$(free_port); GW=$(free_port)
+
+echo "== generating the world (10,000 orgs, 1,000,000 shares) and 1,000 allowed requests"
+./target/release/examples/load_world --out "$work/world" --listen "127.0.0.1:$GW" --upstream "127.0.0.1:$UP" --requests 1000
+
+mkdir -p "$work/nginx-up" "$work/nginx-proxy" "$work/nginx-ka"
+cat >"$work/nginx-up/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx-up/nginx.pid;
+error_log $work/nginx-up/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    client_body_temp_path $work/nginx-up;
+    server {
+        listen 127.0.0.1:$UP;
+        location / { return 200 "ok\n"; }
+    }
+}
+CONF
+# proxy_conf DIR PORT KEEPALIVE: nginx in front of the upstream, with or without upstream keep-alive.
+proxy_conf() {
+    local dir=$1 port=$2 upstream_block="" location_extra=""
+    if [ "$3" = yes ]; then
+        upstream_block="upstream platform { server 127.0.0.1:$UP; keepalive 256; keepalive_requests 100000000; }"
+        location_extra="proxy_http_version 1.1; proxy_set_header Connection \"\";"
+    else
+        upstream_block="upstream platform { server 127.0.0.1:$UP; }"
+    fi
+    cat >"$dir/nginx.conf" <<CONF
+worker_processes $THREADS;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    client_body_temp_path $dir;
+    proxy_temp_path $dir;
+    $upstream_block
+    server {
+        listen 127.0.0.1:$port;
+        location / { proxy_pass http://platform; $location_extra }
+    }
+}
+CONF
+}
+proxy_conf "$work/nginx-proxy" "$NGX" no
+proxy_conf "$work/nginx-ka" "$NGXKA" yes
+"$NGINX" -c "$work/nginx-up/nginx.conf" -p "$work/nginx-up" & pids+=($!)
+"$NGINX" -c "$work/nginx-proxy/nginx.conf" -p "$work/nginx-proxy" & pids+=($!)
+"$NGINX" -c "$work/nginx-ka/nginx.conf" -p "$work/nginx-ka" & pids+=($!)
+./target/release/examples/bare_pingora --listen "127.0.0.1:$BARE" --upstream "127.0.0.1:$UP" --threads "$THREADS" 2>/dev/null & pids+=($!)
+sed -i "s/^policies = .*/policies = \"policies\"\nthreads = $THREADS/" "$work/world/config.toml"
+./target/release/portcullis serve --config "$work/world/config.toml" 2>"$work/portcullis.log" & pids+=($!)
+
+# Ready when an allowed request of the script passes through the gateway.
+first=$(grep -m1 '^  {' "$work/world/requests.lua" | sed 's/^  { "\([A-Z]*\)", "\([^"]*\)", "\([^"]*\)" },$/\1 \2 \3/')
+read -r method path token <<<"$first"
+echo "== waiting for Portcullis to load the world"
+for _ in $(seq 1 240); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X "$method" -H "Authorization: Bearer $token" "http://127.0.0.1:$GW$path" || true)
+    [ "$code" = 200 ] && break
+    sleep 0.5
+done
+[ "$code" = 200 ] || { echo "Portcullis did not answer 200 (last: $code):"; cat "$work/portcullis.log"; exit 1; }
+
+# wrk prints latencies as 123.45us, 1.23ms or 1.02s; this gives microseconds.
+to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
+
+declare -A RPS P50 P99 L50 L99
+run() {
+    local name=$1 port=$2 out
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$work/world/requests.lua" "http://127.0.0.1:$port" >/dev/null
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/world/requests.lua" "http://127.0.0.1:$port")
+    if grep -q "Non-2xx" <<<"$out"; then echo "$name: some responses were not 2xx:"; echo "$out"; exit 1; fi
+    RPS[$name]=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
+    P50[$name]=$(to_us "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
+    P99[$name]=$(to_us "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+    out=$(wrk -t1 -c1 -d"${DURATION}s" --latency -s "$work/world/requests.lua" "http://127.0.0.1:$port")
+    L50[$name]=$(to_us "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
+    L99[$name]=$(to_us "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+    printf '%-11s %12s req/s   p50 %8s us   p99 %8s us   |  1 conn: p50 %7s us   p99 %7s us\n' \
+        "$name" "${RPS[$name]}" "${P50[$name]}" "${P99[$name]}" "${L50[$name]}" "${L99[$name]}"
+}
+
+echo "== $CONNECTIONS connections x ${DURATION}s, then 1 connection x ${DURATION}s, per target ($(nproc) cores, shared with wrk)"
+run direct "$UP"
+run nginx "$NGX"
+run nginx-ka "$NGXKA"
+run pingora "$BARE"
+run portcullis "$GW"
+
+echo
+for base in nginx nginx-ka pingora; do
+    awk -v name="$base" -v pr="${RPS[portcullis]}" -v br="${RPS[$base]}" \
+        -v d99="${P99[direct]}" -v b99="${P99[$base]}" -v p99="${P99[portcullis]}" \
+        -v dl="${L99[direct]}" -v bl="${L99[$base]}" -v pl="${L99[portcullis]}" 'BEGIN {
+        printf "against %-9s req/s ratio %.2fx   added p99 (64 conns) %6.0f us vs %6.0f us   added p99 (1 conn) %5.0f us vs %5.0f us\n",
+            name, pr / br, p99 - d99, b99 - d99, pl - dl, bl - dl
+    }'
+done
+echo "(goals, against nginx: req/s ratio >= 1.2x; Portcullis's added p99 <= nginx's)"
