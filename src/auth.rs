@@ -14,6 +14,10 @@
 //! Failures are [`AuthError`]s (401 with `WWW-Authenticate`). No error, and nothing logged
 //! from here, ever contains the token.
 //!
+//! Service accounts may instead send an opaque API token (`pcat_` and 64 hex digits, made
+//! by `portcullis token new`). The gateway knows only each token's SHA-256, listed under
+//! `[[auth.api_token]]` with the service account it identifies.
+//!
 //! Verifying a signature costs tens of microseconds, so verified tokens are cached
 //! ([`TokenCache`]): keyed by the token's SHA-256 (the cache never holds a token), honouring
 //! `exp`, bounded, lock-free to read, and owned by the [`Verifier`], so new keys start with
@@ -54,6 +58,40 @@ pub struct AuthSpec {
     /// Accept tokens signed by the key `portcullis demo` generates for its run (never in
     /// production; `serve` never has that key).
     pub demo_key: bool,
+    /// Service accounts' opaque API tokens, known only by their SHA-256.
+    pub api_tokens: Vec<ApiTokenSpec>,
+}
+
+/// One service account's API token: `Authorization: Bearer pcat_...`, stored as a hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiTokenSpec {
+    pub principal: String,
+    pub sha256: [u8; 32],
+}
+
+impl std::fmt::Debug for ApiTokenSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiTokenSpec").field("principal", &self.principal).finish_non_exhaustive()
+    }
+}
+
+/// The prefix of every API token, so that one is never mistaken for a JWT (and is easy to
+/// find when it leaks into a repository).
+pub const API_TOKEN_PREFIX: &str = "pcat_";
+
+/// A new API token: the prefix and 32 random bytes in hex. Returns the token, shown once,
+/// and its SHA-256 in hex, which is what the config stores.
+pub fn new_api_token() -> Result<(String, String), String> {
+    let mut secret = [0u8; 32];
+    getrandom::getrandom(&mut secret).map_err(|e| format!("cannot generate a token: {e}"))?;
+    let token = format!("{API_TOKEN_PREFIX}{}", hex(&secret));
+    let digest = hex(&TokenCache::digest(&token));
+    Ok((token, digest))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Default for AuthSpec {
@@ -65,6 +103,7 @@ impl Default for AuthSpec {
             leeway_secs: 30,
             keys: Vec::new(),
             demo_key: false,
+            api_tokens: Vec::new(),
         }
     }
 }
@@ -87,6 +126,8 @@ pub enum KeyError {
     NoKeys,
     #[error("the demo key is accepted only when the config sets `demo_key = true` under [auth]")]
     DemoNotEnabled,
+    #[error("API token principal '{principal}' holds control characters: name a service account")]
+    BadApiTokenPrincipal { principal: String },
     #[error("{count} keys are configured and key {index} has no `kid`: give every key a kid")]
     KidRequired { count: usize, index: usize },
 }
@@ -108,6 +149,8 @@ pub enum AuthError {
     NoPrincipal { claim: String },
     #[error("the token's claim '{claim}' holds control characters, so it cannot name a caller")]
     BadPrincipal { claim: String },
+    #[error("the API token is not known (revoked, or never issued)")]
+    UnknownApiToken,
 }
 
 impl AuthError {
@@ -145,6 +188,8 @@ struct VerifyKey {
 /// Verifies tokens against a fixed set of keys, caching what it verified.
 pub struct Verifier {
     keys: Vec<VerifyKey>,
+    /// API tokens by their SHA-256.
+    api_tokens: std::collections::HashMap<[u8; 32], Arc<Principal>>,
     principal_claim: String,
     cache: TokenCache,
 }
@@ -214,7 +259,7 @@ impl Verifier {
     /// [`load`](Self::load), plus the demo's generated HS256 secret under kid
     /// [`DEMO_KID`](crate::demo::DEMO_KID), which the config must enable.
     pub fn load_with_demo(spec: &AuthSpec, demo_secret: Option<&[u8]>) -> Result<Verifier, KeyError> {
-        if spec.keys.is_empty() && !spec.demo_key {
+        if spec.keys.is_empty() && !spec.demo_key && spec.api_tokens.is_empty() {
             return Err(KeyError::NoKeys);
         }
         if demo_secret.is_some() && !spec.demo_key {
@@ -236,7 +281,19 @@ impl Verifier {
             let validation = validation(spec, Algorithm::HS256);
             keys.push(VerifyKey { kid, key: DecodingKey::from_secret(secret), validation });
         }
-        Ok(Verifier { keys, principal_claim: spec.principal_claim.clone(), cache: TokenCache::new(TOKEN_CACHE_SLOTS) })
+        let mut api_tokens = std::collections::HashMap::with_capacity(spec.api_tokens.len());
+        for t in &spec.api_tokens {
+            let header_value = http::HeaderValue::from_str(&t.principal)
+                .map_err(|_| KeyError::BadApiTokenPrincipal { principal: t.principal.clone() })?;
+            let principal = Principal { id: t.principal.clone(), header_value, expires_at: u64::MAX, issuer: None };
+            api_tokens.insert(t.sha256, Arc::new(principal));
+        }
+        Ok(Verifier {
+            keys,
+            api_tokens,
+            principal_claim: spec.principal_claim.clone(),
+            cache: TokenCache::new(TOKEN_CACHE_SLOTS),
+        })
     }
 
     /// Hits and misses of the verified-token cache so far.
@@ -253,6 +310,9 @@ impl Verifier {
     /// expired.
     pub fn verify(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let digest = TokenCache::digest(token);
+        if token.starts_with(API_TOKEN_PREFIX) {
+            return self.api_tokens.get(&digest).cloned().ok_or(AuthError::UnknownApiToken);
+        }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if let Some(p) = self.cache.get(&digest, now) {
             return Ok(p);

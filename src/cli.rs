@@ -37,6 +37,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: std::net::SocketAddr,
     },
+    /// Service accounts' API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Check a policies folder; print every problem with file:line:column.
     Validate {
         /// The folder of *.toml policy files.
@@ -74,6 +79,17 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Make a new API token for a service account: prints the token (once) and the
+    /// [[auth.api_token]] entry, with its hash, to add to config.toml.
+    New {
+        /// The service account the token identifies.
+        #[arg(long)]
+        principal: String,
+    },
+}
+
 fn parse_verb(s: &str) -> Result<Verb, String> {
     Verb::parse(s).ok_or_else(|| format!("'{s}' is not a verb: use list, read, create, update or delete"))
 }
@@ -85,6 +101,18 @@ pub fn run() -> ExitCode {
         Command::Serve { config } => serve(&config, false),
         Command::Demo { config } => serve(&config, true),
         Command::Upstream { listen } => upstream(listen),
+        Command::Token { command: TokenCommand::New { principal } } => match crate::auth::new_api_token() {
+            Ok((token, digest)) => {
+                println!("{token}");
+                eprintln!(
+                    "The token above is shown once: give it to '{principal}' (as `Authorization: Bearer <token>`), \
+                     and keep it out of logs.\nAdd this to config.toml and restart the gateway:\n\n\
+                     [[auth.api_token]]\nprincipal = \"{principal}\"\nsha256 = \"{digest}\""
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => report(&e),
+        },
         Command::Validate { dir } => match load_policy_dir(&dir) {
             Ok(snapshot) => {
                 let orgs = snapshot.orgs().count();

@@ -24,6 +24,9 @@
 //! issuer = "https://id.example.com"   # optional; checked (and required) when set
 //! audience = "platform-api"    # optional; likewise
 //! demo_key = false             # true: accept the key `portcullis demo` generates (never in production)
+//! [[auth.api_token]]           # a service account's token, as `portcullis token new` prints it
+//! principal = "ci-bot"
+//! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 //! [[auth.key]]
 //! kid = "2026-11"              # may be omitted when there is only one key
 //! algorithm = "RS256"          # pinned: tokens for this key must use it
@@ -49,7 +52,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::auth::{AuthSpec, KeySpec, parse_algorithm};
+use crate::auth::{ApiTokenSpec, AuthSpec, KeySpec, parse_algorithm};
 use crate::model::Verb;
 use crate::policy::SourceLoc;
 use crate::route::{RouteDecl, RouteError, RouteTable};
@@ -171,6 +174,10 @@ pub enum ConfigErrorKind {
          or HS512){suggestion}"
     )]
     BadAlgorithm { value: String, suggestion: DidYouMean },
+    #[error("`sha256` must be the 64 hex digits `portcullis token new` printed for the token")]
+    BadTokenHash,
+    #[error("this API token hash is listed twice: remove one")]
+    DuplicateTokenHash,
     #[error("two keys have kid '{kid}': kids must be unique")]
     DuplicateKid { kid: String },
     #[error("with several keys every [[auth.key]] needs a `kid`, so a token can name its key")]
@@ -398,7 +405,24 @@ const ALGORITHMS: [&str; 12] =
 
 fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
     let mut spec = AuthSpec::default();
-    t.check_keys(p, &["principal_claim", "issuer", "audience", "leeway_secs", "demo_key", "key"], &[]);
+    t.check_keys(p, &["principal_claim", "issuer", "audience", "leeway_secs", "demo_key", "key", "api_token"], &[]);
+    for at in &t.tables(p, "api_token", "[[auth.api_token]]") {
+        at.check_keys(p, &["principal", "sha256"], &[]);
+        let principal = at.required_string(p, "principal");
+        let sha256 = at.required_string(p, "sha256").and_then(|h| match parse_sha256(&h.value) {
+            Some(d) => Some((d, h.loc)),
+            None => {
+                p.errors.push((h.loc, E::BadTokenHash));
+                None
+            }
+        });
+        if let (Some(principal), Some((sha256, loc))) = (principal, sha256) {
+            if spec.api_tokens.iter().any(|t| t.sha256 == sha256) {
+                p.errors.push((loc, E::DuplicateTokenHash));
+            }
+            spec.api_tokens.push(ApiTokenSpec { principal: principal.value, sha256 });
+        }
+    }
     spec.demo_key = t.bool(p, "demo_key").unwrap_or(false);
     if let Some(c) = t.string(p, "principal_claim") {
         spec.principal_claim = c.value;
@@ -433,6 +457,20 @@ fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
         }
     }
     spec
+}
+
+/// 64 hex digits as 32 bytes.
+fn parse_sha256(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let hex = std::str::from_utf8(pair).ok()?;
+        *out.get_mut(i)? = u8::from_str_radix(hex, 16).ok()?;
+    }
+    Some(out)
 }
 
 fn upstream(p: &mut W, t: &Fields<'_, '_>) -> Option<(Upstream, Loc)> {

@@ -5,6 +5,7 @@
 //!
 //! Tests named `aNN_`, `bNN_`, ... are the cases of `../shared/security/CASES.md`.
 
+mod api_tokens;
 mod cases;
 mod conformance;
 mod demo;
