@@ -60,6 +60,8 @@ pub struct AuthSpec {
     pub demo_key: bool,
     /// Service accounts' opaque API tokens, known only by their SHA-256.
     pub api_tokens: Vec<ApiTokenSpec>,
+    /// Keys published at a JWKS URL, beside (or instead of) `keys`.
+    pub jwks: Option<crate::jwks::JwksSpec>,
 }
 
 /// One service account's API token: `Authorization: Bearer pcat_...`, stored as a hash.
@@ -104,6 +106,7 @@ impl Default for AuthSpec {
             keys: Vec::new(),
             demo_key: false,
             api_tokens: Vec::new(),
+            jwks: None,
         }
     }
 }
@@ -179,15 +182,19 @@ pub struct Principal {
     pub issuer: Option<String>,
 }
 
-struct VerifyKey {
-    kid: Option<String>,
-    key: DecodingKey,
-    validation: Validation,
+pub(crate) struct VerifyKey {
+    pub(crate) kid: Option<String>,
+    pub(crate) key: DecodingKey,
+    pub(crate) validation: Validation,
+    /// What the key was made from (a JWKS entry's SHA-256), to tell a changed set.
+    pub(crate) fingerprint: [u8; 32],
 }
 
 /// Verifies tokens against a fixed set of keys, caching what it verified.
 pub struct Verifier {
     keys: Vec<VerifyKey>,
+    /// Keys from a JWKS URL, kept current in the background.
+    jwks: Option<Arc<crate::jwks::Jwks>>,
     /// API tokens by their SHA-256.
     api_tokens: std::collections::HashMap<[u8; 32], Arc<Principal>>,
     principal_claim: String,
@@ -220,7 +227,7 @@ fn decoding_key(spec: &KeySpec) -> Result<DecodingKey, KeyError> {
 
 /// The checks for tokens of one key: its algorithm only, `exp` required, `nbf` honoured,
 /// `iss` and `aud` when configured.
-fn validation(spec: &AuthSpec, algorithm: Algorithm) -> Validation {
+pub(crate) fn validation(spec: &AuthSpec, algorithm: Algorithm) -> Validation {
     let mut validation = Validation::new(algorithm);
     validation.leeway = spec.leeway_secs;
     validation.validate_nbf = true;
@@ -259,7 +266,7 @@ impl Verifier {
     /// [`load`](Self::load), plus the demo's generated HS256 secret under kid
     /// [`DEMO_KID`](crate::demo::DEMO_KID), which the config must enable.
     pub fn load_with_demo(spec: &AuthSpec, demo_secret: Option<&[u8]>) -> Result<Verifier, KeyError> {
-        if spec.keys.is_empty() && !spec.demo_key && spec.api_tokens.is_empty() {
+        if spec.keys.is_empty() && !spec.demo_key && spec.api_tokens.is_empty() && spec.jwks.is_none() {
             return Err(KeyError::NoKeys);
         }
         if demo_secret.is_some() && !spec.demo_key {
@@ -274,12 +281,13 @@ impl Verifier {
                 kid: k.kid.clone(),
                 key: decoding_key(k)?,
                 validation: validation(spec, k.algorithm),
+                fingerprint: [0; 32],
             });
         }
         if let Some(secret) = demo_secret {
             let kid = Some(crate::demo::DEMO_KID.to_string());
             let validation = validation(spec, Algorithm::HS256);
-            keys.push(VerifyKey { kid, key: DecodingKey::from_secret(secret), validation });
+            keys.push(VerifyKey { kid, key: DecodingKey::from_secret(secret), validation, fingerprint: [0; 32] });
         }
         let mut api_tokens = std::collections::HashMap::with_capacity(spec.api_tokens.len());
         for t in &spec.api_tokens {
@@ -288,8 +296,10 @@ impl Verifier {
             let principal = Principal { id: t.principal.clone(), header_value, expires_at: u64::MAX, issuer: None };
             api_tokens.insert(t.sha256, Arc::new(principal));
         }
+        let jwks = spec.jwks.as_ref().map(|j| crate::jwks::Jwks::start(j, spec));
         Ok(Verifier {
             keys,
+            jwks,
             api_tokens,
             principal_claim: spec.principal_claim.clone(),
             cache: TokenCache::new(TOKEN_CACHE_SLOTS),
@@ -314,23 +324,38 @@ impl Verifier {
             return self.api_tokens.get(&digest).cloned().ok_or(AuthError::UnknownApiToken);
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if let Some(p) = self.cache.get(&digest, now) {
+        // Read before verifying: a set that changes meanwhile makes this entry stale.
+        let generation = self.jwks.as_ref().map_or(0, |j| j.generation());
+        if let Some(p) = self.cache.get(&digest, now, generation) {
             return Ok(p);
         }
         let principal = Arc::new(self.verify_uncached(token)?);
-        self.cache.insert(digest, principal.clone());
+        self.cache.insert(digest, principal.clone(), generation);
         Ok(principal)
     }
 
     /// Verifies a compact JWT, checking its signature and claims every time.
     pub fn verify_uncached(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        let published = self.jwks.as_ref().map(|j| j.keys());
         let key = match &header.kid {
-            Some(kid) => self.keys.iter().find(|k| k.kid.as_deref() == Some(kid.as_str())),
-            None if self.keys.len() == 1 => self.keys.first(),
+            Some(kid) => {
+                let kid = Some(kid.as_str());
+                let found = self.keys.iter().find(|k| k.kid.as_deref() == kid);
+                found.or_else(|| published.as_ref().and_then(|p| p.iter().find(|k| k.kid.as_deref() == kid)))
+            }
+            None if self.keys.len() == 1 && self.jwks.is_none() => self.keys.first(),
             None => None,
-        }
-        .ok_or_else(|| AuthError::UnknownKey { kid: shorten(header.kid.as_deref().unwrap_or("(none)")) })?;
+        };
+        let Some(key) = key else {
+            if header.kid.is_some()
+                && let Some(jwks) = &self.jwks
+            {
+                // Perhaps the provider rotated its keys: fetch soon, at the bounded rate.
+                jwks.request_refresh();
+            }
+            return Err(AuthError::UnknownKey { kid: shorten(header.kid.as_deref().unwrap_or("(none)")) });
+        };
         let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &key.key, &key.validation)
             .map_err(|e| AuthError::Rejected { reason: rejection(e.kind()) })?;
         let claims = data.claims;
@@ -430,6 +455,8 @@ pub struct TokenCache {
 struct CachedToken {
     digest: [u8; 32],
     principal: Arc<Principal>,
+    /// The key set generation it was verified under.
+    generation: u64,
 }
 
 impl TokenCache {
@@ -451,20 +478,24 @@ impl TokenCache {
         self.slots.get((u64::from_le_bytes(head) % self.slots.len() as u64) as usize)
     }
 
-    /// The principal for this digest, if cached and not expired at `now` (Unix seconds).
-    pub fn get(&self, digest: &[u8; 32], now: u64) -> Option<Arc<Principal>> {
+    /// The principal for this digest, if cached under key set `generation` and not expired
+    /// at `now` (Unix seconds).
+    pub fn get(&self, digest: &[u8; 32], now: u64, generation: u64) -> Option<Arc<Principal>> {
         let found = self.slot(digest).and_then(|slot| {
             let entry = slot.load();
-            entry.as_ref().filter(|e| &e.digest == digest && e.principal.expires_at > now).map(|e| e.principal.clone())
+            entry
+                .as_ref()
+                .filter(|e| &e.digest == digest && e.principal.expires_at > now && e.generation == generation)
+                .map(|e| e.principal.clone())
         });
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
-    pub fn insert(&self, digest: [u8; 32], principal: Arc<Principal>) {
+    pub fn insert(&self, digest: [u8; 32], principal: Arc<Principal>, generation: u64) {
         if let Some(slot) = self.slot(&digest) {
-            slot.store(Some(Arc::new(CachedToken { digest, principal })));
+            slot.store(Some(Arc::new(CachedToken { digest, principal, generation })));
         }
     }
 }
@@ -487,19 +518,20 @@ mod tests {
     fn cache_honours_exp_and_exact_digests() {
         let cache = TokenCache::new(8);
         let d = TokenCache::digest("token-a");
-        cache.insert(d, principal("alice", 100));
-        assert_eq!(cache.get(&d, 99).unwrap().id, "alice");
-        assert!(cache.get(&d, 100).is_none(), "expired at exp");
-        assert!(cache.get(&TokenCache::digest("token-b"), 50).is_none());
+        cache.insert(d, principal("alice", 100), 0);
+        assert_eq!(cache.get(&d, 99, 0).unwrap().id, "alice");
+        assert!(cache.get(&d, 100, 0).is_none(), "expired at exp");
+        assert!(cache.get(&d, 99, 1).is_none(), "verified under another key set");
+        assert!(cache.get(&TokenCache::digest("token-b"), 50, 0).is_none());
     }
 
     #[test]
     fn cache_is_bounded_by_its_slots() {
         let cache = TokenCache::new(4);
         for i in 0..1000 {
-            cache.insert(TokenCache::digest(&format!("t{i}")), principal("x", u64::MAX));
+            cache.insert(TokenCache::digest(&format!("t{i}")), principal("x", u64::MAX), 0);
         }
-        let live = (0..1000).filter(|i| cache.get(&TokenCache::digest(&format!("t{i}")), 0).is_some()).count();
+        let live = (0..1000).filter(|i| cache.get(&TokenCache::digest(&format!("t{i}")), 0, 0).is_some()).count();
         assert!(live <= 4, "{live} entries in a 4-slot cache");
     }
 }

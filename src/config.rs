@@ -24,6 +24,10 @@
 //! issuer = "https://id.example.com"   # optional; checked (and required) when set
 //! audience = "platform-api"    # optional; likewise
 //! demo_key = false             # true: accept the key `portcullis demo` generates (never in production)
+//! jwks_url = "https://id.example.com/.well-known/jwks.json"   # optional; keys fetched and kept current
+//! jwks_refresh_secs = 300      # fetch again this often
+//! jwks_min_interval_secs = 30  # never more often than this, even for unknown kids
+//! jwks_timeout_ms = 2000
 //! [[auth.api_token]]           # a service account's token, as `portcullis token new` prints it
 //! principal = "ci-bot"
 //! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -174,6 +178,10 @@ pub enum ConfigErrorKind {
          or HS512){suggestion}"
     )]
     BadAlgorithm { value: String, suggestion: DidYouMean },
+    #[error("jwks_url '{url}' must be an http:// or https:// URL")]
+    BadJwksUrl { url: String },
+    #[error("'{key}' only applies with `jwks_url`: add the URL of the key set, or remove it")]
+    JwksWithoutUrl { key: String },
     #[error("`sha256` must be the 64 hex digits `portcullis token new` printed for the token")]
     BadTokenHash,
     #[error("this API token hash is listed twice: remove one")]
@@ -405,7 +413,48 @@ const ALGORITHMS: [&str; 12] =
 
 fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
     let mut spec = AuthSpec::default();
-    t.check_keys(p, &["principal_claim", "issuer", "audience", "leeway_secs", "demo_key", "key", "api_token"], &[]);
+    t.check_keys(
+        p,
+        &[
+            "principal_claim",
+            "issuer",
+            "audience",
+            "leeway_secs",
+            "demo_key",
+            "key",
+            "api_token",
+            "jwks_url",
+            "jwks_refresh_secs",
+            "jwks_min_interval_secs",
+            "jwks_timeout_ms",
+        ],
+        &[],
+    );
+    if let Some(url) = t.string(p, "jwks_url") {
+        if !(url.value.starts_with("https://") || url.value.starts_with("http://")) {
+            p.errors.push((url.loc, E::BadJwksUrl { url: url.value.clone() }));
+        }
+        let mut positive = |key: &str, default: u64| match t.integer(p, key) {
+            None => default,
+            Some(v) if v.value < 1 => {
+                p.errors.push((v.loc, E::TooSmall { key: key.into(), min: 1, value: v.value }));
+                default
+            }
+            Some(v) => u64::try_from(v.value).unwrap_or(default),
+        };
+        spec.jwks = Some(crate::jwks::JwksSpec {
+            url: url.value,
+            refresh: Duration::from_secs(positive("jwks_refresh_secs", 300)),
+            min_interval: Duration::from_secs(positive("jwks_min_interval_secs", 30)),
+            timeout: Duration::from_millis(positive("jwks_timeout_ms", 2000)),
+        });
+    } else {
+        for key in ["jwks_refresh_secs", "jwks_min_interval_secs", "jwks_timeout_ms"] {
+            if let Some(v) = t.integer(p, key) {
+                p.errors.push((v.loc, E::JwksWithoutUrl { key: key.into() }));
+            }
+        }
+    }
     for at in &t.tables(p, "api_token", "[[auth.api_token]]") {
         at.check_keys(p, &["principal", "sha256"], &[]);
         let principal = at.required_string(p, "principal");

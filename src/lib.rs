@@ -22,6 +22,7 @@ pub mod decide;
 pub mod demo;
 pub mod explain;
 pub mod gateway;
+pub mod jwks;
 pub mod model;
 pub mod policy;
 pub mod reload;

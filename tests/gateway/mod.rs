@@ -10,6 +10,7 @@ mod cases;
 mod conformance;
 mod demo;
 mod forwarding;
+mod jwks;
 mod reload;
 mod tls;
 mod upstream;
@@ -186,6 +187,8 @@ pub struct Setup<'a> {
     pub issuer_audience: bool,
     /// No clock leeway on `exp` and `nbf`.
     pub leeway_zero: bool,
+    /// More lines for the `[auth]` table.
+    pub auth_lines: &'a str,
     /// More backends for the shipped upstream, after the recording one.
     pub extra_backends: Vec<SocketAddr>,
     /// Leave the recording upstream out of the backends (`extra_backends` only).
@@ -228,6 +231,7 @@ impl Gateway {
         if setup.leeway_zero {
             auth.push_str("leeway_secs = 0\n");
         }
+        auth.push_str(setup.auth_lines);
         assert!(text.contains("demo_key = true"), "the shipped config has no demo_key line");
         text = text.replacen("demo_key = true", &auth, 1);
         text.push_str(&format!(
