@@ -9,6 +9,7 @@
 //! listen = "127.0.0.1:8080"
 //! policies = "policies"
 //! threads = 2                  # proxy worker threads; default: one per CPU
+//! trusted_proxies = ["10.0.0.0/8"]  # keep X-Forwarded-* from these peers only (default: none)
 //!
 //! [limits]                     # every key optional; these are the defaults
 //! max_target_bytes = 8192
@@ -87,6 +88,59 @@ pub struct Gateway {
     pub explain_denials: bool,
     /// Worker threads of the proxy; by default one per CPU.
     pub threads: usize,
+    /// Peers whose `X-Forwarded-*`, `Forwarded` and `X-Real-IP` headers are kept (a load
+    /// balancer in front of the gateway). From anyone else they are removed.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// An address block, `10.0.0.0/8` or `fd00::/8`; a bare address is a block of one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `addr/prefix` or `addr`.
+    ///
+    /// ```
+    /// use portcullis::config::Cidr;
+    /// let block = Cidr::parse("10.1.0.0/16").unwrap();
+    /// assert!(block.contains("10.1.200.3".parse().unwrap()));
+    /// assert!(!block.contains("10.2.0.1".parse().unwrap()));
+    /// assert!(Cidr::parse("::1").unwrap().contains("::1".parse().unwrap()));
+    /// assert!(Cidr::parse("10.0.0.0/33").is_none());
+    /// ```
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse::<std::net::IpAddr>().ok()?, p.parse::<u8>().ok()?),
+            None => {
+                let a = text.parse::<std::net::IpAddr>().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Cidr { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let ip = match ip {
+            V6(v6) => v6.to_ipv4_mapped().map_or(V6(v6), V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (V4(block), V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(block) & mask == u32::from(ip) & mask
+            }
+            (V6(block), V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(block) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,6 +232,8 @@ pub enum ConfigErrorKind {
          or HS512){suggestion}"
     )]
     BadAlgorithm { value: String, suggestion: DidYouMean },
+    #[error("'{value}' is not an address block: write e.g. \"10.0.0.0/8\", \"192.168.1.7\" or \"fd00::/8\"")]
+    BadCidr { value: String },
     #[error("jwks_url '{url}' must be an http:// or https:// URL")]
     BadJwksUrl { url: String },
     #[error("'{key}' only applies with `jwks_url`: add the URL of the key set, or remove it")]
@@ -340,7 +396,14 @@ fn address(p: &mut W, v: &Located<String>) -> Option<SocketAddr> {
 }
 
 fn gateway(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Gateway> {
-    t.check_keys(p, &["listen", "tls", "policies", "explain_denials", "threads"], &[]);
+    t.check_keys(p, &["listen", "tls", "policies", "explain_denials", "threads", "trusted_proxies"], &[]);
+    let mut trusted_proxies = Vec::new();
+    for block in t.strings(p, "trusted_proxies").unwrap_or_default() {
+        match Cidr::parse(&block.value) {
+            Some(c) => trusted_proxies.push(c),
+            None => p.errors.push((block.loc, E::BadCidr { value: block.value.clone() })),
+        }
+    }
     let listen = t.required_string(p, "listen").and_then(|l| address(p, &l));
     let tls = t.table(p, "tls", "[gateway.tls]").and_then(|tls| {
         tls.check_keys(p, &["listen", "cert", "key"], &[]);
@@ -360,7 +423,7 @@ fn gateway(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Gateway> {
         }
         Some(v) => usize::try_from(v.value).unwrap_or(cpus),
     };
-    Some(Gateway { listen: listen?, tls, policies, explain_denials, threads })
+    Some(Gateway { listen: listen?, tls, policies, explain_denials, threads, trusted_proxies })
 }
 
 fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {

@@ -35,11 +35,19 @@ pub const PRINCIPAL_HEADER: &str = "x-portcullis-principal";
 pub const ORG_HEADER: &str = "x-portcullis-org";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Whether a client-sent header must not reach the upstream: identity headers the gateway
-/// sets (and their `_`/`.` spellings), forwarding headers (no trusted hops yet), rewrite and
-/// method-override headers, and the credential itself. Compares without allocating: it runs
-/// for every header of every request.
-fn stripped(name: &str) -> bool {
+/// Why a client-sent header is removed before forwarding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strip {
+    /// Identity headers the gateway sets (in every `_`/`.` spelling), rewrite and
+    /// method-override headers, and the credential: removed from everyone.
+    Always,
+    /// `X-Forwarded-*`, `Forwarded`, `X-Real-IP`: kept only from a trusted proxy.
+    Forwarding,
+}
+
+/// Whether and why `name` is removed. Compares without allocating: it runs for every
+/// header of every request.
+fn strip(name: &str) -> Option<Strip> {
     /// `name` equals `want` (lower case, `-` separated) up to case and `_`/`.` for `-`.
     fn same(name: &[u8], want: &[u8]) -> bool {
         name.len() == want.len()
@@ -50,21 +58,31 @@ fn stripped(name: &str) -> bool {
     }
     let n = name.as_bytes();
     let prefixed = |p: &[u8]| n.len() > p.len() && n.get(..p.len()).is_some_and(|head| same(head, p));
-    prefixed(b"x-portcullis-")
-        || prefixed(b"x-forwarded-")
-        || [
-            &b"x-request-id"[..],
-            b"forwarded",
-            b"x-real-ip",
-            b"x-original-url",
-            b"x-rewrite-url",
-            b"x-http-method-override",
-            b"x-method-override",
-            b"x-http-method",
-            b"authorization",
-        ]
-        .iter()
-        .any(|w| same(n, w))
+    let always = [
+        &b"x-request-id"[..],
+        b"x-original-url",
+        b"x-rewrite-url",
+        b"x-http-method-override",
+        b"x-method-override",
+        b"x-http-method",
+        b"authorization",
+    ];
+    if prefixed(b"x-portcullis-") || always.iter().any(|w| same(n, w)) {
+        Some(Strip::Always)
+    } else if prefixed(b"x-forwarded-") || same(n, b"forwarded") || same(n, b"x-real-ip") {
+        Some(Strip::Forwarding)
+    } else {
+        None
+    }
+}
+
+/// Whether a header is removed for a peer that is (or is not) a trusted proxy.
+fn stripped(name: &str, trusted_peer: bool) -> bool {
+    match strip(name) {
+        Some(Strip::Always) => true,
+        Some(Strip::Forwarding) => !trusted_peer,
+        None => false,
+    }
 }
 
 /// The proxy: the compiled route table, the key set, the live policy snapshot.
@@ -77,6 +95,7 @@ pub struct Gateway {
     route_upstream: Vec<usize>,
     limits: Limits,
     explain_denials: bool,
+    trusted_proxies: Vec<crate::config::Cidr>,
     next_request_id: AtomicU64,
 }
 
@@ -93,6 +112,9 @@ pub struct Ctx {
     body_bytes: u64,
     /// Backends a connection was attempted to for this request, in order.
     tried: Vec<SocketAddr>,
+    /// The client's address, and whether it is a trusted proxy.
+    peer: Option<std::net::IpAddr>,
+    trusted_peer: bool,
     request_id: u64,
 }
 
@@ -119,6 +141,7 @@ impl Gateway {
             route_upstream,
             limits: config.limits.clone(),
             explain_denials: config.gateway.explain_denials,
+            trusted_proxies: config.gateway.trusted_proxies.clone(),
             next_request_id: AtomicU64::new(1),
         }
     }
@@ -160,6 +183,8 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         ctx.request_id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
+        ctx.peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        ctx.trusted_peer = ctx.peer.is_some_and(|ip| self.trusted_proxies.iter().any(|c| c.contains(ip)));
         session.set_keepalive(Some(self.limits.idle_timeout.as_secs()));
         session.set_read_timeout(Some(self.limits.body_timeout));
 
@@ -335,12 +360,21 @@ impl ProxyHttp for Gateway {
                 .map_err(|e| Error::because(ErrorType::InternalError, "canonical target is not a URI", e))?;
             upstream_request.set_uri(uri);
         }
-        if upstream_request.headers.keys().any(|k| stripped(k.as_str())) {
+        let trusted = ctx.trusted_peer;
+        if upstream_request.headers.keys().any(|k| stripped(k.as_str(), trusted)) {
             let names: Vec<http::HeaderName> =
-                upstream_request.headers.keys().filter(|k| stripped(k.as_str())).cloned().collect();
+                upstream_request.headers.keys().filter(|k| stripped(k.as_str(), trusted)).cloned().collect();
             for name in names {
                 upstream_request.remove_header(&name);
             }
+        }
+        // The client's address, after those of the trusted proxies it came through.
+        if let Some(peer) = ctx.peer {
+            let forwarded_for = match upstream_request.headers.get("x-forwarded-for").map(|v| v.to_str()) {
+                Some(Ok(earlier)) => format!("{earlier}, {peer}"),
+                _ => peer.to_string(),
+            };
+            upstream_request.insert_header("x-forwarded-for", forwarded_for)?;
         }
         if let Some(p) = &ctx.principal {
             upstream_request.insert_header(PRINCIPAL_HEADER, p.header_value.clone())?;
@@ -399,6 +433,17 @@ mod tests {
     use super::stripped;
 
     #[test]
+    fn forwarding_headers_are_kept_from_trusted_proxies_only() {
+        for name in ["X-Forwarded-For", "x_forwarded_proto", "Forwarded", "X-Real-IP"] {
+            assert!(stripped(name, false), "{name}");
+            assert!(!stripped(name, true), "{name}");
+        }
+        for name in ["X-Portcullis-Principal", "authorization", "X-Original-URL", "x-http-method-override"] {
+            assert!(stripped(name, true), "{name}");
+        }
+    }
+
+    #[test]
     fn identity_headers_are_stripped_in_every_spelling() {
         for name in [
             "X-Portcullis-Principal",
@@ -410,10 +455,10 @@ mod tests {
             "x_original_url",
             "authorization",
         ] {
-            assert!(stripped(name), "{name}");
+            assert!(stripped(name, false), "{name}");
         }
-        for name in ["accept", "content-type", "x-trace"] {
-            assert!(!stripped(name), "{name}");
+        for name in ["accept", "content-type", "x-trace", "x-forwarded", "x-portcullis"] {
+            assert!(!stripped(name, false), "{name}");
         }
     }
 }

@@ -196,9 +196,45 @@ fn b13_forwarding_and_rewrite_headers_are_stripped() {
     let target = "/v1/orgs/acme/projects/web/containers/c-42";
     gw.assert_forwarded_as("GET", target, &sneaky, target);
     let last = gw.last().to_ascii_lowercase();
-    for gone in ["forwarded", "x-real-ip", "x-original-url", "x-rewrite-url", "10.0.0.1", "evil.test", "/admin"] {
+    for gone in [
+        "\r\nforwarded",
+        "x-real-ip",
+        "x-original-url",
+        "x-rewrite-url",
+        "10.0.0.1",
+        "evil.test",
+        "/admin",
+        "x-forwarded-host",
+        "x-forwarded-uri",
+    ] {
         assert!(!last.contains(gone), "'{gone}' reached the upstream: {last}");
     }
+    // The gateway says who its client was, and nothing the client claimed.
+    assert_eq!(last.matches("x-forwarded-for").count(), 1, "{last}");
+    assert!(last.contains("\r\nx-forwarded-for: 127.0.0.1\r\n"), "{last}");
+}
+
+#[test]
+fn b13_forwarding_headers_are_kept_from_a_configured_trusted_proxy() {
+    let gw = Gateway::start_with(Setup {
+        replace: &[("explain_denials = false", "explain_denials = false\ntrusted_proxies = [\"127.0.0.0/8\"]")],
+        ..Default::default()
+    });
+    let dave = bearer("dave");
+    let from_lb = [
+        dave.as_str(),
+        "X-Forwarded-For: 203.0.113.9",
+        "X-Forwarded-Proto: https",
+        "X-Portcullis-Principal: alice",
+        "X-Original-URL: /admin",
+    ];
+    let target = "/v1/orgs/acme/projects/web/containers/c-42";
+    gw.assert_forwarded_as("GET", target, &from_lb, target);
+    let last = gw.last().to_ascii_lowercase();
+    assert!(last.contains("\r\nx-forwarded-for: 203.0.113.9, 127.0.0.1\r\n"), "{last}");
+    assert!(last.contains("\r\nx-forwarded-proto: https\r\n"), "{last}");
+    // Identity and rewrite headers are never trusted, whoever sends them.
+    assert!(!last.contains("alice") && !last.contains("/admin"), "{last}");
 }
 
 #[test]
