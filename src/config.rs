@@ -16,7 +16,6 @@
 //! max_header_bytes = 16384
 //! max_headers = 64
 //! max_body_bytes = 10485760
-//! header_timeout_secs = 10
 //! idle_timeout_secs = 60
 //! body_timeout_secs = 30
 //!
@@ -151,14 +150,17 @@ pub struct Tls {
 }
 
 /// Limits on what a client may send, with safe defaults.
+///
+/// There is no limit on the time to send a request head: pingora reads it before any
+/// gateway code runs, with its own fixed 60-second timer per read, so a client sending one
+/// byte every 50 seconds keeps a connection open. After a first request, `idle_timeout`
+/// closes an idle connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub max_target_bytes: usize,
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub max_body_bytes: u64,
-    /// Time to receive a whole request head.
-    pub header_timeout: Duration,
     /// How long an idle keep-alive connection stays open.
     pub idle_timeout: Duration,
     /// Time allowed between reads of a request body.
@@ -172,7 +174,6 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             max_body_bytes: 10 * 1024 * 1024,
-            header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),
         }
@@ -432,7 +433,6 @@ fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {
         "max_header_bytes",
         "max_headers",
         "max_body_bytes",
-        "header_timeout_secs",
         "idle_timeout_secs",
         "body_timeout_secs",
     ];
@@ -458,9 +458,6 @@ fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {
     }
     if let Some(n) = positive(p, "max_body_bytes") {
         limits.max_body_bytes = n;
-    }
-    if let Some(n) = positive(p, "header_timeout_secs") {
-        limits.header_timeout = Duration::from_secs(n);
     }
     if let Some(n) = positive(p, "idle_timeout_secs") {
         limits.idle_timeout = Duration::from_secs(n);
