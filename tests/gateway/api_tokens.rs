@@ -35,19 +35,11 @@ fn a_service_account_is_identified_by_its_api_token_and_the_token_never_reaches_
 
 #[test]
 fn a_malformed_token_hash_is_a_config_error_with_its_line() {
-    let dir = super::scratch("bad-hash");
-    let shipped = std::fs::read_to_string(super::root().join("config.toml")).unwrap();
-    let text = format!("{shipped}\n[[auth.api_token]]\nprincipal = \"ci-bot\"\nsha256 = \"abc\"\n");
-    let config = dir.join("config.toml");
-    std::fs::write(&config, &text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let line = text.lines().count();
+    let mut line = 0;
+    let err = super::refused_to_start("serve", |shipped| {
+        let text = format!("{shipped}\n[[auth.api_token]]\nprincipal = \"ci-bot\"\nsha256 = \"abc\"\n");
+        line = text.lines().count();
+        text
+    });
     assert!(err.contains(&format!("config.toml:{line}:")) && err.contains("64 hex digits"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

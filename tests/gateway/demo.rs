@@ -146,19 +146,8 @@ fn the_demo_prints_tokens_and_curl_lines_that_do_what_they_say() {
 
 #[test]
 fn the_demo_refuses_to_start_unless_the_config_enables_its_key() {
-    let dir = scratch("demo-off");
-    let shipped = std::fs::read_to_string(root().join("config.toml")).unwrap();
-    let text = shipped
-        .replace("listen = \"127.0.0.1:8080\"", &format!("listen = \"127.0.0.1:{}\"", free_port()))
-        .replace("policies = \"policies\"", &format!("policies = \"{}\"", root().join("policies").display()))
-        .replace("demo_key = true", "demo_key = false");
-    let config = dir.join("config.toml");
-    std::fs::write(&config, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_portcullis")).args(["demo", "--config"]).arg(&config).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = super::refused_to_start("demo", |shipped| shipped.replace("demo_key = true", "demo_key = false"));
     assert!(err.contains("demo_key = true") && err.contains("config.toml"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 struct Running(std::process::Child);

@@ -357,6 +357,22 @@ pub fn request_on(port: u16, method: &str, target: &str, headers: &[&str]) -> (u
     send_on(port, req.as_bytes())
 }
 
+/// Runs `portcullis COMMAND --config` on the shipped config, edited by `edit` (its policies
+/// path made absolute first), expecting it to refuse to start; returns what it printed.
+pub fn refused_to_start(command: &str, edit: impl FnOnce(String) -> String) -> String {
+    let dir = scratch("refused");
+    let shipped = std::fs::read_to_string(root().join("config.toml")).unwrap();
+    let shipped =
+        shipped.replace("policies = \"policies\"", &format!("policies = \"{}\"", root().join("policies").display()));
+    let config = dir.join("config.toml");
+    std::fs::write(&config, edit(shipped)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis")).args([command, "--config"]).arg(&config).output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "portcullis {command} did not refuse to start: {err}");
+    err
+}
+
 /// (status, head, body) of raw response bytes; status 0 if there is no status line.
 pub fn parse_response(out: &[u8]) -> (u16, String, String) {
     let text = String::from_utf8_lossy(out).into_owned();

@@ -92,26 +92,12 @@ fn http1_and_http2_over_tls_are_decided_and_forwarded_like_plain_http() {
 
 #[test]
 fn a_certificate_that_does_not_load_stops_the_gateway_with_the_file_names() {
-    let dir = super::scratch("tls-bad");
     let section = format!(
         "[gateway.tls]\nlisten = \"127.0.0.1:{}\"\ncert = \"{}\"\nkey = \"{}\"\n\n[gateway]",
         free_port(),
         root().join("tests/fixtures/tls/server.pem").display(),
         root().join("tests/fixtures/keys/ec.key.pem").display()
     );
-    let shipped = std::fs::read_to_string(root().join("config.toml")).unwrap();
-    let text = shipped
-        .replacen("[gateway]", &section, 1)
-        .replace("policies = \"policies\"", &format!("policies = \"{}\"", root().join("policies").display()));
-    let config = dir.join("config.toml");
-    std::fs::write(&config, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = super::refused_to_start("serve", |shipped| shipped.replacen("[gateway]", &section, 1));
     assert!(err.contains("server.pem") && err.contains("ec.key.pem") && err.contains("does not fit"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
