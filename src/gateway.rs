@@ -257,7 +257,17 @@ impl ProxyHttp for Gateway {
         let snapshot = self.policy.handle().load();
         let decision = decide(&snapshot, &request);
         if !decision.allowed {
-            let reason = self.explain_denials.then(|| explain(&snapshot, &request).to_string());
+            // The reason goes to the log always, to the client only when configured.
+            let reason = explain(&snapshot, &request).to_string();
+            eprintln!(
+                "portcullis: 403 request_id={} {} {} principal={:?} revision={}: {reason}",
+                ctx.request_id,
+                session.req_header().method,
+                ctx.canonical.path(),
+                principal.id,
+                snapshot.revision()
+            );
+            let reason = self.explain_denials.then_some(reason);
             return self.reject(session, ctx, 403, "forbidden", reason, &[]).await;
         }
         ctx.org = target.org.to_string();
