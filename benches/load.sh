@@ -96,12 +96,13 @@ CONF
 }
 proxy_conf "$work/nginx-proxy" "$NGX" no
 proxy_conf "$work/nginx-ka" "$NGXKA" yes
-"$NGINX" -c "$work/nginx-up/nginx.conf" -p "$work/nginx-up" & pids+=($!)
-"$NGINX" -c "$work/nginx-proxy/nginx.conf" -p "$work/nginx-proxy" & pids+=($!)
-"$NGINX" -c "$work/nginx-ka/nginx.conf" -p "$work/nginx-ka" & pids+=($!)
-./target/release/examples/bare_pingora --listen "127.0.0.1:$BARE" --upstream "127.0.0.1:$UP" --threads "$THREADS" 2>/dev/null & pids+=($!)
+declare -A PID
+"$NGINX" -c "$work/nginx-up/nginx.conf" -p "$work/nginx-up" & pids+=($!); PID[direct]=$!
+"$NGINX" -c "$work/nginx-proxy/nginx.conf" -p "$work/nginx-proxy" & pids+=($!); PID[nginx]=$!
+"$NGINX" -c "$work/nginx-ka/nginx.conf" -p "$work/nginx-ka" & pids+=($!); PID[nginx-ka]=$!
+./target/release/examples/bare_pingora --listen "127.0.0.1:$BARE" --upstream "127.0.0.1:$UP" --threads "$THREADS" 2>/dev/null & pids+=($!); PID[pingora]=$!
 sed -i "s/^policies = .*/policies = \"policies\"\nthreads = $THREADS/" "$work/world/config.toml"
-./target/release/portcullis serve --config "$work/world/config.toml" 2>"$work/portcullis.log" & pids+=($!)
+./target/release/portcullis serve --config "$work/world/config.toml" 2>"$work/portcullis.log" & pids+=($!); PID[portcullis]=$!
 
 # Ready when an allowed request of the script passes through the gateway.
 first=$(grep -m1 '^  {' "$work/world/requests.lua" | sed 's/^  { "\([A-Z]*\)", "\([^"]*\)", "\([^"]*\)" },$/\1 \2 \3/')
@@ -117,11 +118,23 @@ done
 # wrk prints latencies as 123.45us, 1.23ms or 1.02s; this gives microseconds.
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
 
-declare -A RPS P50 P99 L50 L99
+# CPU time (user + system, in clock ticks) of a process and its children (nginx's workers).
+cpu_ticks() {
+    local pid
+    for pid in "$1" $(pgrep -P "$1" || true); do awk '{ print $14 + $15 }' "/proc/$pid/stat"; done | awk '{ s += $1 } END { print s }'
+}
+TICK=$(getconf CLK_TCK)
+
+declare -A RPS P50 P99 L50 L99 CPU
 run() {
-    local name=$1 port=$2 out
+    local name=$1 port=$2 out before requests
     wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$work/world/requests.lua" "http://127.0.0.1:$port" >/dev/null
+    before=$(cpu_ticks "${PID[$name]}")
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/world/requests.lua" "http://127.0.0.1:$port")
+    requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+    # CPU microseconds the target itself spent per request (the upstream's not included,
+    # except for `direct`, which is the upstream).
+    CPU[$name]=$(awk -v a="$before" -v b="$(cpu_ticks "${PID[$name]}")" -v n="$requests" -v t="$TICK" 'BEGIN { printf "%.1f", (b - a) / t * 1e6 / n }')
     if grep -q "Non-2xx" <<<"$out"; then echo "$name: some responses were not 2xx:"; echo "$out"; exit 1; fi
     RPS[$name]=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
     P50[$name]=$(to_us "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
@@ -129,8 +142,8 @@ run() {
     out=$(wrk -t1 -c1 -d"${DURATION}s" --latency -s "$work/world/requests.lua" "http://127.0.0.1:$port")
     L50[$name]=$(to_us "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
     L99[$name]=$(to_us "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
-    printf '%-11s %12s req/s   p50 %8s us   p99 %8s us   |  1 conn: p50 %7s us   p99 %7s us\n' \
-        "$name" "${RPS[$name]}" "${P50[$name]}" "${P99[$name]}" "${L50[$name]}" "${L99[$name]}"
+    printf '%-11s %10s req/s  %6s us CPU/req   p50 %6s us   p99 %6s us  |  1 conn: p50 %5s us   p99 %5s us\n' \
+        "$name" "${RPS[$name]}" "${CPU[$name]}" "${P50[$name]}" "${P99[$name]}" "${L50[$name]}" "${L99[$name]}"
 }
 
 echo "== $CONNECTIONS connections x ${DURATION}s, then 1 connection x ${DURATION}s, per target ($(nproc) cores, shared with wrk)"
@@ -149,4 +162,7 @@ for base in nginx nginx-ka pingora; do
             name, pr / br, p99 - d99, b99 - d99, pl - dl, bl - dl
     }'
 done
+awk -v p="${CPU[portcullis]}" -v b="${CPU[pingora]}" -v n="${CPU[nginx]}" -v k="${CPU[nginx-ka]}" 'BEGIN {
+    printf "CPU per request: Portcullis %.1f us = bare pingora %.1f us + %.1f us of its own; nginx %.1f us, nginx-ka %.1f us\n", p, b, p - b, n, k
+}'
 echo "(goals, against nginx: req/s ratio >= 1.2x; Portcullis's added p99 <= nginx's)"
