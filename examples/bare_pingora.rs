@@ -11,6 +11,10 @@ use std::net::SocketAddr;
 use async_trait::async_trait;
 use pingora::prelude::{HttpPeer, ProxyHttp, Result, Session};
 
+/// The same allocator as the `portcullis` binary, so the difference is Portcullis's work.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Bare {
     upstream: SocketAddr,
 }
