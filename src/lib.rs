@@ -33,6 +33,7 @@ pub mod strmap;
 pub mod swap;
 pub mod tls;
 pub(crate) mod tomlwalk;
+pub mod transfer;
 pub mod upstream;
 
 pub use decide::{Decision, Reason, Request, decide};

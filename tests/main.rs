@@ -9,3 +9,4 @@ mod model_prop;
 mod policy_errors;
 mod shipped;
 mod swap;
+mod transfer_prop;
