@@ -23,6 +23,7 @@ pub mod demo;
 pub mod explain;
 pub mod gateway;
 pub mod jwks;
+pub mod manage;
 pub mod model;
 pub mod policy;
 pub mod reload;

@@ -5,6 +5,7 @@ mod auth;
 mod canon_prop;
 mod conformance;
 mod gateway;
+mod manage;
 mod model_prop;
 mod policy_errors;
 mod shipped;
