@@ -20,7 +20,7 @@ mod world;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use portcullis::policy::{OrgDecl, Permission, PolicySet, RoleDecl};
+use portcullis::policy::{PolicySet, render_globals, render_org};
 use portcullis::{Verb, decide};
 
 fn arg(name: &str, default: &str) -> String {
@@ -32,83 +32,11 @@ fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap()
 }
 
-fn permission(p: &Permission) -> String {
-    match &p.id {
-        Some(id) => format!("{}:{}:{id}:{}", p.level.name(), p.kind, p.verbs),
-        None => format!("{}:{}:{}", p.level.name(), p.kind, p.verbs),
-    }
-}
-
-fn role(out: &mut String, table: &str, r: &RoleDecl) {
-    let perms: Vec<String> = r.permissions.iter().map(|p| quote(&permission(&p.value))).collect();
-    writeln!(out, "[[{table}]]\nname = {}\npermissions = [{}]\n", quote(&r.name.value), perms.join(", ")).unwrap();
-}
-
-fn org(out: &mut String, o: &OrgDecl) {
-    let list =
-        |v: &[portcullis::policy::Located<String>]| v.iter().map(|m| quote(&m.value)).collect::<Vec<_>>().join(", ");
-    writeln!(out, "[[org]]\nid = {}\nowner = {}", quote(&o.id.value), quote(&o.owner.value)).unwrap();
-    writeln!(out, "members = [{}]", list(&o.members)).unwrap();
-    if !o.service_accounts.is_empty() {
-        writeln!(out, "service_accounts = [{}]", list(&o.service_accounts)).unwrap();
-    }
-    let teams: Vec<String> =
-        o.teams.iter().map(|t| format!("{} = [{}]", quote(&t.name.value), list(&t.members))).collect();
-    writeln!(out, "teams = {{ {} }}", teams.join(", ")).unwrap();
-    let projects: Vec<String> = o
-        .projects
-        .iter()
-        .map(|p| format!("{{ id = {}, restricted = {} }}", quote(&p.id.value), p.restricted))
-        .collect();
-    writeln!(out, "projects = [{}]\n", projects.join(", ")).unwrap();
-    for r in &o.roles {
-        role(out, "org.role", r);
-    }
-    for b in &o.bindings {
-        write!(out, "[[org.binding]]\nsubject = {}\nrole = {}\n", quote(&b.subject.value), quote(&b.role.value))
-            .unwrap();
-        if let Some(p) = &b.project {
-            writeln!(out, "project = {}", quote(&p.value)).unwrap();
-        }
-        out.push('\n');
-    }
-    for s in &o.shares {
-        let verbs: Vec<String> = s.verbs.iter().map(|v| quote(v.name())).collect();
-        write!(out, "[[org.share]]\nsubject = {}\nkind = {}\n", quote(&s.subject.value), quote(&s.kind.value)).unwrap();
-        if let Some(p) = &s.project {
-            writeln!(out, "project = {}", quote(&p.value)).unwrap();
-        }
-        write!(out, "id = {}\nverbs = [{}]\n", quote(&s.id.value), verbs.join(", ")).unwrap();
-        if let Some(g) = &s.granted_by {
-            writeln!(out, "granted_by = {}", quote(&g.value)).unwrap();
-        }
-        out.push('\n');
-    }
-}
-
 fn write_policies(set: &PolicySet, dir: &std::path::Path) {
     std::fs::create_dir_all(dir).unwrap();
-    let mut head = String::new();
-    for k in &set.kinds {
-        let levels: Vec<String> = k.levels.iter().map(|l| quote(l.name())).collect();
-        writeln!(
-            head,
-            "[[kind]]\nname = {}\nlevels = [{}]\nhierarchical = {}\n",
-            quote(&k.name.value),
-            levels.join(", "),
-            k.hierarchical
-        )
-        .unwrap();
-    }
-    for r in &set.roles {
-        role(&mut head, "role", r);
-    }
-    std::fs::write(dir.join("0000-kinds-and-roles.toml"), head).unwrap();
+    std::fs::write(dir.join("0000-kinds-and-roles.toml"), render_globals(&set.kinds, &set.roles)).unwrap();
     for (n, chunk) in set.orgs.chunks(100).enumerate() {
-        let mut text = String::new();
-        for o in chunk {
-            org(&mut text, o);
-        }
+        let text: String = chunk.iter().map(render_org).collect();
         std::fs::write(dir.join(format!("orgs-{:04}.toml", n + 1)), text).unwrap();
     }
 }

@@ -8,6 +8,7 @@ mod gateway;
 mod manage;
 mod model_prop;
 mod policy_errors;
+mod render;
 mod shipped;
 mod swap;
 mod transfer_prop;

@@ -8,6 +8,7 @@ mod ast;
 mod compile;
 mod err;
 mod parse;
+mod render;
 mod validate;
 
 pub use ast::*;
@@ -15,6 +16,7 @@ pub(crate) use compile::pair;
 pub use compile::{compile, compile_org};
 pub use err::{LoadError, PolicyError, PolicyErrorKind, PolicyErrors, SourceError, SourceLoc};
 pub use parse::{FileMode, parse_permission};
+pub use render::{render_globals, render_org, render_permission};
 pub use validate::{
     BUILTIN_KINDS, BUILTIN_ROLES, Binding, Globals, KindId, KindInfo, Kinds, Member, OrgModel, Project, RoleDef,
     RoleEntry, RoleRef, Share, Subject, Team, Validated, validate, validate_org,
