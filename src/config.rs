@@ -51,14 +51,13 @@
 //! methods = { POST = "update" }  # replaces the REST convention for this route
 //! ```
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::auth::{ApiTokenSpec, AuthSpec, KeySpec, parse_algorithm};
 use crate::model::Verb;
-use crate::policy::SourceLoc;
+use crate::policy::{Heading, Problem, Problems, SourceLoc};
 use crate::route::{RouteDecl, RouteError, RouteTable};
 use crate::tomlwalk::{DidYouMean, Fields, Loc, Located, SourceFile, WalkError, Walker, nearest};
 
@@ -253,28 +252,15 @@ pub enum ConfigErrorKind {
     NoRoutes,
 }
 
-/// One located problem.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{loc}: {kind}")]
-pub struct ConfigError {
-    pub loc: SourceLoc,
-    pub kind: ConfigErrorKind,
+impl Heading for ConfigErrorKind {
+    const NOUN: &'static str = "config";
 }
+
+/// One located problem in a config file.
+pub type ConfigError = Problem<ConfigErrorKind>;
 
 /// Every problem in a config file, in line order.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.len();
-        writeln!(f, "config is invalid ({n} error{}):", if n == 1 { "" } else { "s" })?;
-        for e in &self.0 {
-            writeln!(f, "  {e}")?;
-        }
-        Ok(())
-    }
-}
+pub type ConfigErrors = Problems<ConfigErrorKind>;
 
 /// Reading a config file failed.
 #[derive(Debug, thiserror::Error)]
@@ -344,7 +330,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let mut errors = p.errors;
     if !errors.is_empty() {
         errors.sort_by_key(|(loc, _)| *loc);
-        return Err(ConfigErrors(
+        return Err(Problems(
             errors
                 .into_iter()
                 .map(|(loc, kind)| {
@@ -364,7 +350,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             routes,
         }),
         // Unreachable: a missing part always records an error above.
-        _ => Err(ConfigErrors(Vec::new())),
+        _ => Err(Problems(Vec::new())),
     }
 }
 

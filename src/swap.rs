@@ -17,7 +17,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use arc_swap::Guard;
 
-use crate::policy::{OrgDecl, OrgModel, PolicyError, PolicyErrorKind, PolicyErrors, PolicySet, validate_org};
+use crate::policy::{OrgDecl, OrgModel, PolicyError, PolicyErrorKind, PolicyErrors, PolicySet, Problems, validate_org};
 use crate::snapshot::{Snapshot, StaleOrgModel};
 
 /// The live snapshot and its revision counter.
@@ -79,7 +79,7 @@ impl SnapshotHandle {
         // Validated against `old`'s globals just now, under the writer lock: cannot be stale.
         match old.with_org(model) {
             Ok(new) => Ok(self.store(new, &old)),
-            Err(stale) => Err(PolicyErrors(vec![PolicyError {
+            Err(stale) => Err(Problems(vec![PolicyError {
                 loc: set.source_loc(org.loc),
                 kind: PolicyErrorKind::Stale { message: stale.to_string() },
             }])),

@@ -167,28 +167,46 @@ pub enum PolicyErrorKind {
     BadCheckVerb { value: String, suggestion: DidYouMean },
 }
 
-/// One located problem.
+/// One located problem: where it is, and what.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{loc}: {kind}")]
-pub struct PolicyError {
+pub struct Problem<K> {
     pub loc: SourceLoc,
-    pub kind: PolicyErrorKind,
+    pub kind: K,
 }
 
-/// Every problem found in a policy set, in file and line order.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct PolicyErrors(pub Vec<PolicyError>);
+/// Every problem found in some input, in file and line order, reported together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problems<K>(pub Vec<Problem<K>>);
 
-impl fmt::Display for PolicyErrors {
+/// What a kind of problem is about, for the heading of a list of them.
+pub trait Heading {
+    /// "policy", "config": the list reads "policy is invalid (2 errors):".
+    const NOUN: &'static str;
+}
+
+impl<K: Heading + fmt::Display> fmt::Display for Problems<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        writeln!(f, "policy is invalid ({n} error{}):", if n == 1 { "" } else { "s" })?;
+        writeln!(f, "{} is invalid ({n} error{}):", K::NOUN, if n == 1 { "" } else { "s" })?;
         for e in &self.0 {
             writeln!(f, "  {e}")?;
         }
         Ok(())
     }
 }
+
+impl<K: Heading + fmt::Display + fmt::Debug> std::error::Error for Problems<K> {}
+
+impl Heading for PolicyErrorKind {
+    const NOUN: &'static str = "policy";
+}
+
+/// One located problem in a policy set.
+pub type PolicyError = Problem<PolicyErrorKind>;
+
+/// Every problem found in a policy set, in file and line order.
+pub type PolicyErrors = Problems<PolicyErrorKind>;
 
 /// Reading a policy folder or case file failed before any text could be checked.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,9 @@ mod validate;
 pub use ast::*;
 pub(crate) use compile::pair;
 pub use compile::{compile, compile_org};
-pub use err::{LoadError, PolicyError, PolicyErrorKind, PolicyErrors, SourceError, SourceLoc};
+pub use err::{
+    Heading, LoadError, PolicyError, PolicyErrorKind, PolicyErrors, Problem, Problems, SourceError, SourceLoc,
+};
 pub use parse::{FileMode, parse_permission};
 pub use render::{render_globals, render_org, render_permission};
 pub use validate::{
@@ -54,12 +56,12 @@ pub fn parse(files: &[SourceText], mode: FileMode) -> Result<(PolicySet, Vec<Che
     // Report structural problems together with whatever validation finds in the rest.
     let mut all: Vec<PolicyError> = match validate(&set) {
         Ok(_) => Vec::new(),
-        Err(PolicyErrors(v)) => v,
+        Err(Problems(v)) => v,
     };
     all.extend(errors.into_iter().map(|(loc, kind)| PolicyError { loc: set.source_loc(loc), kind }));
     all.sort_by(|a, b| a.loc.cmp(&b.loc));
     all.dedup();
-    Err(PolicyErrors(all))
+    Err(Problems(all))
 }
 
 /// Parses, validates and compiles policy files.

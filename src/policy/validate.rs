@@ -8,7 +8,7 @@
 use hashbrown::HashMap;
 
 use super::ast::*;
-use super::err::{PolicyError, PolicyErrorKind as E, PolicyErrors, nearest};
+use super::err::{PolicyError, PolicyErrorKind as E, PolicyErrors, Problems, nearest};
 use crate::model::{Level, VerbSet, normalise_id};
 
 /// Index of a kind in [`Kinds`].
@@ -248,7 +248,7 @@ pub fn validate_org(globals: &Globals, set: &PolicySet, org: &OrgDecl) -> Result
     let mut errors = Errors::new(set);
     let model = validate_org_into(globals, org, &mut errors);
     errors.finish()?;
-    model.ok_or_else(|| PolicyErrors(Vec::new()))
+    model.ok_or_else(|| Problems(Vec::new()))
 }
 
 /// Problems found so far, with the set to name their files.
@@ -277,9 +277,7 @@ impl<'s> Errors<'s> {
         }
         self.list.sort_by_key(|(loc, _)| *loc);
         let set = self.set;
-        Err(PolicyErrors(
-            self.list.into_iter().map(|(loc, kind)| PolicyError { loc: set.source_loc(loc), kind }).collect(),
-        ))
+        Err(Problems(self.list.into_iter().map(|(loc, kind)| PolicyError { loc: set.source_loc(loc), kind }).collect()))
     }
 }
 
