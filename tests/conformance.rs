@@ -52,7 +52,7 @@ fn invalid_cases_are_rejected_for_the_right_reason() {
 
 #[test]
 fn a_wrong_expectation_is_reported_with_file_and_check_number() {
-    let dir = tempdir();
+    let dir = crate::scratch("conformance");
     let case = dir.join("wrong.toml");
     let text = std::fs::read_to_string(shared_conformance().join("02-custom-role.toml")).unwrap();
     // Flip the first expectation: the runner must notice.
@@ -69,23 +69,10 @@ fn a_wrong_expectation_is_reported_with_file_and_check_number() {
 
 #[test]
 fn an_invalid_case_that_validates_is_a_failure() {
-    let dir = tempdir().join("invalid");
+    let dir = crate::scratch("conformance").join("invalid");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(shared_conformance().join("01-builtin-roles.toml"), dir.join("fine.toml")).unwrap();
     let report = run(&[dir]).unwrap();
     assert_eq!(report.failed(), 1);
     assert!(report.failures[0].message.contains("validates"));
-}
-
-pub(crate) fn tempdir() -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "portcullis-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -30,18 +30,7 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A fresh scratch folder under the system temp folder, removed by [`Gateway`]'s drop.
-pub fn scratch(tag: &str) -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "portcullis-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+pub use crate::scratch;
 
 /// A token for `sub`, signed with the test RSA key (kid `test`), valid for 10 minutes.
 pub fn token(sub: &str) -> String {
