@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::client;
 use crate::conformance;
 use crate::decide::Request;
 use crate::explain::explain;
@@ -56,6 +57,48 @@ enum Command {
         /// Also print the errors each invalid case was rejected with.
         #[arg(short, long)]
         verbose: bool,
+    },
+    /// Orgs in the store: create (operators), show, audit log.
+    Org {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::OrgCommand,
+    },
+    /// Members and service accounts of an org.
+    Member {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::MemberCommand,
+    },
+    /// Custom org roles and their bindings.
+    Role {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::RoleCommand,
+    },
+    /// Share one resource, list its direct grants, revoke one.
+    Share {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::ShareCommand,
+    },
+    /// Hand an org's ownership over: start, confirm (both parties), cancel.
+    Transfer {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::TransferCommand,
+    },
+    /// What a principal can access, or has shared.
+    Acl {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::AclCommand,
     },
     /// Decide one request against a policies folder and print allow or deny and why.
     Check {
@@ -138,6 +181,12 @@ pub fn run() -> ExitCode {
             }
             Err(e) => report(&e),
         },
+        Command::Org { conn, command } => admin_call(&conn, client::org_call(&conn, &command)),
+        Command::Member { conn, command } => admin_call(&conn, client::member_call(&conn, &command)),
+        Command::Role { conn, command } => admin_call(&conn, client::role_call(&conn, &command)),
+        Command::Share { conn, command } => admin_call(&conn, client::share_call(&conn, &command)),
+        Command::Transfer { conn, command } => admin_call(&conn, client::transfer_call(&conn, &command)),
+        Command::Acl { conn, command } => admin_call(&conn, client::acl_call(&conn, &command)),
         Command::Check { policies, principal, org, project, kind, id, verb } => match load_policy_dir(&policies) {
             Ok(snapshot) => {
                 let request = Request {
@@ -196,10 +245,30 @@ fn serve(path: &std::path::Path, demo: bool) -> ExitCode {
         ),
         Some(_) => {}
     }
-    let mut server = match crate::gateway::server(&config, std::sync::Arc::new(policy), verifier) {
+    let policy = std::sync::Arc::new(policy);
+    let admin = match &config.admin {
+        Some(admin) => {
+            let control = match crate::control::open(admin, policy.clone()) {
+                Ok(c) => c,
+                Err(e) => return report(&e),
+            };
+            let verifier = match config.auth.as_ref().map(|a| crate::auth::Verifier::load_with_demo(a, secret)) {
+                Some(Ok(v)) => Some(v),
+                Some(Err(e)) => return report(&e),
+                None => None,
+            };
+            Some((admin.listen, crate::admin::AdminApi { control, verifier }))
+        }
+        None => None,
+    };
+    let mut server = match crate::gateway::server(&config, policy, verifier) {
         Ok(server) => server,
         Err(e) => return report(&e),
     };
+    if let Some((listen, api)) = admin {
+        eprintln!("portcullis: admin API listening on {listen}");
+        server.add_service(crate::admin::service(listen, api));
+    }
     if let Some((addrs, key)) = &demo {
         server.add_service(crate::demo::sample_service(addrs));
         match crate::demo::banner(&config, key, addrs) {
@@ -214,6 +283,17 @@ fn serve(path: &std::path::Path, demo: bool) -> ExitCode {
     }
     eprintln!("portcullis: listening on {} (policies: {})", config.gateway.listen, config.gateway.policies.display());
     server.run_forever()
+}
+
+/// Sends one admin API call and prints its JSON answer.
+fn admin_call(conn: &client::Connection, call: Result<client::Call, client::ClientError>) -> ExitCode {
+    match call.and_then(|call| client::send(conn, &call)) {
+        Ok(value) => {
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => report(&e),
+    }
 }
 
 /// Runs the sample platform upstream alone.

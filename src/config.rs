@@ -73,6 +73,31 @@ pub struct Config {
     pub auth: Option<AuthSpec>,
     pub upstreams: Vec<Upstream>,
     pub routes: RouteTable,
+    /// `None` when the file has no `[admin]`: no admin API, no store, only policy files.
+    pub admin: Option<Admin>,
+}
+
+/// `[admin]`: the admin API's listener and the store behind it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admin {
+    pub listen: SocketAddr,
+    /// Principals who may create orgs.
+    pub operators: Vec<String>,
+    pub store: StoreLocation,
+    /// Seconds a pending ownership transfer lives (7 days by default).
+    pub transfer_ttl_secs: u64,
+    /// How long a gateway request carrying `Portcullis-Revision` waits for this replica to
+    /// reach that revision before it is answered 503.
+    pub revision_wait: Duration,
+}
+
+/// Where the control plane keeps its orgs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// SQLite, `portcullis.db` in this folder (resolved against the config file's folder).
+    Sqlite { data_dir: PathBuf },
+    /// PostgreSQL at this URL, shared by replicas.
+    Postgres { url: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -246,6 +271,10 @@ pub enum ConfigErrorKind {
     DuplicateKid { kid: String },
     #[error("with several keys every [[auth.key]] needs a `kid`, so a token can name its key")]
     KidRequired,
+    #[error("`postgres` must be a postgres:// or postgresql:// URL")]
+    BadPostgresUrl,
+    #[error("give the store either as `data_dir` (SQLite) or as `postgres` (a URL), not both")]
+    TwoStores,
     #[error(transparent)]
     Route(#[from] RouteError),
     #[error("the config has no [[route]]: every request would be 404; add routes for the platform's APIs")]
@@ -287,7 +316,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let mut p: W = Walker::new(0);
     let doc = p.parse(text);
     let root = Fields::root(&doc);
-    root.check_keys(&mut p, &["gateway", "limits", "auth", "upstream", "route"], &[]);
+    root.check_keys(&mut p, &["gateway", "limits", "auth", "upstream", "route", "admin"], &[]);
 
     let gateway = match root.table(&mut p, "gateway", "[gateway]") {
         Some(t) => gateway(&mut p, &t, base),
@@ -298,6 +327,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     };
     let limits = root.table(&mut p, "limits", "[limits]").map_or_else(Limits::default, |t| limits(&mut p, &t));
     let auth = root.table(&mut p, "auth", "[auth]").map(|t| auth(&mut p, &t, base));
+    let admin = root.table(&mut p, "admin", "[admin]").and_then(|t| admin(&mut p, &t, base));
     let upstreams: Vec<(Upstream, Loc)> =
         root.tables(&mut p, "upstream", "[[upstream]]").iter().filter_map(|t| upstream(&mut p, t)).collect();
     let mut names: Vec<&str> = Vec::new();
@@ -348,6 +378,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             auth,
             upstreams: upstreams.into_iter().map(|(u, _)| u).collect(),
             routes,
+            admin,
         }),
         // Unreachable: a missing part always records an error above.
         _ => Err(Problems(Vec::new())),
@@ -456,6 +487,41 @@ fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {
 
 const ALGORITHMS: [&str; 12] =
     ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256", "HS384", "HS512"];
+
+fn admin(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Admin> {
+    t.check_keys(p, &["listen", "operators", "data_dir", "postgres", "transfer_ttl_secs", "revision_wait_ms"], &[]);
+    let listen = t.required_string(p, "listen").and_then(|l| address(p, &l));
+    let operators = t.strings(p, "operators").unwrap_or_default().into_iter().map(|o| o.value).collect();
+    let data_dir = t.string(p, "data_dir");
+    let postgres = t.string(p, "postgres");
+    let store = match (data_dir, postgres) {
+        (Some(d), Some(_)) => {
+            p.errors.push((d.loc, E::TwoStores));
+            None
+        }
+        (None, Some(url)) => {
+            if url.value.starts_with("postgres://") || url.value.starts_with("postgresql://") {
+                Some(StoreLocation::Postgres { url: url.value })
+            } else {
+                p.errors.push((url.loc, E::BadPostgresUrl));
+                None
+            }
+        }
+        (Some(d), None) => Some(StoreLocation::Sqlite { data_dir: base.join(d.value) }),
+        (None, None) => Some(StoreLocation::Sqlite { data_dir: base.join("data") }),
+    };
+    let mut positive = |key: &str, default: u64| match t.integer(p, key) {
+        None => default,
+        Some(v) if v.value < 1 => {
+            p.errors.push((v.loc, E::TooSmall { key: key.into(), min: 1, value: v.value }));
+            default
+        }
+        Some(v) => u64::try_from(v.value).unwrap_or(default),
+    };
+    let transfer_ttl_secs = positive("transfer_ttl_secs", 7 * 24 * 3600);
+    let revision_wait = Duration::from_millis(positive("revision_wait_ms", 2000));
+    Some(Admin { listen: listen?, operators, store: store?, transfer_ttl_secs, revision_wait })
+}
 
 fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
     let mut spec = AuthSpec::default();

@@ -97,6 +97,8 @@ pub struct Gateway {
     explain_denials: bool,
     trusted_proxies: Vec<crate::config::Cidr>,
     next_request_id: AtomicU64,
+    /// How long a request carrying `Portcullis-Revision` waits for that revision.
+    revision_wait: std::time::Duration,
 }
 
 /// What one request carries from phase to phase.
@@ -143,6 +145,22 @@ impl Gateway {
             explain_denials: config.gateway.explain_denials,
             trusted_proxies: config.gateway.trusted_proxies.clone(),
             next_request_id: AtomicU64::new(1),
+            revision_wait: config.admin.as_ref().map_or(std::time::Duration::from_secs(2), |a| a.revision_wait),
+        }
+    }
+
+    /// Waits until the live snapshot has org `org` at `wanted` or later; false past
+    /// `revision_wait`.
+    async fn wait_for_revision(&self, org: &str, wanted: u64) -> bool {
+        let deadline = tokio::time::Instant::now() + self.revision_wait;
+        loop {
+            if self.policy.handle().load().org(org).is_some_and(|o| o.model.revision >= wanted) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
     }
 
@@ -245,6 +263,23 @@ impl ProxyHttp for Gateway {
                 return self.reject(session, ctx, 401, "unauthenticated", None, &[("www-authenticate", www)]).await;
             }
         };
+        // Read your writes: a request naming an org revision (the answer to an admin write)
+        // waits, bounded, until this replica has it.
+        if let Some(value) = session.req_header().headers.get(crate::admin::REVISION_HEADER) {
+            let Some(wanted) = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) else {
+                let error = "bad Portcullis-Revision header: send the org revision (a number) an admin write returned";
+                return self.reject(session, ctx, 400, error, None, &[]).await;
+            };
+            if !self.wait_for_revision(target.org, wanted).await {
+                let reason = format!(
+                    "this replica has not reached revision {wanted} of org '{}' within {} ms; retry",
+                    target.org,
+                    self.revision_wait.as_millis()
+                );
+                let headers = [("retry-after", "1".to_string())];
+                return self.reject(session, ctx, 503, "revision not reached", Some(reason), &headers).await;
+            }
+        }
         // 4. Decide, with one load of the live snapshot.
         let request = Request {
             org: target.org,

@@ -2,24 +2,34 @@
 //!
 //! Every request takes the same path, one module per step:
 //!
-//! 1. canonicalise the request target (gateway, to come),
-//! 2. route method and path to a resource and verb (to come),
-//! 3. authenticate the caller (to come),
+//! 0. [`admit`] the request's framing and size,
+//! 1. [`canon`]icalise the request target,
+//! 2. [`route`] method and path to a resource and verb,
+//! 3. [`auth`]enticate the caller (JWT, or a service account's API token),
 //! 4. [`decide`] against the live [`Snapshot`], loaded once from a [`SnapshotHandle`],
-//! 5. forward or reject (to come).
+//! 5. forward to an [`upstream`] or reject; [`gateway`] wires the steps into pingora.
 //!
 //! The permission model is `../shared/MODEL.md`. Policy text becomes a snapshot through
 //! [`policy`] (parse, validate, compile); [`source`] reads policy folders; [`explain`]
 //! turns a decision into a sentence; [`conformance`] runs the model's case files.
+//!
+//! The control plane changes orgs while the gateway runs: [`manage`] decides who may make a
+//! change, [`edit`] makes it on the org's policy, [`transfer`] runs the ownership handshake,
+//! [`store`] commits it (SQLite or PostgreSQL), [`control`] ties them together and publishes
+//! the result, and [`admin`] serves it as a JSON API.
 
+pub mod admin;
 pub mod admit;
 pub mod auth;
 pub mod canon;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod conformance;
+pub mod control;
 pub mod decide;
 pub mod demo;
+pub mod edit;
 pub mod explain;
 pub mod gateway;
 pub mod jwks;
@@ -30,6 +40,7 @@ pub mod reload;
 pub mod route;
 pub mod snapshot;
 pub mod source;
+pub mod store;
 pub mod strmap;
 pub mod swap;
 pub mod tls;

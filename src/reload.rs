@@ -6,9 +6,10 @@
 //! reported. A gateway that starts without a valid policy is *not ready*: it answers every
 //! request 503 until a valid set appears, and never decides against a partial or empty one.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,20 +17,24 @@ use notify::{RecursiveMode, Watcher};
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
-use crate::policy::LoadError;
+use crate::policy::{self, FileMode, LoadError, PolicyErrors, SourceText};
 use crate::snapshot::Snapshot;
-use crate::source::load_policy_dir;
+use crate::source::{load_policy_dir, read_policy_dir};
 use crate::swap::SnapshotHandle;
 
 /// How long to wait after a file event for the burst to settle (an editor's save is often
 /// several events: write, rename, chmod) before reading the folder.
 const SETTLE: Duration = Duration::from_millis(150);
 
-/// The live policy of a policies folder, and whether one has ever loaded.
+/// The live policy of a policies folder and of the orgs the control plane stores, and
+/// whether one has ever loaded.
 #[derive(Debug)]
 pub struct LivePolicy {
     dir: PathBuf,
     handle: Arc<SnapshotHandle>,
+    /// The orgs from the store, as last published: policy text and revision. Locked by
+    /// writers only (reloads, store updates), which it also serialises.
+    stored: Mutex<BTreeMap<String, StoredText>>,
     ready: AtomicBool,
     reloads: AtomicU64,
     failures: AtomicU64,
@@ -46,6 +51,7 @@ impl LivePolicy {
         let live = LivePolicy {
             dir: dir.into(),
             handle: Arc::new(SnapshotHandle::new(snapshot)),
+            stored: Mutex::new(BTreeMap::new()),
             ready: AtomicBool::new(error.is_none()),
             reloads: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -58,6 +64,7 @@ impl LivePolicy {
         LivePolicy {
             dir: dir.into(),
             handle: Arc::new(SnapshotHandle::new(snapshot)),
+            stored: Mutex::new(BTreeMap::new()),
             ready: AtomicBool::new(true),
             reloads: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -81,10 +88,11 @@ impl LivePolicy {
         (self.reloads.load(Ordering::Relaxed), self.failures.load(Ordering::Relaxed))
     }
 
-    /// Reads the folder again and publishes it if it validates; returns the new revision.
-    /// On error nothing changes.
+    /// Reads the folder again and publishes it, with the stored orgs, if it all validates;
+    /// returns the new revision. On error nothing changes.
     pub fn reload(&self) -> Result<u64, LoadError> {
-        match load_policy_dir(&self.dir) {
+        let stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        match compile_with_stored(&self.dir, &stored) {
             Ok(snapshot) => {
                 let revision = self.handle.replace(snapshot);
                 // Published before it is announced: a reader that sees `ready` sees the set.
@@ -97,6 +105,67 @@ impl LivePolicy {
                 Err(e)
             }
         }
+    }
+
+    /// Whether org `id` is one the store owns (as opposed to a policy file).
+    pub fn is_stored(&self, id: &str) -> bool {
+        self.stored.lock().unwrap_or_else(|e| e.into_inner()).contains_key(id)
+    }
+
+    /// Publishes a stored org's policy at `revision`, unless a revision as recent is already
+    /// live (notifications and a writer's own publication may arrive in any order). The org
+    /// is validated against the live kinds and global roles; if it does not validate, nothing
+    /// changes. Returns whether it was published.
+    pub fn publish_stored(&self, id: &str, policy_text: &str, revision: u64) -> Result<bool, PolicyErrors> {
+        let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        if stored.get(id).is_some_and(|s| s.revision >= revision) {
+            return Ok(false);
+        }
+        let text = stored_source(id, policy_text);
+        let (set, _) = policy::parse(std::slice::from_ref(&text), FileMode::Policy)?;
+        let Some(org) = set.orgs.first().filter(|o| o.id.as_str() == id && set.orgs.len() == 1) else {
+            return Err(policy::Problems(vec![policy::PolicyError {
+                loc: set.source_loc(policy::Loc::SYNTHETIC),
+                kind: policy::PolicyErrorKind::Stale {
+                    message: format!("the store's text for '{id}' is not one org '{id}'"),
+                },
+            }]));
+        };
+        self.handle.update_org_at(&set, org, revision)?;
+        stored.insert(id.to_string(), StoredText { policy: policy_text.to_string(), revision });
+        // A store org makes a gateway that started without a policy ready only through a
+        // full reload (the files must validate too).
+        Ok(true)
+    }
+
+    /// The policies folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the policy files declare org `id` (file and line), if they do.
+    pub fn file_declaring(&self, id: &str) -> Option<policy::SourceLoc> {
+        let files = read_policy_dir(&self.dir).ok()?;
+        let parsed = files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.text.contains(id))
+            .map(|(i, f)| (i, policy::parse(std::slice::from_ref(f), FileMode::Policy)));
+        for (i, result) in parsed {
+            if let (Ok((set, _)), Some(file)) = (result, files.get(i))
+                && let Some(org) = set.orgs.iter().find(|o| o.id.as_str() == id)
+            {
+                let mut loc = set.source_loc(org.loc);
+                loc.file = file.path.clone();
+                return Some(loc);
+            }
+        }
+        None
+    }
+
+    /// The revision of stored org `id` that is live, if it is one.
+    pub fn stored_revision(&self, id: &str) -> Option<u64> {
+        self.stored.lock().unwrap_or_else(|e| e.into_inner()).get(id).map(|s| s.revision)
     }
 
     /// Reloads and reports the outcome on stderr.
@@ -113,6 +182,33 @@ impl LivePolicy {
             }
         }
     }
+}
+
+/// A stored org's policy text and revision.
+#[derive(Clone, Debug)]
+struct StoredText {
+    policy: String,
+    revision: u64,
+}
+
+/// How a stored org's text is named in error messages: `store:<org>`.
+fn stored_source(id: &str, text: &str) -> SourceText {
+    SourceText { path: PathBuf::from(format!("store:{id}")), text: text.to_string() }
+}
+
+/// The folder's files and the stored orgs, compiled together (so an org in both is reported
+/// as declared twice), with each stored org's revision set.
+fn compile_with_stored(dir: &Path, stored: &BTreeMap<String, StoredText>) -> Result<Snapshot, LoadError> {
+    if stored.is_empty() {
+        return load_policy_dir(dir);
+    }
+    let mut files = read_policy_dir(dir)?;
+    files.extend(stored.iter().map(|(id, s)| stored_source(id, &s.policy)));
+    let mut snapshot = policy::compile_files(&files)?;
+    for (id, s) in stored {
+        snapshot.set_org_revision(id, s.revision);
+    }
+    Ok(snapshot)
 }
 
 /// The background task that reloads a [`LivePolicy`] on file changes and SIGHUP.

@@ -97,6 +97,15 @@ impl Snapshot {
         }
     }
 
+    /// Sets the store revision of org `id` in a snapshot that is still being built (its orgs
+    /// not yet shared with another snapshot); does nothing otherwise.
+    pub(crate) fn set_org_revision(&mut self, id: &str, revision: u64) {
+        let Some(&i) = self.org_index.get(id) else { return };
+        if let Some(org) = self.orgs.get_mut(i as usize).and_then(Arc::get_mut) {
+            org.model.revision = revision;
+        }
+    }
+
     /// A copy of this snapshot without org `id`.
     pub fn without_org(&self, id: &str) -> Snapshot {
         let orgs = self.orgs.iter().filter(|o| &*o.model.id != id).cloned().collect();

@@ -73,9 +73,16 @@ impl SnapshotHandle {
     /// Validates one org's policy against the live kinds and global roles, then replaces it.
     /// If it does not validate, nothing changes. `set` names the files for error messages.
     pub fn update_org(&self, set: &PolicySet, org: &OrgDecl) -> Result<u64, PolicyErrors> {
+        self.update_org_at(set, org, 0)
+    }
+
+    /// [`update_org`](Self::update_org) for an org the control plane stores, at its store
+    /// revision.
+    pub fn update_org_at(&self, set: &PolicySet, org: &OrgDecl, revision: u64) -> Result<u64, PolicyErrors> {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.current.load_full();
-        let model = validate_org(old.globals(), set, org)?;
+        let mut model = validate_org(old.globals(), set, org)?;
+        model.revision = revision;
         // Validated against `old`'s globals just now, under the writer lock: cannot be stale.
         match old.with_org(model) {
             Ok(new) => Ok(self.store(new, &old)),

@@ -46,7 +46,7 @@ impl Default for TransferRules {
 }
 
 /// A pending transfer of one org's ownership.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transfer {
     pub org: String,
     /// The owner who started it.

@@ -205,6 +205,7 @@ fn org(rng: &mut Rng, index: usize, n_members: usize, n_shares: usize, n_roles: 
                 id: s(id),
                 verbs: verbs(rng),
                 granted_by: Some(s("u0")),
+                granted_at: None,
                 loc: Loc::SYNTHETIC,
             }
         })

@@ -106,6 +106,8 @@ pub struct ShareDecl {
     pub id: Located<String>,
     pub verbs: VerbSet,
     pub granted_by: Option<Located<String>>,
+    /// When it was given, in seconds since the Unix epoch (the admin API records it).
+    pub granted_at: Option<Located<i64>>,
     pub loc: Loc,
 }
 

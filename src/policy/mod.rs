@@ -17,7 +17,7 @@ pub use compile::{compile, compile_org};
 pub use err::{
     Heading, LoadError, PolicyError, PolicyErrorKind, PolicyErrors, Problem, Problems, SourceError, SourceLoc,
 };
-pub use parse::{FileMode, parse_permission};
+pub use parse::{FileMode, parse_permission, parse_share_verbs};
 pub use render::{render_globals, render_org, render_permission};
 pub use validate::{
     BUILTIN_KINDS, BUILTIN_ROLES, Binding, Globals, KindId, KindInfo, Kinds, Member, OrgModel, Project, RoleDef,

@@ -196,13 +196,14 @@ fn org(p: &mut W, t: &Fields<'_, '_>) -> Option<OrgDecl> {
 }
 
 fn share(p: &mut W, t: &Fields<'_, '_>) -> Option<ShareDecl> {
-    let keys = ["subject", "kind", "project", "id", "verbs", "level", "granted_by"];
+    let keys = ["subject", "kind", "project", "id", "verbs", "level", "granted_by", "granted_at"];
     t.check_keys(p, &keys, &[]);
     let subject = t.required_string(p, "subject");
     let kind = t.required_string(p, "kind");
     let project = t.string(p, "project");
     let id = t.required_string(p, "id");
     let granted_by = t.string(p, "granted_by");
+    let granted_at = t.integer(p, "granted_at");
     let verbs_list = t.strings(p, "verbs");
     let level = t.string(p, "level");
     let mut verbs = VerbSet::EMPTY;
@@ -239,7 +240,8 @@ fn share(p: &mut W, t: &Fields<'_, '_>) -> Option<ShareDecl> {
             }
         },
     }
-    let share = ShareDecl { subject: subject?, kind: kind?, project, id: id?, verbs, granted_by, loc: p.loc(t.at) };
+    let share =
+        ShareDecl { subject: subject?, kind: kind?, project, id: id?, verbs, granted_by, granted_at, loc: p.loc(t.at) };
     ok.then_some(share)
 }
 
@@ -279,6 +281,16 @@ fn check(p: &mut W, t: &Fields<'_, '_>) -> Option<CheckDecl> {
 }
 
 /// One verb or access level word; `deny` gives `on_deny`.
+/// A share's verb list (verbs or ACL levels): their union. `deny` is refused with the hint to
+/// revoke instead, an unknown word with the nearest known one.
+pub fn parse_share_verbs<S: AsRef<str>>(words: &[S]) -> Result<VerbSet, E> {
+    let mut verbs = VerbSet::EMPTY;
+    for w in words {
+        verbs = verbs.union(access_word(w.as_ref(), E::DenyShare)?);
+    }
+    Ok(verbs)
+}
+
 fn access_word(word: &str, on_deny: E) -> Result<VerbSet, E> {
     match AccessWord::parse(word) {
         Some(AccessWord::Deny) => Err(on_deny),

@@ -101,6 +101,9 @@ pub fn render_org(o: &OrgDecl) -> String {
         if let Some(g) = &s.granted_by {
             let _ = writeln!(out, "granted_by = {}", quote(&g.value));
         }
+        if let Some(at) = &s.granted_at {
+            let _ = writeln!(out, "granted_at = {}", at.value);
+        }
         out.push('\n');
     }
     out

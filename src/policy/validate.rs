@@ -192,6 +192,9 @@ pub struct OrgModel {
     pub roles: Vec<RoleDef>,
     pub bindings: Vec<Binding>,
     pub shares: Vec<Share>,
+    /// The control plane's revision of an org it manages (each write makes the next one);
+    /// 0 for an org declared in a policy file.
+    pub revision: u64,
     /// The [`Globals::id`] this org was validated against; only `validate` sets it.
     pub(crate) globals_id: u64,
 }
@@ -659,6 +662,7 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
         roles,
         bindings,
         shares,
+        revision: 0,
         globals_id: globals.id,
     })
 }

@@ -1,0 +1,531 @@
+//! The admin API: JSON over HTTP on its own listener (`[admin] listen`), served by the same
+//! binary as the gateway. `openapi.json` at the top of the repository describes every
+//! endpoint; `GET /v1/openapi.json` serves it.
+//!
+//! Callers authenticate like gateway clients (`Authorization: Bearer` with a JWT or a
+//! service account's API token) and are authorised by the model they manage
+//! ([`crate::manage`]). Every write answers with the org revision it produced, in the body
+//! and in `Portcullis-Revision`; send that header to the gateway to read your write on any
+//! replica. Bodies are at most [`MAX_BODY`] bytes of JSON; unknown fields and wrong types are
+//! refused with a 400 that names the field, and nothing is written.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{Method, Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::auth::Verifier;
+use crate::control::{AdminError, ControlPlane, Written};
+use crate::edit::{Edit, EditError};
+use crate::manage::Refusal;
+use crate::policy::{Permission, parse_permission, parse_share_verbs};
+use crate::transfer::TransferError;
+
+/// The largest request body the admin API reads.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The header that carries an org revision: in the answer to a write, and in a gateway
+/// request that must see at least that revision.
+pub const REVISION_HEADER: &str = "portcullis-revision";
+
+/// The OpenAPI document, as checked in.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// The admin API's HTTP application.
+pub struct AdminApi {
+    pub control: Arc<ControlPlane>,
+    pub verifier: Option<Verifier>,
+}
+
+/// A finished answer: status and JSON body, and the revision a write produced.
+struct Answer {
+    status: StatusCode,
+    body: serde_json::Value,
+    revision: Option<u64>,
+}
+
+impl Answer {
+    fn ok(body: serde_json::Value) -> Answer {
+        Answer { status: StatusCode::OK, body, revision: None }
+    }
+
+    fn written(status: StatusCode, w: Written) -> Answer {
+        Answer { status, body: serde_json::json!({ "revision": w.revision }), revision: Some(w.revision) }
+    }
+
+    fn error(status: StatusCode, message: impl std::fmt::Display) -> Answer {
+        Answer { status, body: serde_json::json!({ "error": message.to_string() }), revision: None }
+    }
+}
+
+/// Maps a refusal to its status: what is not there is 404, what is not allowed 403, what
+/// clashes with the current state 409, what would break the model 422, a store that cannot
+/// be reached 503.
+fn answer_error(e: &AdminError) -> Answer {
+    let status = match e {
+        AdminError::Refused(Refusal::UnknownOrg { .. }) | AdminError::UnknownOrg { .. } => StatusCode::NOT_FOUND,
+        AdminError::Refused(Refusal::NotAMember { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+        AdminError::Refused(_) | AdminError::NotOperator { .. } | AdminError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        AdminError::Edit(EditError::NotFound { .. }) | AdminError::NoTransfer { .. } => StatusCode::NOT_FOUND,
+        AdminError::Edit(EditError::UnknownRole { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+        AdminError::Edit(_) | AdminError::FileOwned { .. } => StatusCode::CONFLICT,
+        AdminError::Transfer(TransferError::NotOwner { .. } | TransferError::NotAParty { .. }) => StatusCode::FORBIDDEN,
+        AdminError::Transfer(_) => StatusCode::CONFLICT,
+        AdminError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        AdminError::Store(_) | AdminError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    Answer::error(status, e)
+}
+
+/// A 400 for a body that is not what the endpoint takes.
+fn bad_body(e: impl std::fmt::Display) -> Answer {
+    Answer::error(StatusCode::BAD_REQUEST, format!("bad request body: {e}"))
+}
+
+/// Parses a JSON body; errors name the field (`owner: invalid type: integer...`).
+fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Answer> {
+    if bytes.is_empty() {
+        return Err(bad_body("expected a JSON object, got an empty body"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." { bad_body(e.into_inner()) } else { bad_body(format!("field `{path}`: {}", e.into_inner())) }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOrg {
+    id: String,
+    owner: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMember {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTeam {
+    name: String,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeamMembers {
+    members: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewProject {
+    id: String,
+    #[serde(default)]
+    restricted: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectChange {
+    restricted: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRole {
+    name: String,
+    permissions: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolePermissions {
+    permissions: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindingBody {
+    subject: String,
+    role: String,
+    #[serde(default)]
+    project: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShareBody {
+    subject: String,
+    kind: String,
+    #[serde(default)]
+    project: Option<String>,
+    id: String,
+    verbs: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    to: String,
+    step_down_to: String,
+}
+
+fn permissions(entries: &[String]) -> Result<Vec<Permission>, Answer> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| parse_permission(e).map_err(|k| bad_body(format!("field `permissions[{i}]`: {k}"))))
+        .collect()
+}
+
+/// `a=b&c=d`, percent-decoded; a key given twice, a bad escape or non-UTF-8 is refused.
+fn query_pairs(query: &str) -> Result<Vec<(String, String)>, Answer> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (percent_decode(k)?, percent_decode(v)?);
+        if out.iter().any(|(seen, _)| *seen == k) {
+            return Err(Answer::error(StatusCode::BAD_REQUEST, format!("query parameter `{k}` is given twice")));
+        }
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Result<String, Answer> {
+    let bad = || Answer::error(StatusCode::BAD_REQUEST, format!("bad percent-encoding in the query: '{s}'"));
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).ok_or_else(bad)?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+/// Takes the named parameters of a query; any other parameter is refused by name.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(query: &str, allowed: &[&str]) -> Result<Query, Answer> {
+        let pairs = query_pairs(query)?;
+        if let Some((k, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+            return Err(Answer::error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown query parameter `{k}`; this endpoint takes {}", allowed.join(", ")),
+            ));
+        }
+        Ok(Query(pairs))
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, key: &str) -> Result<&str, Answer> {
+        self.get(key)
+            .ok_or_else(|| Answer::error(StatusCode::BAD_REQUEST, format!("query parameter `{key}` is required")))
+    }
+
+    fn number(&self, key: &str, default: u64) -> Result<u64, Answer> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| {
+                Answer::error(StatusCode::BAD_REQUEST, format!("query parameter `{key}` must be a number, got '{v}'"))
+            }),
+        }
+    }
+}
+
+/// A path segment: an id as the model writes them (no `/`, no escapes, no dot segments).
+fn segment_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b':'))
+}
+
+impl AdminApi {
+    async fn handle(&self, method: &Method, path: &str, query: &str, actor: &str, bytes: &[u8]) -> Answer {
+        match self.route(method, path, query, actor, bytes).await {
+            Ok(a) | Err(a) => a,
+        }
+    }
+
+    async fn route(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        actor: &str,
+        bytes: &[u8],
+    ) -> Result<Answer, Answer> {
+        let c = &self.control;
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        if let Some(bad) = segments.iter().skip(2).find(|s| !segment_ok(s)) {
+            return Err(Answer::error(StatusCode::BAD_REQUEST, format!("'{bad}' is not a valid id in a path")));
+        }
+        let no_query = |q: &str| -> Result<(), Answer> { Query::parse(q, &[]).map(|_| ()) };
+        let e = |r: Result<Written, AdminError>, status: StatusCode| match r {
+            Ok(w) => Ok(Answer::written(status, w)),
+            Err(e) => Err(answer_error(&e)),
+        };
+        let edit = |org: &str, edit: Edit| {
+            let detail = String::from_utf8_lossy(bytes).into_owned();
+            let org = org.to_string();
+            async move { c.edit(&org, actor, &edit, &detail).await }
+        };
+        use StatusCode as S;
+        match (method.as_str(), segments.as_slice()) {
+            ("POST", ["v1", "orgs"]) => {
+                no_query(query)?;
+                let b: NewOrg = body(bytes)?;
+                e(c.create_org(actor, &b.id, &b.owner).await, S::CREATED)
+            }
+            ("GET", ["v1", "orgs", org]) => {
+                no_query(query)?;
+                let o = c.org(org, actor).await.map_err(|e| answer_error(&e))?;
+                Ok(Answer {
+                    status: S::OK,
+                    body: serde_json::json!({ "id": o.id, "revision": o.revision, "policy": o.policy, "transfer": o.transfer }),
+                    revision: Some(o.revision),
+                })
+            }
+            ("POST", ["v1", "orgs", org, "members"]) => {
+                let b: NewMember = body(bytes)?;
+                e(edit(org, Edit::InviteMember { id: b.id }).await, S::CREATED)
+            }
+            ("POST", ["v1", "orgs", org, "service-accounts"]) => {
+                let b: NewMember = body(bytes)?;
+                e(edit(org, Edit::CreateServiceAccount { id: b.id }).await, S::CREATED)
+            }
+            ("DELETE", ["v1", "orgs", org, "members", id]) => {
+                e(edit(org, Edit::RemoveMember { id: (*id).into() }).await, S::OK)
+            }
+            ("POST", ["v1", "orgs", org, "teams"]) => {
+                let b: NewTeam = body(bytes)?;
+                e(edit(org, Edit::CreateTeam { name: b.name, members: b.members }).await, S::CREATED)
+            }
+            ("PUT", ["v1", "orgs", org, "teams", name]) => {
+                let b: TeamMembers = body(bytes)?;
+                e(edit(org, Edit::UpdateTeam { name: (*name).into(), members: b.members }).await, S::OK)
+            }
+            ("DELETE", ["v1", "orgs", org, "teams", name]) => {
+                e(edit(org, Edit::DeleteTeam { name: (*name).into() }).await, S::OK)
+            }
+            ("POST", ["v1", "orgs", org, "projects"]) => {
+                let b: NewProject = body(bytes)?;
+                e(edit(org, Edit::CreateProject { id: b.id, restricted: b.restricted }).await, S::CREATED)
+            }
+            ("PUT", ["v1", "orgs", org, "projects", id]) => {
+                let b: ProjectChange = body(bytes)?;
+                e(edit(org, Edit::UpdateProject { id: (*id).into(), restricted: b.restricted }).await, S::OK)
+            }
+            ("DELETE", ["v1", "orgs", org, "projects", id]) => {
+                e(edit(org, Edit::DeleteProject { id: (*id).into() }).await, S::OK)
+            }
+            ("POST", ["v1", "orgs", org, "roles"]) => {
+                let b: NewRole = body(bytes)?;
+                let permissions = permissions(&b.permissions)?;
+                e(edit(org, Edit::CreateRole { name: b.name, permissions }).await, S::CREATED)
+            }
+            ("PUT", ["v1", "orgs", org, "roles", name]) => {
+                let b: RolePermissions = body(bytes)?;
+                let permissions = permissions(&b.permissions)?;
+                e(edit(org, Edit::UpdateRole { name: (*name).into(), permissions }).await, S::OK)
+            }
+            ("DELETE", ["v1", "orgs", org, "roles", name]) => {
+                e(edit(org, Edit::DeleteRole { name: (*name).into() }).await, S::OK)
+            }
+            ("POST", ["v1", "orgs", org, "bindings"]) => {
+                let b: BindingBody = body(bytes)?;
+                e(edit(org, Edit::Bind { subject: b.subject, role: b.role, project: b.project }).await, S::CREATED)
+            }
+            ("DELETE", ["v1", "orgs", org, "bindings"]) => {
+                let q = Query::parse(query, &["subject", "role", "project"])?;
+                let unbind = Edit::Unbind {
+                    subject: q.required("subject")?.into(),
+                    role: q.required("role")?.into(),
+                    project: q.get("project").map(Into::into),
+                };
+                e(edit(org, unbind).await, S::OK)
+            }
+            ("POST", ["v1", "orgs", org, "shares"]) => {
+                let b: ShareBody = body(bytes)?;
+                let verbs = parse_share_verbs(&b.verbs).map_err(|k| bad_body(format!("field `verbs`: {k}")))?;
+                if verbs.is_empty() {
+                    return Err(bad_body("field `verbs`: give at least one verb"));
+                }
+                let share = Edit::Share {
+                    subject: b.subject,
+                    kind: b.kind,
+                    project: b.project,
+                    id: b.id,
+                    verbs,
+                    granted_by: actor.into(),
+                    granted_at: crate::store::now(),
+                };
+                e(edit(org, share).await, S::CREATED)
+            }
+            ("GET", ["v1", "orgs", org, "shares"]) => {
+                let q = Query::parse(query, &["kind", "project", "id"])?;
+                let list = c
+                    .shares(org, actor, q.required("kind")?, q.get("project"), q.required("id")?)
+                    .await
+                    .map_err(|e| answer_error(&e))?;
+                Ok(Answer::ok(serde_json::json!({ "shares": list })))
+            }
+            ("DELETE", ["v1", "orgs", org, "shares"]) => {
+                let q = Query::parse(query, &["subject", "kind", "project", "id"])?;
+                let revoke = Edit::RevokeShare {
+                    subject: q.required("subject")?.into(),
+                    kind: q.required("kind")?.into(),
+                    project: q.get("project").map(Into::into),
+                    id: q.required("id")?.into(),
+                };
+                e(edit(org, revoke).await, S::OK)
+            }
+            ("GET", ["v1", "orgs", org, "acl"]) => {
+                let q = Query::parse(query, &["principal", "kind", "shared"])?;
+                let principal = q.get("principal").unwrap_or(actor);
+                let shared = match q.get("shared") {
+                    None | Some("false") => false,
+                    Some("true") => true,
+                    Some(v) => {
+                        return Err(Answer::error(S::BAD_REQUEST, format!("`shared` is true or false, not '{v}'")));
+                    }
+                };
+                let list = c.acl(org, actor, principal, q.get("kind"), shared).await.map_err(|e| answer_error(&e))?;
+                Ok(Answer::ok(serde_json::json!({ "principal": principal, "access": list })))
+            }
+            ("POST", ["v1", "orgs", org, "transfer"]) => {
+                let b: TransferBody = body(bytes)?;
+                e(c.start_transfer(org, actor, &b.to, &b.step_down_to).await, S::CREATED)
+            }
+            ("GET", ["v1", "orgs", org, "transfer"]) => {
+                let t = c.transfer(org, actor).await.map_err(|e| answer_error(&e))?;
+                Ok(Answer::ok(serde_json::json!({ "transfer": t })))
+            }
+            ("POST", ["v1", "orgs", org, "transfer", "confirm"]) => e(c.confirm_transfer(org, actor).await, S::OK),
+            ("DELETE", ["v1", "orgs", org, "transfer"]) => e(c.cancel_transfer(org, actor).await, S::OK),
+            ("GET", ["v1", "orgs", org, "audit"]) => {
+                let q = Query::parse(query, &["after", "limit"])?;
+                let limit = u32::try_from(q.number("limit", 100)?.clamp(1, 1000)).unwrap_or(100);
+                let entries = c.audit(org, actor, q.number("after", 0)?, limit).await.map_err(|e| answer_error(&e))?;
+                Ok(Answer::ok(serde_json::json!({ "entries": entries })))
+            }
+            (_, ["v1", "orgs", ..]) => Err(Answer::error(
+                S::NOT_FOUND,
+                format!("no admin endpoint {} {path}; see GET /v1/openapi.json", method.as_str()),
+            )),
+            _ => Err(Answer::error(S::NOT_FOUND, format!("no admin endpoint {path}; see GET /v1/openapi.json"))),
+        }
+    }
+}
+
+fn respond(status: StatusCode, content_type: &str, body: Vec<u8>, revision: Option<u64>) -> Response<Vec<u8>> {
+    let mut r = Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("content-length", body.len())
+        .header("cache-control", "no-store");
+    if let Some(rev) = revision {
+        r = r.header(REVISION_HEADER, rev);
+    }
+    r.body(body).unwrap_or_default()
+}
+
+fn json(a: Answer) -> Response<Vec<u8>> {
+    let body = format!("{}\n", a.body).into_bytes();
+    respond(a.status, "application/json", body, a.revision)
+}
+
+#[async_trait]
+impl ServeHttp for AdminApi {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let head = session.req_header();
+        let method = head.method.clone();
+        let path = head.uri.path().to_string();
+        let query = head.uri.query().unwrap_or("").to_string();
+        let auth = head.headers.get(http::header::AUTHORIZATION).map(|v| v.as_bytes().to_vec());
+        let declared = head
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if path == "/healthz" {
+            return json(Answer::ok(serde_json::json!({ "status": "ok" })));
+        }
+        if path == "/v1/openapi.json" && method == Method::GET {
+            return respond(StatusCode::OK, "application/json", OPENAPI.as_bytes().to_vec(), None);
+        }
+        if declared.is_some_and(|n| n > MAX_BODY) {
+            return json(Answer::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over {MAX_BODY} bytes, the admin API's limit"),
+            ));
+        }
+        let mut bytes = Vec::new();
+        loop {
+            match session.read_request_body().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > MAX_BODY {
+                        return json(Answer::error(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!("the body is over {MAX_BODY} bytes, the admin API's limit"),
+                        ));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return json(Answer::error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
+            }
+        }
+        let principal = match &self.verifier {
+            Some(v) => v.verify_header(auth.as_deref()),
+            None => Err(crate::auth::AuthError::Missing),
+        };
+        let principal = match principal {
+            Ok(p) => p,
+            Err(e) => {
+                let mut r = json(Answer::error(StatusCode::UNAUTHORIZED, &e));
+                if let Ok(v) = http::HeaderValue::from_str(&e.www_authenticate()) {
+                    r.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+                }
+                return r;
+            }
+        };
+        json(self.handle(&method, &path, &query, &principal.id, &bytes).await)
+    }
+}
+
+/// A pingora service running the admin API on `listen`.
+pub fn service(listen: std::net::SocketAddr, api: AdminApi) -> impl pingora::services::Service + 'static {
+    let app = pingora::apps::http_app::HttpServer::new_app(api);
+    let mut service = pingora::services::listening::Service::new("admin api".into(), app);
+    service.add_tcp(&listen.to_string());
+    service
+}

@@ -1,0 +1,350 @@
+//! The admin commands of the `portcullis` binary (`org`, `member`, `role`, `share`,
+//! `transfer`, `acl`): each one is a call to the admin API of a running gateway, so the CLI
+//! is authorised exactly like any other client. The API's address comes from `--admin` (or
+//! `PORTCULLIS_ADMIN`), the caller's token from `PORTCULLIS_TOKEN` (kept out of the process
+//! list and shell history).
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+/// Where the admin API is, and who is calling.
+#[derive(Args, Debug, Clone)]
+pub struct Connection {
+    /// The admin API's base URL.
+    #[arg(long, env = "PORTCULLIS_ADMIN", default_value = "http://127.0.0.1:9090", global = true)]
+    pub admin: String,
+    /// The org to change.
+    #[arg(long, global = true)]
+    pub org: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Create an org (platform operators only).
+    Create {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        owner: String,
+    },
+    /// Show the org's policy as stored, with its revision.
+    Show,
+    /// The org's audit log.
+    Audit {
+        /// Only entries after this revision.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MemberCommand {
+    /// Invite a user.
+    Invite { id: String },
+    /// Add a service account.
+    ServiceAccount { id: String },
+    /// Remove a member or service account (and everything given to it).
+    Remove { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoleCommand {
+    /// Create a custom org role.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// `level:kind:verbs` or `level:kind:id:verbs`; repeat for each entry.
+        #[arg(short = 'p', long = "permission", required = true)]
+        permissions: Vec<String>,
+    },
+    /// Replace a custom role's permissions (every holder's access changes with it).
+    Edit {
+        #[arg(long)]
+        name: String,
+        #[arg(short = 'p', long = "permission", required = true)]
+        permissions: Vec<String>,
+    },
+    /// Delete a custom role (it must not be bound).
+    Delete {
+        #[arg(long)]
+        name: String,
+    },
+    /// Bind a role to a member, `team:NAME` or `all`, at org scope or in one project.
+    Assign {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        subject: String,
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Remove a binding.
+    Unassign {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        subject: String,
+        #[arg(long)]
+        project: Option<String>,
+    },
+}
+
+/// One resource: kind, optional project, id.
+#[derive(Args, Debug, Clone)]
+pub struct ResourceArgs {
+    #[arg(long)]
+    pub kind: String,
+    /// The project of a project-level resource.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// The resource id, or `*` for the whole kind.
+    #[arg(long)]
+    pub id: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShareCommand {
+    /// Share one resource with a member, `team:NAME` or `all`.
+    Create {
+        #[command(flatten)]
+        resource: ResourceArgs,
+        #[arg(long)]
+        to: String,
+        /// Verbs or access levels, comma-separated: `read,update` or `write`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        verbs: Vec<String>,
+    },
+    /// Every direct grant on one resource.
+    List {
+        #[command(flatten)]
+        resource: ResourceArgs,
+    },
+    /// Revoke one share.
+    Revoke {
+        #[command(flatten)]
+        resource: ResourceArgs,
+        #[arg(long)]
+        subject: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TransferCommand {
+    /// Start handing the org to a member (owner only).
+    Start {
+        #[arg(long)]
+        to: String,
+        /// The role the owner steps down to.
+        #[arg(long)]
+        step_down_to: String,
+    },
+    /// Confirm the pending transfer (owner, and new owner, each with their own token).
+    Confirm,
+    /// Cancel the pending transfer.
+    Cancel,
+    /// Show the pending transfer.
+    Show,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AclCommand {
+    /// What a principal can access (default: the caller), with where each grant comes from.
+    List {
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only this kind.
+        #[arg(short = 's', long = "kind")]
+        kind: Option<String>,
+        /// What the principal has shared with others instead.
+        #[arg(long)]
+        shared: bool,
+    },
+}
+
+/// Why an admin command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("set PORTCULLIS_TOKEN to your token (a JWT or a service account's API token)")]
+    NoToken,
+    #[error("--org is required for this command")]
+    NoOrg,
+    #[error("cannot reach the admin API at {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("{status}: {message}")]
+    Refused { status: u16, message: String },
+}
+
+/// An admin API request: method, path below the base URL, optional JSON body.
+pub struct Call {
+    pub method: &'static str,
+    pub path: String,
+    pub body: Option<serde_json::Value>,
+}
+
+/// `a=b&c=d` with each value percent-encoded.
+fn query(pairs: &[(&str, Option<&str>)]) -> String {
+    let encode = |v: &str| -> String {
+        v.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let parts: Vec<String> = pairs.iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode(v)))).collect();
+    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+}
+
+fn org_of(c: &Connection) -> Result<&str, ClientError> {
+    c.org.as_deref().ok_or(ClientError::NoOrg)
+}
+
+pub fn org_call(c: &Connection, cmd: &OrgCommand) -> Result<Call, ClientError> {
+    Ok(match cmd {
+        OrgCommand::Create { id, owner } => Call {
+            method: "POST",
+            path: "/v1/orgs".into(),
+            body: Some(serde_json::json!({ "id": id, "owner": owner })),
+        },
+        OrgCommand::Show => Call { method: "GET", path: format!("/v1/orgs/{}", org_of(c)?), body: None },
+        OrgCommand::Audit { after } => {
+            Call { method: "GET", path: format!("/v1/orgs/{}/audit?after={after}", org_of(c)?), body: None }
+        }
+    })
+}
+
+pub fn member_call(c: &Connection, cmd: &MemberCommand) -> Result<Call, ClientError> {
+    let org = org_of(c)?;
+    Ok(match cmd {
+        MemberCommand::Invite { id } => Call {
+            method: "POST",
+            path: format!("/v1/orgs/{org}/members"),
+            body: Some(serde_json::json!({ "id": id })),
+        },
+        MemberCommand::ServiceAccount { id } => Call {
+            method: "POST",
+            path: format!("/v1/orgs/{org}/service-accounts"),
+            body: Some(serde_json::json!({ "id": id })),
+        },
+        MemberCommand::Remove { id } => {
+            Call { method: "DELETE", path: format!("/v1/orgs/{org}/members/{id}"), body: None }
+        }
+    })
+}
+
+pub fn role_call(c: &Connection, cmd: &RoleCommand) -> Result<Call, ClientError> {
+    let org = org_of(c)?;
+    Ok(match cmd {
+        RoleCommand::Create { name, permissions } => Call {
+            method: "POST",
+            path: format!("/v1/orgs/{org}/roles"),
+            body: Some(serde_json::json!({ "name": name, "permissions": permissions })),
+        },
+        RoleCommand::Edit { name, permissions } => Call {
+            method: "PUT",
+            path: format!("/v1/orgs/{org}/roles/{name}"),
+            body: Some(serde_json::json!({ "permissions": permissions })),
+        },
+        RoleCommand::Delete { name } => {
+            Call { method: "DELETE", path: format!("/v1/orgs/{org}/roles/{name}"), body: None }
+        }
+        RoleCommand::Assign { role, subject, project } => Call {
+            method: "POST",
+            path: format!("/v1/orgs/{org}/bindings"),
+            body: Some(serde_json::json!({ "subject": subject, "role": role, "project": project })),
+        },
+        RoleCommand::Unassign { role, subject, project } => Call {
+            method: "DELETE",
+            path: format!(
+                "/v1/orgs/{org}/bindings{}",
+                query(&[("subject", Some(subject)), ("role", Some(role)), ("project", project.as_deref())])
+            ),
+            body: None,
+        },
+    })
+}
+
+pub fn share_call(c: &Connection, cmd: &ShareCommand) -> Result<Call, ClientError> {
+    let org = org_of(c)?;
+    let resource = |r: &ResourceArgs, extra: Option<(&'static str, &str)>| {
+        let mut pairs =
+            vec![("kind", Some(r.kind.as_str())), ("project", r.project.as_deref()), ("id", Some(r.id.as_str()))];
+        if let Some((k, v)) = extra {
+            pairs.push((k, Some(v)));
+        }
+        query(&pairs)
+    };
+    Ok(match cmd {
+        ShareCommand::Create { resource: r, to, verbs } => Call {
+            method: "POST",
+            path: format!("/v1/orgs/{org}/shares"),
+            body: Some(serde_json::json!({
+                "subject": to, "kind": r.kind, "project": r.project, "id": r.id, "verbs": verbs
+            })),
+        },
+        ShareCommand::List { resource: r } => {
+            Call { method: "GET", path: format!("/v1/orgs/{org}/shares{}", resource(r, None)), body: None }
+        }
+        ShareCommand::Revoke { resource: r, subject } => Call {
+            method: "DELETE",
+            path: format!("/v1/orgs/{org}/shares{}", resource(r, Some(("subject", subject)))),
+            body: None,
+        },
+    })
+}
+
+pub fn transfer_call(c: &Connection, cmd: &TransferCommand) -> Result<Call, ClientError> {
+    let org = org_of(c)?;
+    let path = format!("/v1/orgs/{org}/transfer");
+    Ok(match cmd {
+        TransferCommand::Start { to, step_down_to } => {
+            Call { method: "POST", path, body: Some(serde_json::json!({ "to": to, "step_down_to": step_down_to })) }
+        }
+        TransferCommand::Confirm => Call { method: "POST", path: format!("{path}/confirm"), body: None },
+        TransferCommand::Cancel => Call { method: "DELETE", path, body: None },
+        TransferCommand::Show => Call { method: "GET", path, body: None },
+    })
+}
+
+pub fn acl_call(c: &Connection, cmd: &AclCommand) -> Result<Call, ClientError> {
+    let org = org_of(c)?;
+    let AclCommand::List { principal, kind, shared } = cmd;
+    let q =
+        query(&[("principal", principal.as_deref()), ("kind", kind.as_deref()), ("shared", shared.then_some("true"))]);
+    Ok(Call { method: "GET", path: format!("/v1/orgs/{org}/acl{q}"), body: None })
+}
+
+/// Sends `call` with the token from `PORTCULLIS_TOKEN`; the answer's JSON on success.
+pub fn send(c: &Connection, call: &Call) -> Result<serde_json::Value, ClientError> {
+    let token = std::env::var("PORTCULLIS_TOKEN").map_err(|_| ClientError::NoToken)?;
+    let url = format!("{}{}", c.admin.trim_end_matches('/'), call.path);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let bearer = format!("Bearer {token}");
+    let unreachable = |e: ureq::Error| ClientError::Unreachable { url: c.admin.clone(), message: e.to_string() };
+    let response = match (call.method, &call.body) {
+        ("GET", _) => agent.get(&url).header("authorization", &bearer).call(),
+        ("DELETE", _) => agent.delete(&url).header("authorization", &bearer).call(),
+        (method, body) => {
+            let text = body.as_ref().map_or_else(|| "{}".to_string(), ToString::to_string);
+            let builder = match method {
+                "PUT" => agent.put(&url),
+                _ => agent.post(&url),
+            };
+            builder.header("authorization", &bearer).content_type("application/json").send(text)
+        }
+    };
+    let mut response = response.map_err(unreachable)?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().map_err(unreachable)?;
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    if status >= 400 {
+        let message = value.get("error").and_then(|e| e.as_str()).map_or_else(|| value.to_string(), str::to_string);
+        return Err(ClientError::Refused { status, message });
+    }
+    Ok(value)
+}

@@ -1,0 +1,577 @@
+//! The control plane's core: one admin change, from request to published snapshot.
+//!
+//! A write reads the org from the [`Store`] (the source of truth, not this replica's
+//! snapshot, which may lag), decides it with [`manage::authorize`] against the org *as
+//! stored*, makes it with [`edit::apply`] (or a [`Transfer`] step), renders the result to
+//! policy text and validates that text with the same validator as policy files. Only then
+//! does it commit, as the next revision, if no other write got there first (otherwise it
+//! starts again from the new state). The committed text is published to this replica's
+//! snapshot at once; other replicas get it through the store's notifications.
+//!
+//! Orgs declared in policy files are read-only here: the error names the file to edit.
+
+use std::sync::Arc;
+
+use crate::edit::{self, Edit, EditError, role_permissions};
+use crate::manage::{self, Change, Refusal};
+use crate::model::{Level, Verb, VerbSet};
+use crate::policy::{
+    FileMode, Loc, Located, OrgDecl, PolicyErrors, SourceLoc, SourceText, parse, render_org, validate_org,
+};
+use crate::reload::LivePolicy;
+use crate::snapshot::Snapshot;
+use crate::store::{AuditEntry, Committed, Store, StoreError, StoredOrg, now};
+use crate::transfer::{Confirmed, Transfer, TransferError, TransferRules};
+
+/// How many times a write starts again when another write to the same org commits first.
+const MAX_ATTEMPTS: usize = 16;
+
+/// Why an admin request did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
+    #[error("the change would leave org '{org}' invalid, so nothing was written:\n{errors}")]
+    Invalid { org: String, errors: PolicyErrors },
+    #[error(
+        "org '{org}' is declared in the policy file {file}: it is read-only through the admin API; change that file \
+         instead"
+    )]
+    FileOwned { org: String, file: SourceLoc },
+    #[error("there is no org '{org}'")]
+    UnknownOrg { org: String },
+    #[error("only a platform operator ([admin] operators in config.toml) creates orgs; '{actor}' is not one")]
+    NotOperator { actor: String },
+    #[error("there is no pending transfer of org '{org}'")]
+    NoTransfer { org: String },
+    #[error("'{actor}' may not {what}")]
+    Forbidden { actor: String, what: String },
+    #[error("the store is unavailable, so nothing was written: {0}")]
+    Store(#[from] StoreError),
+    #[error("org '{org}' kept changing under this write; try again")]
+    Busy { org: String },
+}
+
+/// What a write produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The org's revision after the write: send it back as `Portcullis-Revision` to read
+    /// your write on any replica.
+    pub revision: u64,
+}
+
+/// One entry of what a principal can access, and where it comes from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Access {
+    pub kind: String,
+    pub level: &'static str,
+    /// The project, for a project-level entry; `*` for every (non-restricted) project an
+    /// org-scope role reaches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The resource, or `*` for the whole kind.
+    pub id: String,
+    pub verbs: Vec<&'static str>,
+    /// `owner`, `role 'R' bound to S [in project P]`, or `share from G`.
+    pub source: String,
+}
+
+/// One share, as a resource's share list shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ShareView {
+    pub subject: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub id: String,
+    pub verbs: Vec<&'static str>,
+    pub granted_by: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub granted_at: Option<i64>,
+}
+
+/// The store, the live policy it feeds, and the rules of the API.
+#[derive(Debug)]
+pub struct ControlPlane {
+    pub store: Store,
+    pub live: Arc<LivePolicy>,
+    /// Principals who may create orgs.
+    pub operators: Vec<String>,
+    pub rules: TransferRules,
+}
+
+/// An org read from the store, parsed.
+struct Current {
+    stored: StoredOrg,
+    decl: OrgDecl,
+    /// The live snapshot with this org as stored: what authorises a change to it.
+    snapshot: Snapshot,
+}
+
+fn verbs(v: VerbSet) -> Vec<&'static str> {
+    v.iter().map(Verb::name).collect()
+}
+
+impl ControlPlane {
+    /// Publishes every stored org (at start, and after a lost notification connection).
+    /// An org that no longer validates against the policy files keeps its last good
+    /// version and is reported.
+    pub async fn resync(&self) -> Result<usize, StoreError> {
+        let orgs = self.store.orgs().await?;
+        let mut published = 0;
+        for o in &orgs {
+            match self.live.publish_stored(&o.id, &o.policy, o.revision) {
+                Ok(true) => published += 1,
+                Ok(false) => {}
+                Err(e) => eprintln!(
+                    "portcullis: stored org '{}' (revision {}) does not validate against the policy files; its last \
+                     good version keeps serving:\n{}",
+                    o.id,
+                    o.revision,
+                    e.to_string().trim_end()
+                ),
+            }
+        }
+        Ok(published)
+    }
+
+    /// Publishes org `id` if the store has a newer revision than the live one.
+    pub async fn refresh(&self, id: &str) -> Result<(), StoreError> {
+        if let Some(o) = self.store.org(id).await?
+            && let Err(e) = self.live.publish_stored(&o.id, &o.policy, o.revision)
+        {
+            eprintln!("portcullis: stored org '{id}' does not validate: {}", e.to_string().trim_end());
+        }
+        Ok(())
+    }
+
+    fn file_owned(&self, org: &str) -> Option<AdminError> {
+        if self.live.is_stored(org) || self.live.handle().load().org(org).is_none() {
+            return None;
+        }
+        let file = self.live.file_declaring(org).unwrap_or_else(|| SourceLoc {
+            file: self.live.dir().to_path_buf(),
+            line: 0,
+            column: 0,
+        });
+        Some(AdminError::FileOwned { org: org.into(), file })
+    }
+
+    async fn current(&self, org: &str) -> Result<Current, AdminError> {
+        let Some(stored) = self.store.org(org).await? else {
+            return Err(self.file_owned(org).unwrap_or_else(|| AdminError::UnknownOrg { org: org.into() }));
+        };
+        let live = self.live.handle().load_full();
+        let (decl, model) = checked(&live, org, &stored.policy)?;
+        let mut model = model;
+        model.revision = stored.revision;
+        let snapshot = live.with_org(model).map_err(|e| AdminError::Invalid {
+            org: org.into(),
+            errors: crate::policy::Problems(vec![crate::policy::PolicyError {
+                loc: SourceLoc { file: format!("store:{org}").into(), line: 0, column: 0 },
+                kind: crate::policy::PolicyErrorKind::Stale { message: e.to_string() },
+            }]),
+        })?;
+        Ok(Current { stored, decl, snapshot })
+    }
+
+    /// Creates org `id` owned by `owner` (its only member). Operators only.
+    pub async fn create_org(&self, actor: &str, id: &str, owner: &str) -> Result<Written, AdminError> {
+        if !self.operators.iter().any(|o| o == actor) {
+            return Err(AdminError::NotOperator { actor: actor.into() });
+        }
+        if let Some(e) = self.file_owned(id) {
+            return Err(e);
+        }
+        let s = |v: &str| Located::synthetic(v.to_string());
+        let decl = OrgDecl {
+            id: s(id),
+            owner: s(owner),
+            members: vec![s(owner)],
+            service_accounts: Vec::new(),
+            teams: Vec::new(),
+            projects: Vec::new(),
+            roles: Vec::new(),
+            bindings: Vec::new(),
+            shares: Vec::new(),
+            loc: Loc::SYNTHETIC,
+        };
+        let text = render_org(&decl);
+        let live = self.live.handle().load_full();
+        checked(&live, id, &text)?;
+        let audit = AuditEntry {
+            org: id.into(),
+            revision: 1,
+            at: now(),
+            actor: actor.into(),
+            action: "org.create".into(),
+            detail: serde_json::json!({ "id": id, "owner": owner }).to_string(),
+            before: String::new(),
+            after: text.clone(),
+        };
+        let revision = match self.store.create_org(id, &text, audit).await {
+            Ok(r) => r,
+            Err(StoreError::Exists { .. }) => {
+                return Err(EditError::Exists { org: id.into(), what: "org", id: id.into() }.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.publish(id, &text, revision);
+        Ok(Written { revision })
+    }
+
+    fn publish(&self, org: &str, text: &str, revision: u64) {
+        if let Err(e) = self.live.publish_stored(org, text, revision) {
+            // Validated against the same globals just before the commit; only a policy file
+            // change in between gets here. The store has it; a reload will publish it.
+            eprintln!("portcullis: committed org '{org}' revision {revision} is not live yet: {e}");
+        }
+    }
+
+    /// Makes `edit` to `org` as `actor`. `detail` is the request as the audit log records it.
+    pub async fn edit(&self, org: &str, actor: &str, edit: &Edit, detail: &str) -> Result<Written, AdminError> {
+        self.write(org, actor, edit.action(), detail, |cur| {
+            let mut scratch = Vec::new();
+            let change = edit.change(&cur.decl, cur.snapshot.globals(), &mut scratch)?;
+            let allowed = manage::authorize(&cur.snapshot, org, actor, &change);
+            let after = edit::apply(&cur.decl, edit);
+            match (allowed, after) {
+                (Ok(()), after) => Ok((after?, cur.stored.transfer.clone())),
+                // Input that cannot make a valid org is reported as such, whoever sends it:
+                // "needs read on nosuch" would send them looking for a permission.
+                (Err(refusal @ Refusal::Missing { .. }), Ok(after)) => {
+                    checked(&cur.snapshot, org, &render_org(&after))?;
+                    Err(refusal.into())
+                }
+                (Err(refusal), _) => Err(refusal.into()),
+            }
+        })
+        .await
+    }
+
+    /// The owner starts handing `org` over to `to`, stepping down to `step_down_to`.
+    pub async fn start_transfer(
+        &self,
+        org: &str,
+        actor: &str,
+        to: &str,
+        step_down_to: &str,
+    ) -> Result<Written, AdminError> {
+        let detail = serde_json::json!({ "to": to, "step_down_to": step_down_to }).to_string();
+        self.write(org, actor, "transfer.start", &detail, |cur| {
+            manage::authorize(&cur.snapshot, org, actor, &Change::StartTransfer)?;
+            let t = Transfer::start(
+                &cur.decl,
+                cur.stored.transfer.as_ref(),
+                actor,
+                to,
+                step_down_to,
+                now_u64(),
+                &self.rules,
+            )?;
+            Ok((cur.decl.clone(), Some(t)))
+        })
+        .await
+    }
+
+    /// One party confirms; the second confirmation moves ownership.
+    pub async fn confirm_transfer(&self, org: &str, actor: &str) -> Result<Written, AdminError> {
+        self.write(org, actor, "transfer.confirm", "{}", |cur| {
+            let t = cur.stored.transfer.as_ref().ok_or_else(|| AdminError::NoTransfer { org: org.into() })?;
+            match t.confirm(&cur.decl, actor, now_u64())? {
+                Confirmed::Pending(t) => Ok((cur.decl.clone(), Some(t))),
+                Confirmed::Completed(after) => Ok((after, None)),
+            }
+        })
+        .await
+    }
+
+    /// Either party cancels the pending transfer.
+    pub async fn cancel_transfer(&self, org: &str, actor: &str) -> Result<Written, AdminError> {
+        self.write(org, actor, "transfer.cancel", "{}", |cur| {
+            let t = cur.stored.transfer.as_ref().ok_or_else(|| AdminError::NoTransfer { org: org.into() })?;
+            t.cancel(actor, now_u64())?;
+            Ok((cur.decl.clone(), None))
+        })
+        .await
+    }
+
+    /// The pending transfer of `org`, if any (an expired one is shown as it is: void).
+    pub async fn transfer(&self, org: &str, actor: &str) -> Result<Option<Transfer>, AdminError> {
+        let cur = self.current(org).await?;
+        self.member_of(&cur, org, actor)?;
+        Ok(cur.stored.transfer)
+    }
+
+    async fn write<F>(
+        &self,
+        org: &str,
+        actor: &str,
+        action: &str,
+        detail: &str,
+        change: F,
+    ) -> Result<Written, AdminError>
+    where
+        F: Fn(&Current) -> Result<(OrgDecl, Option<Transfer>), AdminError>,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let cur = self.current(org).await?;
+            let (after, transfer) = change(&cur)?;
+            let text = render_org(&after);
+            // What is committed is what the policy validator accepts, read back from the text.
+            checked(&cur.snapshot, org, &text)?;
+            let audit = AuditEntry {
+                org: org.into(),
+                revision: 0,
+                at: now(),
+                actor: actor.into(),
+                action: action.into(),
+                detail: detail.into(),
+                before: cur.stored.policy.clone(),
+                after: text.clone(),
+            };
+            match self.store.commit(org, cur.stored.revision, &text, transfer.as_ref(), audit).await? {
+                Committed::At(revision) => {
+                    self.publish(org, &text, revision);
+                    return Ok(Written { revision });
+                }
+                Committed::Conflict => continue,
+            }
+        }
+        Err(AdminError::Busy { org: org.into() })
+    }
+
+    fn member_of(&self, cur: &Current, org: &str, actor: &str) -> Result<(), AdminError> {
+        match cur.snapshot.org(org).and_then(|o| o.member_index(actor)) {
+            Some(_) => Ok(()),
+            None => Err(AdminError::Forbidden { actor: actor.into(), what: format!("see org '{org}' (not a member)") }),
+        }
+    }
+
+    /// Whether `actor` holds `verb` on the resource in the org as stored.
+    fn need(
+        cur: &Current,
+        actor: &str,
+        verb: Verb,
+        kind: &str,
+        project: Option<&str>,
+        id: Option<&str>,
+    ) -> Result<(), AdminError> {
+        let request = crate::decide::Request { org: &cur.stored.id, principal: actor, project, kind, id, verb };
+        if crate::decide::decide(&cur.snapshot, &request).allowed {
+            Ok(())
+        } else {
+            let needed =
+                manage::Needed { verb, kind: kind.into(), project: project.map(Into::into), id: id.map(Into::into) };
+            Err(Refusal::Missing { actor: actor.into(), needed }.into())
+        }
+    }
+
+    /// The org's policy as stored, with its revision. Members only.
+    pub async fn org(&self, org: &str, actor: &str) -> Result<StoredOrg, AdminError> {
+        let cur = self.current(org).await?;
+        self.member_of(&cur, org, actor)?;
+        Ok(cur.stored)
+    }
+
+    /// Every direct grant on one resource (or on a whole kind with `id` `*`). Needs `read`
+    /// on it.
+    pub async fn shares(
+        &self,
+        org: &str,
+        actor: &str,
+        kind: &str,
+        project: Option<&str>,
+        id: &str,
+    ) -> Result<Vec<ShareView>, AdminError> {
+        let cur = self.current(org).await?;
+        Self::need(&cur, actor, Verb::Read, kind, project, Some(id).filter(|i| *i != "*"))?;
+        Ok(cur
+            .decl
+            .shares
+            .iter()
+            .filter(|s| {
+                s.kind.as_str() == kind && s.id.as_str() == id && s.project.as_ref().map(|p| p.as_str()) == project
+            })
+            .map(share_view)
+            .collect())
+    }
+
+    /// What `principal` can access in `org` (optionally one kind), with the source of each
+    /// entry; or, with `shared`, what it has shared with others. A member sees its own; seeing
+    /// another's needs `read` on `members`.
+    pub async fn acl(
+        &self,
+        org: &str,
+        actor: &str,
+        principal: &str,
+        kind: Option<&str>,
+        shared: bool,
+    ) -> Result<Vec<Access>, AdminError> {
+        let cur = self.current(org).await?;
+        self.member_of(&cur, org, actor)?;
+        if actor != principal {
+            Self::need(&cur, actor, Verb::Read, "members", None, Some(principal))?;
+        }
+        let d = &cur.decl;
+        let kind_ok = |k: &str| kind.is_none_or(|want| want == k);
+        let mut out = Vec::new();
+        if shared {
+            for s in d.shares.iter().filter(|s| s.granted_by.as_ref().is_some_and(|g| g.as_str() == principal)) {
+                if kind_ok(s.kind.as_str()) {
+                    out.push(Access {
+                        kind: s.kind.value.clone(),
+                        level: if s.project.is_some() { "project" } else { "organisation" },
+                        project: s.project.as_ref().map(|p| p.value.clone()),
+                        id: s.id.value.clone(),
+                        verbs: verbs(s.verbs),
+                        source: format!("shared with {}", s.subject.as_str()),
+                    });
+                }
+            }
+            return Ok(out);
+        }
+        if d.owner.as_str() == principal {
+            out.push(Access {
+                kind: kind.unwrap_or("*").into(),
+                level: "organisation",
+                project: None,
+                id: "*".into(),
+                verbs: verbs(VerbSet::ALL),
+                source: "owner".into(),
+            });
+        }
+        let mut subjects = vec![principal.to_string(), "all".to_string()];
+        subjects.extend(
+            d.teams
+                .iter()
+                .filter(|t| t.members.iter().any(|m| m.as_str() == principal))
+                .map(|t| format!("team:{}", t.name.as_str())),
+        );
+        for b in d.bindings.iter().filter(|b| subjects.iter().any(|s| s == b.subject.as_str())) {
+            let Ok(permissions) = role_permissions(d, cur.snapshot.globals(), b.role.as_str()) else { continue };
+            let source = match &b.project {
+                Some(p) => {
+                    format!("role '{}' bound to {} in project {}", b.role.as_str(), b.subject.as_str(), p.as_str())
+                }
+                None => format!("role '{}' bound to {}", b.role.as_str(), b.subject.as_str()),
+            };
+            for p in permissions.iter().filter(|p| kind_ok(&p.kind)) {
+                let project = match (p.level, &b.project) {
+                    (Level::Organisation, Some(_)) => continue,
+                    (Level::Organisation, None) => None,
+                    (Level::Project, Some(pr)) => Some(pr.value.clone()),
+                    (Level::Project, None) => Some("*".to_string()),
+                };
+                out.push(Access {
+                    kind: p.kind.clone(),
+                    level: p.level.name(),
+                    project,
+                    id: p.id.clone().unwrap_or_else(|| "*".into()),
+                    verbs: verbs(p.verbs),
+                    source: source.clone(),
+                });
+            }
+        }
+        for s in
+            d.shares.iter().filter(|s| subjects.iter().any(|x| x == s.subject.as_str()) && kind_ok(s.kind.as_str()))
+        {
+            let from = s.granted_by.as_ref().map_or("the org".to_string(), |g| format!("'{}'", g.as_str()));
+            out.push(Access {
+                kind: s.kind.value.clone(),
+                level: if s.project.is_some() { "project" } else { "organisation" },
+                project: s.project.as_ref().map(|p| p.value.clone()),
+                id: s.id.value.clone(),
+                verbs: verbs(s.verbs),
+                source: format!("share to {} from {from}", s.subject.as_str()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The audit log of `org` after revision `after`. Needs `update` on `members` (admins).
+    pub async fn audit(&self, org: &str, actor: &str, after: u64, limit: u32) -> Result<Vec<AuditEntry>, AdminError> {
+        let cur = self.current(org).await?;
+        Self::need(&cur, actor, Verb::Update, "members", None, None)?;
+        Ok(self.store.audit(org, after, limit).await?)
+    }
+}
+
+fn share_view(s: &crate::policy::ShareDecl) -> ShareView {
+    ShareView {
+        subject: s.subject.value.clone(),
+        kind: s.kind.value.clone(),
+        project: s.project.as_ref().map(|p| p.value.clone()),
+        id: s.id.value.clone(),
+        verbs: verbs(s.verbs),
+        granted_by: s.granted_by.as_ref().map(|g| g.value.clone()),
+        granted_at: s.granted_at.as_ref().map(|a| a.value),
+    }
+}
+
+fn now_u64() -> u64 {
+    u64::try_from(now()).unwrap_or(0)
+}
+
+/// Parses and validates one stored org's text against `live`'s kinds and global roles,
+/// exactly as a policy file would be.
+fn checked(live: &Snapshot, org: &str, text: &str) -> Result<(OrgDecl, crate::policy::OrgModel), AdminError> {
+    let invalid = |errors| AdminError::Invalid { org: org.into(), errors };
+    let source = SourceText { path: format!("store:{org}").into(), text: text.to_string() };
+    let (set, _) = parse(std::slice::from_ref(&source), FileMode::Policy).map_err(invalid)?;
+    let Some(decl) = set.orgs.first().filter(|o| o.id.as_str() == org && set.orgs.len() == 1) else {
+        return Err(AdminError::UnknownOrg { org: org.into() });
+    };
+    let model = validate_org(live.globals(), &set, decl).map_err(invalid)?;
+    Ok((decl.clone(), model))
+}
+
+/// Opens the store `[admin]` names, publishes every stored org, and (on PostgreSQL) follows
+/// other replicas' commits. A store that cannot be reached stops the start: the gateway does
+/// not run with a control plane it cannot read.
+pub fn open(admin: &crate::config::Admin, live: Arc<LivePolicy>) -> Result<Arc<ControlPlane>, StoreError> {
+    use crate::config::StoreLocation;
+    let store = match &admin.store {
+        StoreLocation::Sqlite { data_dir } => Store::sqlite(data_dir)?,
+        StoreLocation::Postgres { url } => Store::postgres(url)?,
+    };
+    let control = Arc::new(ControlPlane {
+        store,
+        live,
+        operators: admin.operators.clone(),
+        rules: TransferRules { ttl_secs: admin.transfer_ttl_secs },
+    });
+    let published = control.store.block_on(control.resync())?;
+    eprintln!("portcullis: store {}: {published} orgs", control.store.place());
+    if let StoreLocation::Postgres { url } = &admin.store {
+        let (on_change, on_lost) = (Arc::downgrade(&control), Arc::downgrade(&control));
+        control.store.listen(
+            url,
+            move |org, revision| {
+                let Some(c) = on_change.upgrade() else { return };
+                if c.live.stored_revision(org).is_some_and(|r| r >= revision) {
+                    return;
+                }
+                let org = org.to_string();
+                tokio::spawn(async move {
+                    if let Err(e) = c.refresh(&org).await {
+                        eprintln!("portcullis: cannot read org '{org}' after its change: {e}");
+                    }
+                });
+            },
+            move || {
+                let Some(c) = on_lost.upgrade() else { return };
+                tokio::spawn(async move {
+                    if let Err(e) = c.resync().await {
+                        eprintln!("portcullis: cannot resync with the store: {e}");
+                    }
+                });
+            },
+        );
+    }
+    Ok(control)
+}

@@ -1,0 +1,419 @@
+//! The admin API against SQLite: the brief's workflows, enforced by the gateway right after
+//! the write; MODEL.md's managing and sharing rules; bad input on every endpoint.
+
+use serde_json::Value;
+
+use super::{Control, call, raw, revision};
+
+const CONTAINER: &str = "/v1/orgs/globex/projects/web/containers/c-1";
+
+/// `globex`, owned by gina, with members bob and dave and project web.
+fn globex(c: &Control) -> u64 {
+    c.expect("root", "POST", "/v1/orgs", Some(r#"{"id":"globex","owner":"gina"}"#), 201);
+    c.expect("gina", "POST", "/v1/orgs/globex/members", Some(r#"{"id":"bob"}"#), 201);
+    c.expect("gina", "POST", "/v1/orgs/globex/members", Some(r#"{"id":"dave"}"#), 201);
+    revision(&c.expect("gina", "POST", "/v1/orgs/globex/projects", Some(r#"{"id":"web"}"#), 201))
+}
+
+fn audit_len(c: &Control) -> usize {
+    c.expect("gina", "GET", "/v1/orgs/globex/audit?limit=1000", None, 200)["entries"].as_array().unwrap().len()
+}
+
+#[test]
+fn a_role_created_and_assigned_is_enforced_by_the_gateway_from_the_revision_it_returned() {
+    let c = Control::start();
+    globex(&c);
+    assert_eq!(c.gateway_status("bob", "POST", "/v1/orgs/globex/projects/web/containers", None), 403);
+    let role =
+        r#"{"name":"shipper","permissions":["project:containers:create,update,delete","project:containers:read"]}"#;
+    c.expect("gina", "POST", "/v1/orgs/globex/roles", Some(role), 201);
+    let bind = r#"{"subject":"bob","role":"shipper","project":"web"}"#;
+    let rev = revision(&c.expect("gina", "POST", "/v1/orgs/globex/bindings", Some(bind), 201));
+    assert_eq!(c.gateway_status("bob", "POST", "/v1/orgs/globex/projects/web/containers", Some(rev)), 200);
+    assert_eq!(c.gateway_status("bob", "DELETE", CONTAINER, Some(rev)), 200);
+    // Only in the project it was bound in.
+    c.expect("gina", "POST", "/v1/orgs/globex/projects", Some(r#"{"id":"api"}"#), 201);
+    assert_eq!(c.gateway_status("bob", "DELETE", "/v1/orgs/globex/projects/api/containers/c-1", None), 403);
+    // An edit of the role changes its holders' access with the next decision.
+    let rev = revision(&c.expect(
+        "gina",
+        "PUT",
+        "/v1/orgs/globex/roles/shipper",
+        Some(r#"{"permissions":["project:containers:read"]}"#),
+        200,
+    ));
+    assert_eq!(c.gateway_status("bob", "DELETE", CONTAINER, Some(rev)), 403);
+    assert_eq!(c.gateway_status("bob", "GET", CONTAINER, Some(rev)), 200);
+    // A bound role is not deleted; unbound, it is.
+    let (status, body) = c.call("gina", "DELETE", "/v1/orgs/globex/roles/shipper", None);
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("bob"), "{body}");
+    c.expect("gina", "DELETE", "/v1/orgs/globex/bindings?subject=bob&role=shipper&project=web", None, 200);
+    c.expect("gina", "DELETE", "/v1/orgs/globex/roles/shipper", None, 200);
+}
+
+#[test]
+fn a_share_is_listed_with_its_giver_and_revoking_it_removes_exactly_that_access() {
+    let c = Control::start();
+    globex(&c);
+    let share = r#"{"subject":"dave","kind":"containers","project":"web","id":"c-1","verbs":["read"]}"#;
+    let rev = revision(&c.expect("gina", "POST", "/v1/orgs/globex/shares", Some(share), 201));
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, Some(rev)), 200);
+    assert_eq!(c.gateway_status("dave", "DELETE", CONTAINER, Some(rev)), 403);
+    assert_eq!(c.gateway_status("dave", "GET", "/v1/orgs/globex/projects/web/containers/c-2", Some(rev)), 403);
+    let list = c.expect("gina", "GET", "/v1/orgs/globex/shares?kind=containers&project=web&id=c-1", None, 200);
+    let shares = list["shares"].as_array().unwrap();
+    assert_eq!(shares.len(), 1, "{list}");
+    assert_eq!(shares[0]["subject"], "dave");
+    assert_eq!(shares[0]["granted_by"], "gina");
+    assert_eq!(shares[0]["verbs"], serde_json::json!(["list", "read"]), "read implies list");
+    assert!(shares[0]["granted_at"].as_i64().unwrap() > 1_700_000_000, "{list}");
+    // What dave can access, and what gina shared.
+    let acl = c.expect("dave", "GET", "/v1/orgs/globex/acl?kind=containers", None, 200);
+    assert!(
+        acl["access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == "c-1" && a["source"].as_str().unwrap().contains("gina")),
+        "{acl}"
+    );
+    let shared = c.expect("gina", "GET", "/v1/orgs/globex/acl?shared=true", None, 200);
+    assert_eq!(shared["access"].as_array().unwrap().len(), 1, "{shared}");
+    // dave may not see another member's access.
+    assert_eq!(c.call("dave", "GET", "/v1/orgs/globex/acl?principal=bob", None).0, 403);
+    let rev = revision(&c.expect(
+        "gina",
+        "DELETE",
+        "/v1/orgs/globex/shares?subject=dave&kind=containers&project=web&id=c-1",
+        None,
+        200,
+    ));
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, Some(rev)), 403);
+}
+
+#[test]
+fn no_escalation_through_roles_bindings_or_shares() {
+    let c = Control::start();
+    globex(&c);
+    // bob manages roles and members, and may touch containers in web only.
+    let role = r#"{"name":"helper","permissions":["organisation:roles:create,update","organisation:members:update","project:containers:read,update"]}"#;
+    c.expect("gina", "POST", "/v1/orgs/globex/roles", Some(role), 201);
+    c.expect("gina", "POST", "/v1/orgs/globex/bindings", Some(r#"{"subject":"bob","role":"helper"}"#), 201);
+    let before = audit_len(&c);
+    let attempts: [(&str, &str, &str, &str); 4] = [
+        (
+            "POST",
+            "/v1/orgs/globex/roles",
+            r#"{"name":"big","permissions":["project:containers:delete"]}"#,
+            "delete on containers",
+        ),
+        ("POST", "/v1/orgs/globex/bindings", r#"{"subject":"dave","role":"admin"}"#, "needs"),
+        ("POST", "/v1/orgs/globex/bindings", r#"{"subject":"bob","role":"admin"}"#, "needs"),
+        (
+            "POST",
+            "/v1/orgs/globex/shares",
+            r#"{"subject":"dave","kind":"containers","project":"web","id":"c-1","verbs":["delete"]}"#,
+            "delete on containers",
+        ),
+    ];
+    for (method, path, body, needle) in attempts {
+        let (status, answer) = c.call("bob", method, path, Some(body));
+        assert_eq!(status, 403, "{path} {body}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(needle), "{path} {body}: {answer}");
+    }
+    // Within what bob holds, it works.
+    c.expect(
+        "bob",
+        "POST",
+        "/v1/orgs/globex/shares",
+        Some(r#"{"subject":"dave","kind":"containers","project":"web","id":"c-1","verbs":["read"]}"#),
+        201,
+    );
+    assert_eq!(audit_len(&c), before + 1);
+    // No one binds the owner or removes them.
+    let (status, answer) = c.call("gina", "DELETE", "/v1/orgs/globex/members/gina", None);
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("transfer"), "{answer}");
+    assert_eq!(
+        c.call("gina", "POST", "/v1/orgs/globex/bindings", Some(r#"{"subject":"gina","role":"viewer"}"#)).0,
+        403
+    );
+}
+
+#[test]
+fn removing_a_member_drops_its_shares_and_a_reinvite_does_not_bring_them_back() {
+    let c = Control::start();
+    globex(&c);
+    let share = r#"{"subject":"dave","kind":"containers","project":"web","id":"c-1","verbs":["read"]}"#;
+    c.expect("gina", "POST", "/v1/orgs/globex/shares", Some(share), 201);
+    c.expect("gina", "DELETE", "/v1/orgs/globex/members/dave", None, 200);
+    let rev = revision(&c.expect("gina", "POST", "/v1/orgs/globex/members", Some(r#"{"id":"dave"}"#), 201));
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, Some(rev)), 403);
+    let list = c.expect("gina", "GET", "/v1/orgs/globex/shares?kind=containers&project=web&id=c-1", None, 200);
+    assert_eq!(list["shares"], serde_json::json!([]));
+}
+
+#[test]
+fn deny_is_refused_with_a_hint_to_revoke_and_sharing_needs_a_member() {
+    let c = Control::start();
+    globex(&c);
+    let deny = r#"{"subject":"dave","kind":"containers","project":"web","id":"c-1","verbs":["deny"]}"#;
+    let (status, answer) = c.call("gina", "POST", "/v1/orgs/globex/shares", Some(deny));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("revoke"), "{answer}");
+    let stranger = r#"{"subject":"eve","kind":"containers","project":"web","id":"c-1","verbs":["read"]}"#;
+    let (status, answer) = c.call("gina", "POST", "/v1/orgs/globex/shares", Some(stranger));
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("eve"), "{answer}");
+}
+
+#[test]
+fn orgs_from_policy_files_are_read_only_and_only_operators_create_orgs() {
+    let c = Control::start();
+    let (status, answer) = c.call("alice", "POST", "/v1/orgs/acme/members", Some(r#"{"id":"zed"}"#));
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("20-acme.toml"), "{answer}");
+    let (status, answer) = c.call("root", "POST", "/v1/orgs", Some(r#"{"id":"acme","owner":"zed"}"#));
+    assert_eq!(status, 409, "{answer}");
+    let (status, answer) = c.call("gina", "POST", "/v1/orgs", Some(r#"{"id":"mine","owner":"gina"}"#));
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("operator"), "{answer}");
+    // Without a token: 401, and a revision the replica has not reached: 503.
+    assert_eq!(call(c.admin, None, "GET", "/v1/orgs/acme", None).0, 401);
+    globex(&c);
+    assert_eq!(c.gateway_status("gina", "GET", CONTAINER, Some(1_000)), 503);
+    assert_eq!(c.gateway_status("gina", "GET", CONTAINER, Some(1)), 200);
+    let auth = format!("Authorization: Bearer {}", crate::gateway::token("gina"));
+    assert_eq!(c.gateway.status("GET", CONTAINER, &[&auth, "Portcullis-Revision: soon"]), 400);
+}
+
+#[test]
+fn ownership_moves_only_when_both_parties_confirmed() {
+    let c = Control::start();
+    globex(&c);
+    let start = r#"{"to":"bob","step_down_to":"admin"}"#;
+    assert_eq!(c.call("bob", "POST", "/v1/orgs/globex/transfer", Some(start)).0, 403);
+    c.expect("gina", "POST", "/v1/orgs/globex/transfer", Some(start), 201);
+    assert_eq!(c.call("gina", "POST", "/v1/orgs/globex/transfer", Some(start)).0, 409);
+    assert_eq!(c.call("dave", "POST", "/v1/orgs/globex/transfer/confirm", None).0, 403);
+    c.expect("bob", "POST", "/v1/orgs/globex/transfer/confirm", None, 200);
+    // Not yet: gina still owns it.
+    let org = c.expect("gina", "GET", "/v1/orgs/globex", None, 200);
+    assert!(org["policy"].as_str().unwrap().contains("owner = \"gina\""), "{org}");
+    let rev = revision(&c.expect("gina", "POST", "/v1/orgs/globex/transfer/confirm", None, 200));
+    let org = c.expect("bob", "GET", "/v1/orgs/globex", None, 200);
+    let policy = org["policy"].as_str().unwrap();
+    assert!(policy.contains("owner = \"bob\""), "{policy}");
+    assert!(policy.contains("subject = \"gina\"\nrole = \"admin\""), "{policy}");
+    assert_eq!(org["transfer"], Value::Null);
+    // bob, as owner, may transfer-start; gina, now an admin, may not.
+    assert_eq!(c.gateway_status("gina", "DELETE", CONTAINER, Some(rev)), 200);
+    assert_eq!(
+        c.call("gina", "POST", "/v1/orgs/globex/transfer", Some(r#"{"to":"dave","step_down_to":"viewer"}"#)).0,
+        403
+    );
+    // Cancel by either party.
+    c.expect("bob", "POST", "/v1/orgs/globex/transfer", Some(r#"{"to":"gina","step_down_to":"viewer"}"#), 201);
+    c.expect("gina", "DELETE", "/v1/orgs/globex/transfer", None, 200);
+    assert_eq!(c.expect("bob", "GET", "/v1/orgs/globex/transfer", None, 200)["transfer"], Value::Null);
+}
+
+#[test]
+fn every_write_is_in_the_audit_log_with_who_what_before_and_after() {
+    let c = Control::start();
+    globex(&c);
+    let entries = c.expect("gina", "GET", "/v1/orgs/globex/audit", None, 200);
+    let entries = entries["entries"].as_array().unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["org.create", "member.invite", "member.invite", "project.create"]);
+    let last = entries.last().unwrap();
+    assert_eq!(last["actor"], "gina");
+    assert_eq!(last["revision"], 4);
+    assert!(!last["before"].as_str().unwrap().contains("web") && last["after"].as_str().unwrap().contains("web"));
+    assert_eq!(c.call("dave", "GET", "/v1/orgs/globex/audit", None).0, 403);
+}
+
+#[test]
+fn bad_input_on_every_endpoint_is_a_4xx_naming_the_field_and_writes_nothing() {
+    let c = Control::start();
+    globex(&c);
+    c.expect("gina", "POST", "/v1/orgs/globex/teams", Some(r#"{"name":"ops"}"#), 201);
+    c.expect(
+        "gina",
+        "POST",
+        "/v1/orgs/globex/roles",
+        Some(r#"{"name":"r","permissions":["project:containers:read"]}"#),
+        201,
+    );
+    let before = audit_len(&c);
+    // (method, path, body, status, a word the message must contain)
+    let cases: &[(&str, &str, &str, u16, &str)] = &[
+        ("POST", "/v1/orgs", r#"{"id":"x","owner":"y","colour":"red"}"#, 400, "colour"),
+        ("POST", "/v1/orgs", r#"{"id":7,"owner":"y"}"#, 400, "id"),
+        ("POST", "/v1/orgs/globex/members", r#"{"id":"z","role":"admin"}"#, 400, "role"),
+        ("POST", "/v1/orgs/globex/members", r#"{"id":["z"]}"#, 400, "id"),
+        ("POST", "/v1/orgs/globex/members", r#"{}"#, 400, "id"),
+        ("POST", "/v1/orgs/globex/members", r#"{"id":"bob"}"#, 409, "bob"),
+        ("POST", "/v1/orgs/globex/service-accounts", r#"{"name":"ci"}"#, 400, "name"),
+        ("DELETE", "/v1/orgs/globex/members/nobody", "", 404, "nobody"),
+        ("POST", "/v1/orgs/globex/teams", r#"{"name":"t","members":"bob"}"#, 400, "members"),
+        ("POST", "/v1/orgs/globex/teams", r#"{"name":"t","members":["ghost"]}"#, 422, "ghost"),
+        ("PUT", "/v1/orgs/globex/teams/ops", r#"{"members":[1]}"#, 400, "members"),
+        ("PUT", "/v1/orgs/globex/teams/nope", r#"{"members":[]}"#, 404, "nope"),
+        ("DELETE", "/v1/orgs/globex/teams/nope", "", 404, "nope"),
+        ("POST", "/v1/orgs/globex/projects", r#"{"id":"p","restricted":"yes"}"#, 400, "restricted"),
+        ("PUT", "/v1/orgs/globex/projects/web", r#"{"restricted":true,"x":1}"#, 400, "x"),
+        ("PUT", "/v1/orgs/globex/projects/nope", r#"{"restricted":true}"#, 404, "nope"),
+        ("DELETE", "/v1/orgs/globex/projects/nope", "", 404, "nope"),
+        (
+            "POST",
+            "/v1/orgs/globex/roles",
+            r#"{"name":"q","permissions":["project:containers"]}"#,
+            400,
+            "permissions[0]",
+        ),
+        ("POST", "/v1/orgs/globex/roles", r#"{"name":"q","permissions":["project:nosuch:read"]}"#, 422, "nosuch"),
+        ("POST", "/v1/orgs/globex/roles", r#"{"name":"q","permissions":["project:containers:deny"]}"#, 400, "deny"),
+        ("PUT", "/v1/orgs/globex/roles/r", r#"{"permissions":"all"}"#, 400, "permissions"),
+        ("PUT", "/v1/orgs/globex/roles/nope", r#"{"permissions":[]}"#, 404, "nope"),
+        ("DELETE", "/v1/orgs/globex/roles/nope", "", 404, "nope"),
+        ("POST", "/v1/orgs/globex/bindings", r#"{"subject":"bob","role":"nope"}"#, 422, "nope"),
+        ("POST", "/v1/orgs/globex/bindings", r#"{"subject":"bob","role":"r","project":"nope"}"#, 422, "nope"),
+        ("POST", "/v1/orgs/globex/bindings", r#"{"subject":"bob"}"#, 400, "role"),
+        ("DELETE", "/v1/orgs/globex/bindings?subject=bob", "", 400, "role"),
+        ("DELETE", "/v1/orgs/globex/bindings?subject=bob&role=r&colour=1", "", 400, "colour"),
+        ("DELETE", "/v1/orgs/globex/bindings?subject=bob&role=r", "", 404, "bob"),
+        (
+            "POST",
+            "/v1/orgs/globex/shares",
+            r#"{"subject":"dave","kind":"containers","project":"web","id":"c","verbs":["fly"]}"#,
+            400,
+            "fly",
+        ),
+        (
+            "POST",
+            "/v1/orgs/globex/shares",
+            r#"{"subject":"dave","kind":"containers","project":"web","id":"c","verbs":[]}"#,
+            400,
+            "verbs",
+        ),
+        (
+            "POST",
+            "/v1/orgs/globex/shares",
+            r#"{"subject":"dave","kind":"nosuch","project":"web","id":"c","verbs":["read"]}"#,
+            422,
+            "nosuch",
+        ),
+        ("DELETE", "/v1/orgs/globex/shares?subject=dave&kind=containers&project=web&id=c", "", 404, "dave"),
+        ("GET", "/v1/orgs/globex/shares?kind=containers", "", 400, "id"),
+        ("GET", "/v1/orgs/globex/acl?shared=maybe", "", 400, "shared"),
+        ("GET", "/v1/orgs/globex/audit?after=x", "", 400, "after"),
+        ("POST", "/v1/orgs/globex/transfer", r#"{"to":"bob"}"#, 400, "step_down_to"),
+        ("POST", "/v1/orgs/globex/transfer", r#"{"to":"ghost","step_down_to":"admin"}"#, 409, "ghost"),
+        ("POST", "/v1/orgs/globex/transfer/confirm", "", 404, "transfer"),
+        ("DELETE", "/v1/orgs/globex/transfer", "", 404, "transfer"),
+        ("GET", "/v1/orgs/nope", "", 404, "nope"),
+        ("POST", "/v1/orgs/nope/members", r#"{"id":"z"}"#, 404, "nope"),
+        ("POST", "/v1/orgs/globex/widgets", r#"{}"#, 404, "widgets"),
+        ("POST", "/v1/orgs/globex/members", "not json", 400, "expected"),
+        ("POST", "/v1/orgs/globex/members", "", 400, "empty"),
+        ("DELETE", "/v1/orgs/globex/members/..", "", 400, ".."),
+    ];
+    for (method, path, body, status, needle) in cases {
+        let body = (!body.is_empty()).then_some(*body);
+        let (got, answer) = c.call("gina", method, path, body);
+        assert_eq!(got, *status, "{method} {path} {body:?}: {answer}");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{method} {path} {body:?}: '{message}' does not name '{needle}'");
+    }
+    // Oversize bodies: declared, and sent in chunks.
+    let big = format!(r#"{{"id":"{}"}}"#, "x".repeat(70_000));
+    let (status, answer) = c.call("gina", "POST", "/v1/orgs/globex/members", Some(&big));
+    assert_eq!(status, 413, "{answer}");
+    let chunk = "x".repeat(40_000);
+    let auth = format!("Authorization: Bearer {}", crate::gateway::token("gina"));
+    let chunked = format!(
+        "POST /v1/orgs/globex/members HTTP/1.1\r\nHost: a\r\n{auth}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         {:x}\r\n{chunk}\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len(),
+        chunk.len()
+    );
+    assert_eq!(raw(c.admin, chunked.as_bytes()).0, 413);
+    assert_eq!(audit_len(&c), before, "a refused request wrote something");
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_in_the_middle_of_a_stream_of_writes() {
+    let dir = crate::scratch("store-kill");
+    let store = format!("data_dir = \"{}\"", dir.display());
+    let c = Control::start_on(&store);
+    globex(&c);
+    let admin = c.admin;
+    // A client writes shares one after another until the gateway dies under it.
+    let writer = std::thread::spawn(move || {
+        let mut acknowledged = Vec::new();
+        for i in 0..100_000 {
+            let body =
+                format!(r#"{{"subject":"dave","kind":"containers","project":"web","id":"c-{i}","verbs":["read"]}}"#);
+            match super::try_call(admin, Some("gina"), "POST", "/v1/orgs/globex/shares", Some(&body)) {
+                Some((201, _, _)) => acknowledged.push(i),
+                _ => break,
+            }
+        }
+        acknowledged
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = c.gateway.pid();
+    assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    let acknowledged = writer.join().unwrap();
+    drop(c);
+    assert!(acknowledged.len() > 5, "too few writes before the kill to mean anything: {}", acknowledged.len());
+    let c = Control::start_on(&store);
+    let shares = c.expect("gina", "GET", "/v1/orgs/globex", None, 200)["policy"]
+        .as_str()
+        .unwrap()
+        .matches("[[org.share]]")
+        .count();
+    // Every acknowledged write is there; at most the one in flight at the kill is there too.
+    assert!(
+        shares == acknowledged.len() || shares == acknowledged.len() + 1,
+        "{shares} shares, {} acknowledged",
+        acknowledged.len()
+    );
+    for i in &acknowledged {
+        let target = format!("/v1/orgs/globex/projects/web/containers/c-{i}");
+        assert_eq!(
+            c.gateway_status("dave", "GET", &target, None),
+            200,
+            "share c-{i} was acknowledged but is not enforced"
+        );
+    }
+    drop(c);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_openapi_document_is_served_as_checked_in_and_every_operation_in_it_exists() {
+    let c = Control::start();
+    globex(&c);
+    let checked_in: Value =
+        serde_json::from_str(&std::fs::read_to_string(crate::gateway::root().join("openapi.json")).unwrap()).unwrap();
+    let (status, _, served) = call(c.admin, None, "GET", "/v1/openapi.json", None);
+    assert_eq!(status, 200);
+    assert_eq!(served, checked_in);
+    let mut operations = 0;
+    for (path, methods) in checked_in["paths"].as_object().unwrap() {
+        let concrete = path.replace("{org}", "globex").replace("{id}", "x").replace("{name}", "x");
+        for method in methods.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let body = matches!(method.as_str(), "POST" | "PUT").then_some("{}");
+            let (status, answer) = c.call("gina", &method, &concrete, body);
+            let message = answer["error"].as_str().unwrap_or_default();
+            assert!(!message.contains("no admin endpoint"), "{method} {path} is documented but not served: {answer}");
+            assert!(status != 0 && status != 500, "{method} {path}: {status} {answer}");
+            operations += 1;
+        }
+    }
+    assert_eq!(operations, 27);
+}

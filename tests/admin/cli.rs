@@ -1,0 +1,143 @@
+//! The admin commands of the binary, against a running gateway: the brief's CLI workflow.
+
+use std::process::Command;
+
+use super::Control;
+use crate::gateway::token;
+
+/// Runs `portcullis ARGS` as `sub` against `c`'s admin API: (success, stdout, stderr).
+fn portcullis(c: &Control, sub: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env("PORTCULLIS_ADMIN", format!("http://127.0.0.1:{}", c.admin))
+        .env("PORTCULLIS_TOKEN", token(sub))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(c: &Control, sub: &str, args: &[&str]) -> serde_json::Value {
+    let (success, stdout, stderr) = portcullis(c, sub, args);
+    assert!(success, "portcullis {args:?} as {sub} failed: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn the_briefs_cli_workflow_creates_assigns_shares_lists_revokes_and_transfers() {
+    let c = Control::start();
+    ok(&c, "root", &["org", "create", "--id", "globex", "--owner", "gina"]);
+    for m in ["bob", "dave"] {
+        ok(&c, "gina", &["member", "invite", "--org", "globex", m]);
+    }
+    ok(&c, "gina", &["org", "show", "--org", "globex"]);
+    let (success, _, stderr) = portcullis(&c, "gina", &["role", "assign", "--role", "shipper", "--subject", "bob"]);
+    assert!(!success && stderr.contains("--org"), "{stderr}");
+    c.expect("gina", "POST", "/v1/orgs/globex/projects", Some(r#"{"id":"api"}"#), 201);
+    ok(
+        &c,
+        "gina",
+        &[
+            "role",
+            "create",
+            "--org",
+            "globex",
+            "--name",
+            "shipper",
+            "-p",
+            "project:containers:create,update,delete",
+            "-p",
+            "organisation:registries:read",
+        ],
+    );
+    let rev = ok(
+        &c,
+        "gina",
+        &["role", "assign", "--org", "globex", "--role", "shipper", "--subject", "bob", "--project", "api"],
+    );
+    let rev = rev["revision"].as_u64().unwrap();
+    assert_eq!(c.gateway_status("bob", "DELETE", "/v1/orgs/globex/projects/api/containers/c-9", Some(rev)), 200);
+
+    ok(
+        &c,
+        "gina",
+        &[
+            "share",
+            "create",
+            "--org",
+            "globex",
+            "--kind",
+            "containers",
+            "--project",
+            "api",
+            "--id",
+            "c-9",
+            "--to",
+            "dave",
+            "--verbs",
+            "read,update",
+        ],
+    );
+    let list = ok(
+        &c,
+        "gina",
+        &["share", "list", "--org", "globex", "--kind", "containers", "--project", "api", "--id", "c-9"],
+    );
+    assert_eq!(list["shares"][0]["subject"], "dave", "{list}");
+    let acl = ok(&c, "dave", &["acl", "list", "--org", "globex", "-s", "containers"]);
+    assert_eq!(acl["access"].as_array().unwrap().len(), 1, "{acl}");
+    let shared = ok(&c, "gina", &["acl", "list", "--org", "globex", "--shared"]);
+    assert_eq!(shared["access"][0]["id"], "c-9", "{shared}");
+    let rev = ok(
+        &c,
+        "gina",
+        &[
+            "share",
+            "revoke",
+            "--org",
+            "globex",
+            "--kind",
+            "containers",
+            "--project",
+            "api",
+            "--id",
+            "c-9",
+            "--subject",
+            "dave",
+        ],
+    );
+    let rev = rev["revision"].as_u64().unwrap();
+    assert_eq!(c.gateway_status("dave", "GET", "/v1/orgs/globex/projects/api/containers/c-9", Some(rev)), 403);
+
+    // A refusal is the API's message and a failing exit.
+    let (success, _, stderr) = portcullis(
+        &c,
+        "bob",
+        &[
+            "share",
+            "create",
+            "--org",
+            "globex",
+            "--kind",
+            "secrets",
+            "--project",
+            "api",
+            "--id",
+            "db",
+            "--to",
+            "dave",
+            "--verbs",
+            "read",
+        ],
+    );
+    assert!(!success && stderr.contains("403") && stderr.contains("'bob' needs update on secrets"), "{stderr}");
+
+    ok(&c, "gina", &["transfer", "start", "--org", "globex", "--to", "bob", "--step-down-to", "admin"]);
+    ok(&c, "bob", &["transfer", "confirm", "--org", "globex"]);
+    ok(&c, "gina", &["transfer", "confirm", "--org", "globex"]);
+    let org = ok(&c, "bob", &["org", "show", "--org", "globex"]);
+    assert!(org["policy"].as_str().unwrap().contains("owner = \"bob\""), "{org}");
+}
