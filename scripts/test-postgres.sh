@@ -6,10 +6,10 @@
 #
 # The data folder is created fresh (and owned by the `postgres` user when run as root, since
 # PostgreSQL refuses to run as root); nothing outside it is touched. Authentication is
-# `trust`, for 127.0.0.1 only.
+# `trust`, for 127.0.0.1 only. `resume DIR PORT` starts a stopped server again on its data.
 set -euo pipefail
-action=${1:?usage: $0 start|stop DIR [PORT]}
-dir=${2:?usage: $0 start|stop DIR [PORT]}
+action=${1:?usage: $0 start|stop|resume DIR [PORT]}
+dir=${2:?usage: $0 start|stop|resume DIR [PORT]}
 port=${3:-54329}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 test -x "$bin/pg_ctl" || { echo "PostgreSQL is not installed: apt-get install -y postgresql" >&2; exit 1; }
@@ -29,8 +29,13 @@ start)
 stop)
     as_pg "$bin/pg_ctl" -D "$dir/data" -m fast stop >/dev/null
     ;;
+resume)
+    # Starts a server stopped with `stop`, on its data as it was.
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=on" start >/dev/null
+    ;;
 *)
-    echo "usage: $0 start|stop DIR [PORT]" >&2
+    echo "usage: $0 start|stop|resume DIR [PORT]" >&2
     exit 2
     ;;
 esac

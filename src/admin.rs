@@ -76,7 +76,7 @@ fn answer_error(e: &AdminError) -> Answer {
         AdminError::Transfer(TransferError::NotOwner { .. } | TransferError::NotAParty { .. }) => StatusCode::FORBIDDEN,
         AdminError::Transfer(_) => StatusCode::CONFLICT,
         AdminError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        AdminError::Store(_) | AdminError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        AdminError::Store(_) | AdminError::Busy { .. } | AdminError::Random(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     Answer::error(status, e)
 }
@@ -321,6 +321,22 @@ impl AdminApi {
             ("POST", ["v1", "orgs", org, "service-accounts"]) => {
                 let b: NewMember = body(bytes)?;
                 e(edit(org, Edit::CreateServiceAccount { id: b.id }).await, S::CREATED)
+            }
+            ("POST", ["v1", "orgs", org, "service-accounts", account, "tokens"]) => {
+                no_query(query)?;
+                let issued = c.issue_token(org, actor, account).await.map_err(|e| answer_error(&e))?;
+                Ok(Answer {
+                    status: S::CREATED,
+                    revision: Some(issued.revision),
+                    body: serde_json::to_value(&issued).unwrap_or_default(),
+                })
+            }
+            ("GET", ["v1", "orgs", org, "service-accounts", account, "tokens"]) => {
+                let list = c.list_tokens(org, actor, account).await.map_err(|e| answer_error(&e))?;
+                Ok(Answer::ok(serde_json::json!({ "tokens": list })))
+            }
+            ("DELETE", ["v1", "orgs", org, "service-accounts", account, "tokens", id]) => {
+                e(c.revoke_token(org, actor, account, id).await, S::OK)
             }
             ("DELETE", ["v1", "orgs", org, "members", id]) => {
                 e(edit(org, Edit::RemoveMember { id: (*id).into() }).await, S::OK)

@@ -91,6 +91,51 @@ pub fn new_api_token() -> Result<(String, String), String> {
     Ok((token, digest))
 }
 
+/// The API tokens the control plane issued and has not revoked, by SHA-256: replaced whole
+/// (per org) when one is issued or revoked, read lock-free by every verification.
+#[derive(Debug, Default)]
+pub struct StoredTokens {
+    live: arc_swap::ArcSwap<std::collections::HashMap<[u8; 32], Arc<Principal>>>,
+    /// Per org: (SHA-256, service account). Writers only.
+    by_org: std::sync::Mutex<std::collections::BTreeMap<String, Vec<TokenOf>>>,
+}
+
+impl StoredTokens {
+    fn get(&self, digest: &[u8; 32]) -> Option<Arc<Principal>> {
+        self.live.load().get(digest).cloned()
+    }
+
+    /// Replaces the tokens of `org` with `tokens` (SHA-256 in hex, service account).
+    pub fn set_org(&self, org: &str, tokens: Vec<(String, String)>) {
+        let mut by_org = self.by_org.lock().unwrap_or_else(|e| e.into_inner());
+        let parsed = tokens.into_iter().filter_map(|(sha, account)| Some((unhex32(&sha)?, account))).collect();
+        by_org.insert(org.to_string(), parsed);
+        let mut live = std::collections::HashMap::new();
+        for (digest, account) in by_org.values().flatten() {
+            if let Ok(header_value) = http::HeaderValue::from_str(account) {
+                let principal = Principal { id: account.clone(), header_value, expires_at: u64::MAX, issuer: None };
+                live.insert(*digest, Arc::new(principal));
+            }
+        }
+        self.live.store(Arc::new(live));
+    }
+}
+
+/// A token's SHA-256 and the service account it identifies.
+type TokenOf = ([u8; 32], String);
+
+/// 64 hex digits as 32 bytes.
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -197,6 +242,8 @@ pub struct Verifier {
     jwks: Option<Arc<crate::jwks::Jwks>>,
     /// API tokens by their SHA-256.
     api_tokens: std::collections::HashMap<[u8; 32], Arc<Principal>>,
+    /// API tokens the control plane issued, kept current by it.
+    stored_tokens: Option<Arc<StoredTokens>>,
     principal_claim: String,
     cache: TokenCache,
 }
@@ -301,9 +348,16 @@ impl Verifier {
             keys,
             jwks,
             api_tokens,
+            stored_tokens: None,
             principal_claim: spec.principal_claim.clone(),
             cache: TokenCache::new(TOKEN_CACHE_SLOTS),
         })
+    }
+
+    /// Also accepts the API tokens in `tokens` (issued through the admin API).
+    pub fn with_stored_tokens(mut self, tokens: Arc<StoredTokens>) -> Verifier {
+        self.stored_tokens = Some(tokens);
+        self
     }
 
     /// Hits and misses of the verified-token cache so far.
@@ -321,7 +375,9 @@ impl Verifier {
     pub fn verify(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let digest = TokenCache::digest(token);
         if token.starts_with(API_TOKEN_PREFIX) {
-            return self.api_tokens.get(&digest).cloned().ok_or(AuthError::UnknownApiToken);
+            let configured = self.api_tokens.get(&digest).cloned();
+            let stored = || self.stored_tokens.as_ref().and_then(|s| s.get(&digest));
+            return configured.or_else(stored).ok_or(AuthError::UnknownApiToken);
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         // Read before verifying: a set that changes meanwhile makes this entry stale.

@@ -246,20 +246,25 @@ fn serve(path: &std::path::Path, demo: bool) -> ExitCode {
         Some(_) => {}
     }
     let policy = std::sync::Arc::new(policy);
+    let tokens = std::sync::Arc::new(crate::auth::StoredTokens::default());
     let admin = match &config.admin {
         Some(admin) => {
-            let control = match crate::control::open(admin, policy.clone()) {
+            let control = match crate::control::open(admin, policy.clone(), tokens.clone()) {
                 Ok(c) => c,
                 Err(e) => return report(&e),
             };
             let verifier = match config.auth.as_ref().map(|a| crate::auth::Verifier::load_with_demo(a, secret)) {
-                Some(Ok(v)) => Some(v),
+                Some(Ok(v)) => Some(v.with_stored_tokens(tokens.clone())),
                 Some(Err(e)) => return report(&e),
                 None => None,
             };
             Some((admin.listen, crate::admin::AdminApi { control, verifier }))
         }
         None => None,
+    };
+    let verifier = match (verifier, &config.admin) {
+        (Some(v), Some(_)) => Some(v.with_stored_tokens(tokens)),
+        (v, _) => v,
     };
     let mut server = match crate::gateway::server(&config, policy, verifier) {
         Ok(server) => server,

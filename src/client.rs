@@ -44,8 +44,14 @@ pub enum MemberCommand {
     Invite { id: String },
     /// Add a service account.
     ServiceAccount { id: String },
-    /// Remove a member or service account (and everything given to it).
+    /// Remove a member or service account (and everything given to it, its tokens too).
     Remove { id: String },
+    /// Issue an API token for a service account; it is printed once.
+    IssueToken { account: String },
+    /// A service account's tokens (ids and dates).
+    Tokens { account: String },
+    /// Revoke one of a service account's tokens.
+    RevokeToken { account: String, id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -230,6 +236,17 @@ pub fn member_call(c: &Connection, cmd: &MemberCommand) -> Result<Call, ClientEr
         MemberCommand::Remove { id } => {
             Call { method: "DELETE", path: format!("/v1/orgs/{org}/members/{id}"), body: None }
         }
+        MemberCommand::IssueToken { account } => {
+            Call { method: "POST", path: format!("/v1/orgs/{org}/service-accounts/{account}/tokens"), body: None }
+        }
+        MemberCommand::Tokens { account } => {
+            Call { method: "GET", path: format!("/v1/orgs/{org}/service-accounts/{account}/tokens"), body: None }
+        }
+        MemberCommand::RevokeToken { account, id } => Call {
+            method: "DELETE",
+            path: format!("/v1/orgs/{org}/service-accounts/{account}/tokens/{id}"),
+            body: None,
+        },
     })
 }
 

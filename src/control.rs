@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::StoredTokens;
 use crate::edit::{self, Edit, EditError, role_permissions};
 use crate::manage::{self, Change, Refusal};
 use crate::model::{Level, Verb, VerbSet};
@@ -20,7 +21,7 @@ use crate::policy::{
 };
 use crate::reload::LivePolicy;
 use crate::snapshot::Snapshot;
-use crate::store::{AuditEntry, Committed, Store, StoreError, StoredOrg, now};
+use crate::store::{AuditEntry, Committed, Store, StoreError, StoredOrg, StoredToken, TokenChange, now};
 use crate::transfer::{Confirmed, Transfer, TransferError, TransferRules};
 
 /// How many times a write starts again when another write to the same org commits first.
@@ -54,6 +55,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error("org '{org}' kept changing under this write; try again")]
     Busy { org: String },
+    #[error("cannot generate a token: {0}")]
+    Random(String),
 }
 
 /// What a write produced.
@@ -102,6 +105,30 @@ pub struct ControlPlane {
     /// Principals who may create orgs.
     pub operators: Vec<String>,
     pub rules: TransferRules,
+    /// The API tokens issued here, as the gateway's verifier sees them.
+    pub tokens: Arc<StoredTokens>,
+}
+
+/// What one write changes: the org's policy, its pending transfer, and API tokens.
+struct Outcome {
+    after: OrgDecl,
+    transfer: Option<Transfer>,
+    tokens: Option<TokenChange>,
+}
+
+impl Outcome {
+    fn org(after: OrgDecl, transfer: Option<Transfer>) -> Outcome {
+        Outcome { after, transfer, tokens: None }
+    }
+}
+
+/// A newly issued token: shown once.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct IssuedToken {
+    pub id: String,
+    pub account: String,
+    pub token: String,
+    pub revision: u64,
 }
 
 /// An org read from the store, parsed.
@@ -121,7 +148,14 @@ impl ControlPlane {
     /// An org that no longer validates against the policy files keeps its last good
     /// version and is reported.
     pub async fn resync(&self) -> Result<usize, StoreError> {
+        let mut by_org: std::collections::BTreeMap<String, Vec<(String, String)>> = std::collections::BTreeMap::new();
+        for t in self.store.tokens(None).await?.into_iter().filter(|t| t.revoked_at.is_none()) {
+            by_org.entry(t.org).or_default().push((t.sha256, t.account));
+        }
         let orgs = self.store.orgs().await?;
+        for o in &orgs {
+            self.tokens.set_org(&o.id, by_org.remove(&o.id).unwrap_or_default());
+        }
         let mut published = 0;
         for o in &orgs {
             match self.live.publish_stored(&o.id, &o.policy, o.revision) {
@@ -141,11 +175,19 @@ impl ControlPlane {
 
     /// Publishes org `id` if the store has a newer revision than the live one.
     pub async fn refresh(&self, id: &str) -> Result<(), StoreError> {
+        self.refresh_tokens(id).await?;
         if let Some(o) = self.store.org(id).await?
             && let Err(e) = self.live.publish_stored(&o.id, &o.policy, o.revision)
         {
             eprintln!("portcullis: stored org '{id}' does not validate: {}", e.to_string().trim_end());
         }
+        Ok(())
+    }
+
+    /// Reads org `id`'s live API tokens into the verifier's set.
+    async fn refresh_tokens(&self, id: &str) -> Result<(), StoreError> {
+        let live = self.store.tokens(Some(id)).await?.into_iter().filter(|t| t.revoked_at.is_none());
+        self.tokens.set_org(id, live.map(|t| (t.sha256, t.account)).collect());
         Ok(())
     }
 
@@ -240,7 +282,13 @@ impl ControlPlane {
             let allowed = manage::authorize(&cur.snapshot, org, actor, &change);
             let after = edit::apply(&cur.decl, edit);
             match (allowed, after) {
-                (Ok(()), after) => Ok((after?, cur.stored.transfer.clone())),
+                (Ok(()), after) => {
+                    let tokens = match edit {
+                        Edit::RemoveMember { id } => Some(TokenChange::RevokeAccount { account: id.clone() }),
+                        _ => None,
+                    };
+                    Ok(Outcome { after: after?, transfer: cur.stored.transfer.clone(), tokens })
+                }
                 // Input that cannot make a valid org is reported as such, whoever sends it:
                 // "needs read on nosuch" would send them looking for a permission.
                 (Err(refusal @ Refusal::Missing { .. }), Ok(after)) => {
@@ -273,7 +321,7 @@ impl ControlPlane {
                 now_u64(),
                 &self.rules,
             )?;
-            Ok((cur.decl.clone(), Some(t)))
+            Ok(Outcome::org(cur.decl.clone(), Some(t)))
         })
         .await
     }
@@ -283,8 +331,8 @@ impl ControlPlane {
         self.write(org, actor, "transfer.confirm", "{}", |cur| {
             let t = cur.stored.transfer.as_ref().ok_or_else(|| AdminError::NoTransfer { org: org.into() })?;
             match t.confirm(&cur.decl, actor, now_u64())? {
-                Confirmed::Pending(t) => Ok((cur.decl.clone(), Some(t))),
-                Confirmed::Completed(after) => Ok((after, None)),
+                Confirmed::Pending(t) => Ok(Outcome::org(cur.decl.clone(), Some(t))),
+                Confirmed::Completed(after) => Ok(Outcome::org(after, None)),
             }
         })
         .await
@@ -295,7 +343,7 @@ impl ControlPlane {
         self.write(org, actor, "transfer.cancel", "{}", |cur| {
             let t = cur.stored.transfer.as_ref().ok_or_else(|| AdminError::NoTransfer { org: org.into() })?;
             t.cancel(actor, now_u64())?;
-            Ok((cur.decl.clone(), None))
+            Ok(Outcome::org(cur.decl.clone(), None))
         })
         .await
     }
@@ -316,11 +364,12 @@ impl ControlPlane {
         change: F,
     ) -> Result<Written, AdminError>
     where
-        F: Fn(&Current) -> Result<(OrgDecl, Option<Transfer>), AdminError>,
+        F: Fn(&Current) -> Result<Outcome, AdminError>,
     {
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.current(org).await?;
-            let (after, transfer) = change(&cur)?;
+            let Outcome { after, transfer, tokens } = change(&cur)?;
+            let tokens_changed = tokens.is_some();
             let text = render_org(&after);
             // What is committed is what the policy validator accepts, read back from the text.
             checked(&cur.snapshot, org, &text)?;
@@ -334,8 +383,12 @@ impl ControlPlane {
                 before: cur.stored.policy.clone(),
                 after: text.clone(),
             };
-            match self.store.commit(org, cur.stored.revision, &text, transfer.as_ref(), audit).await? {
+            match self.store.commit(org, cur.stored.revision, &text, transfer.as_ref(), tokens, audit).await? {
                 Committed::At(revision) => {
+                    // Tokens before the org: whoever reads this revision sees them too.
+                    if tokens_changed && let Err(e) = self.refresh_tokens(org).await {
+                        eprintln!("portcullis: committed tokens of org '{org}' are not live yet: {e}");
+                    }
                     self.publish(org, &text, revision);
                     return Ok(Written { revision });
                 }
@@ -369,6 +422,56 @@ impl ControlPlane {
                 manage::Needed { verb, kind: kind.into(), project: project.map(Into::into), id: id.map(Into::into) };
             Err(Refusal::Missing { actor: actor.into(), needed }.into())
         }
+    }
+
+    /// Issues an API token for service account `account` (`update` on it, as a member).
+    /// The token is in the answer only; the store keeps its SHA-256.
+    pub async fn issue_token(&self, org: &str, actor: &str, account: &str) -> Result<IssuedToken, AdminError> {
+        let (token, sha256) = crate::auth::new_api_token().map_err(AdminError::Random)?;
+        let mut id_bytes = [0u8; 8];
+        getrandom::getrandom(&mut id_bytes).map_err(|e| AdminError::Random(e.to_string()))?;
+        let id = format!("tok_{}", crate::auth::hex(&id_bytes));
+        let detail = serde_json::json!({ "account": account, "token_id": id }).to_string();
+        let written = self
+            .write(org, actor, "token.issue", &detail, |cur| {
+                if !cur.decl.service_accounts.iter().any(|s| s.as_str() == account) {
+                    return Err(
+                        EditError::NotFound { org: org.into(), what: "service account", id: account.into() }.into()
+                    );
+                }
+                manage::authorize(&cur.snapshot, org, actor, &Change::ManageToken { account })?;
+                let issue = TokenChange::Issue {
+                    id: id.clone(),
+                    account: account.into(),
+                    sha256: sha256.clone(),
+                    by: actor.into(),
+                };
+                Ok(Outcome { after: cur.decl.clone(), transfer: cur.stored.transfer.clone(), tokens: Some(issue) })
+            })
+            .await?;
+        Ok(IssuedToken { id, account: account.into(), token, revision: written.revision })
+    }
+
+    /// Revokes token `id` of service account `account`.
+    pub async fn revoke_token(&self, org: &str, actor: &str, account: &str, id: &str) -> Result<Written, AdminError> {
+        let listed = self.store.tokens(Some(org)).await?;
+        if !listed.iter().any(|t| t.id == id && t.account == account && t.revoked_at.is_none()) {
+            return Err(EditError::NotFound { org: org.into(), what: "token", id: id.into() }.into());
+        }
+        let detail = serde_json::json!({ "account": account, "token_id": id }).to_string();
+        self.write(org, actor, "token.revoke", &detail, |cur| {
+            manage::authorize(&cur.snapshot, org, actor, &Change::ManageToken { account })?;
+            let revoke = TokenChange::Revoke { id: id.into() };
+            Ok(Outcome { after: cur.decl.clone(), transfer: cur.stored.transfer.clone(), tokens: Some(revoke) })
+        })
+        .await
+    }
+
+    /// The tokens of service account `account` (ids and dates, never the tokens).
+    pub async fn list_tokens(&self, org: &str, actor: &str, account: &str) -> Result<Vec<StoredToken>, AdminError> {
+        let cur = self.current(org).await?;
+        manage::authorize(&cur.snapshot, org, actor, &Change::ManageToken { account })?;
+        Ok(self.store.tokens(Some(org)).await?.into_iter().filter(|t| t.account == account).collect())
     }
 
     /// The org's policy as stored, with its revision. Members only.
@@ -533,7 +636,11 @@ fn checked(live: &Snapshot, org: &str, text: &str) -> Result<(OrgDecl, crate::po
 /// Opens the store `[admin]` names, publishes every stored org, and (on PostgreSQL) follows
 /// other replicas' commits. A store that cannot be reached stops the start: the gateway does
 /// not run with a control plane it cannot read.
-pub fn open(admin: &crate::config::Admin, live: Arc<LivePolicy>) -> Result<Arc<ControlPlane>, StoreError> {
+pub fn open(
+    admin: &crate::config::Admin,
+    live: Arc<LivePolicy>,
+    tokens: Arc<StoredTokens>,
+) -> Result<Arc<ControlPlane>, StoreError> {
     use crate::config::StoreLocation;
     let store = match &admin.store {
         StoreLocation::Sqlite { data_dir } => Store::sqlite(data_dir)?,
@@ -544,6 +651,7 @@ pub fn open(admin: &crate::config::Admin, live: Arc<LivePolicy>) -> Result<Arc<C
         live,
         operators: admin.operators.clone(),
         rules: TransferRules { ttl_secs: admin.transfer_ttl_secs },
+        tokens,
     });
     let published = control.store.block_on(control.resync())?;
     eprintln!("portcullis: store {}: {published} orgs", control.store.place());

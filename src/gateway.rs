@@ -239,6 +239,24 @@ impl ProxyHttp for Gateway {
             }
         };
         ctx.route = target.route;
+        // Read your writes: a request naming an org revision (the answer to an admin write)
+        // waits, bounded, until this replica has it, before its token is checked (the write
+        // may have issued that token).
+        if let Some(value) = session.req_header().headers.get(crate::admin::REVISION_HEADER) {
+            let Some(wanted) = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) else {
+                let error = "bad Portcullis-Revision header: send the org revision (a number) an admin write returned";
+                return self.reject(session, ctx, 400, error, None, &[]).await;
+            };
+            if !self.wait_for_revision(target.org, wanted).await {
+                let reason = format!(
+                    "this replica has not reached revision {wanted} of org '{}' within {} ms; retry",
+                    target.org,
+                    self.revision_wait.as_millis()
+                );
+                let headers = [("retry-after", "1".to_string())];
+                return self.reject(session, ctx, 503, "revision not reached", Some(reason), &headers).await;
+            }
+        }
         // 3. Authenticate: exactly one credential (`None` here means two or more).
         if ctx.canonical.query().is_some_and(query_has_token) {
             let error = "a token in the query is not accepted; send it only in the Authorization header";
@@ -263,23 +281,6 @@ impl ProxyHttp for Gateway {
                 return self.reject(session, ctx, 401, "unauthenticated", None, &[("www-authenticate", www)]).await;
             }
         };
-        // Read your writes: a request naming an org revision (the answer to an admin write)
-        // waits, bounded, until this replica has it.
-        if let Some(value) = session.req_header().headers.get(crate::admin::REVISION_HEADER) {
-            let Some(wanted) = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) else {
-                let error = "bad Portcullis-Revision header: send the org revision (a number) an admin write returned";
-                return self.reject(session, ctx, 400, error, None, &[]).await;
-            };
-            if !self.wait_for_revision(target.org, wanted).await {
-                let reason = format!(
-                    "this replica has not reached revision {wanted} of org '{}' within {} ms; retry",
-                    target.org,
-                    self.revision_wait.as_millis()
-                );
-                let headers = [("retry-after", "1".to_string())];
-                return self.reject(session, ctx, 503, "revision not reached", Some(reason), &headers).await;
-            }
-        }
         // 4. Decide, with one load of the live snapshot.
         let request = Request {
             org: target.org,

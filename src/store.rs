@@ -24,7 +24,8 @@ use crate::transfer::Transfer;
 
 /// The schema, in order. Each runs once, in a transaction, and is recorded in
 /// `portcullis_schema`. Plain SQL that SQLite and PostgreSQL both accept.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_orgs.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/0001_orgs.sql")), (2, include_str!("../migrations/0002_api_tokens.sql"))];
 
 /// The PostgreSQL channel that carries `"<revision> <org>"` after each commit.
 pub const CHANNEL: &str = "portcullis_orgs";
@@ -59,6 +60,37 @@ pub struct AuditEntry {
     pub detail: String,
     pub before: String,
     pub after: String,
+}
+
+/// A service account's API token as stored (its SHA-256, never the token).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StoredToken {
+    pub id: String,
+    pub org: String,
+    pub account: String,
+    #[serde(skip)]
+    pub sha256: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub revoked_at: Option<i64>,
+}
+
+/// A change to API tokens, committed with the org write it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenChange {
+    Issue {
+        id: String,
+        account: String,
+        sha256: String,
+        by: String,
+    },
+    Revoke {
+        id: String,
+    },
+    /// Every token of a removed service account.
+    RevokeAccount {
+        account: String,
+    },
 }
 
 /// The outcome of [`Store::commit`].
@@ -277,6 +309,7 @@ impl Store {
         expected: u64,
         policy: &str,
         transfer: Option<&Transfer>,
+        tokens: Option<TokenChange>,
         audit: AuditEntry,
     ) -> Result<Committed, StoreError> {
         let transfer = match transfer.map(serde_json::to_string).transpose() {
@@ -301,6 +334,44 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(Committed::Conflict);
             }
+            let at = audit.at;
+            match tokens {
+                Some(TokenChange::Issue { id, account, sha256, by }) => {
+                    sqlx::query(
+                        "INSERT INTO api_tokens (id, org, account, sha256, created_at, created_by, revoked_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+                    )
+                    .bind(id)
+                    .bind(&org)
+                    .bind(account)
+                    .bind(sha256)
+                    .bind(at)
+                    .bind(by)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Some(TokenChange::Revoke { id }) => {
+                    sqlx::query(
+                        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND org = $3 AND revoked_at IS NULL",
+                    )
+                    .bind(at)
+                    .bind(id)
+                    .bind(&org)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Some(TokenChange::RevokeAccount { account }) => {
+                    sqlx::query(
+                        "UPDATE api_tokens SET revoked_at = $1 WHERE org = $2 AND account = $3 AND revoked_at IS NULL",
+                    )
+                    .bind(at)
+                    .bind(&org)
+                    .bind(account)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {}
+            }
             insert_audit(&mut tx, &AuditEntry { revision: next, ..audit }).await?;
             if postgres {
                 notify(&mut tx, &org, next).await?;
@@ -309,6 +380,48 @@ impl Store {
             Ok(Committed::At(next))
         })
         .await
+    }
+
+    /// The API tokens of org `org` (every org with `None`), revoked ones included.
+    pub async fn tokens(&self, org: Option<&str>) -> Result<Vec<StoredToken>, StoreError> {
+        let org = org.map(str::to_string);
+        let rows = self
+            .run(move |pool| async move {
+                match org {
+                    Some(o) => {
+                        sqlx::query(
+                            "SELECT id, org, account, sha256, created_at, created_by, revoked_at FROM api_tokens \
+                             WHERE org = $1 ORDER BY created_at, id",
+                        )
+                        .bind(o)
+                        .fetch_all(&pool)
+                        .await
+                    }
+                    None => {
+                        sqlx::query(
+                            "SELECT id, org, account, sha256, created_at, created_by, revoked_at FROM api_tokens \
+                             ORDER BY org, created_at, id",
+                        )
+                        .fetch_all(&pool)
+                        .await
+                    }
+                }
+            })
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredToken {
+                    id: r.try_get("id")?,
+                    org: r.try_get("org")?,
+                    account: r.try_get("account")?,
+                    sha256: r.try_get("sha256")?,
+                    created_at: r.try_get("created_at")?,
+                    created_by: r.try_get("created_by")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(|e| self.db(e))
     }
 
     /// The audit log of org `id`, oldest first, from revision `after + 1`, at most `limit` rows.

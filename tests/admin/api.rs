@@ -404,7 +404,12 @@ fn the_openapi_document_is_served_as_checked_in_and_every_operation_in_it_exists
     assert_eq!(served, checked_in);
     let mut operations = 0;
     for (path, methods) in checked_in["paths"].as_object().unwrap() {
-        let concrete = path.replace("{org}", "globex").replace("{id}", "x").replace("{name}", "x");
+        let concrete = path
+            .replace("{org}", "globex")
+            .replace("{id}", "x")
+            .replace("{name}", "x")
+            .replace("{account}", "x")
+            .replace("{token}", "x");
         for method in methods.as_object().unwrap().keys() {
             let method = method.to_uppercase();
             let body = matches!(method.as_str(), "POST" | "PUT").then_some("{}");
@@ -415,5 +420,40 @@ fn the_openapi_document_is_served_as_checked_in_and_every_operation_in_it_exists
             operations += 1;
         }
     }
-    assert_eq!(operations, 27);
+    assert_eq!(operations, 30);
+}
+
+#[test]
+fn service_account_tokens_are_shown_once_enforced_and_revocable() {
+    let c = Control::start();
+    globex(&c);
+    c.expect("gina", "POST", "/v1/orgs/globex/service-accounts", Some(r#"{"id":"ci-bot"}"#), 201);
+    let share = r#"{"subject":"ci-bot","kind":"containers","project":"web","id":"c-1","verbs":["read"]}"#;
+    c.expect("gina", "POST", "/v1/orgs/globex/shares", Some(share), 201);
+    let issued = c.expect("gina", "POST", "/v1/orgs/globex/service-accounts/ci-bot/tokens", None, 201);
+    let token = issued["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("pcat_") && token.len() == 69, "{issued}");
+    let auth = format!("Authorization: Bearer {token}");
+    let with_rev = |rev: u64| format!("Portcullis-Revision: {rev}");
+    assert_eq!(c.gateway.status("GET", CONTAINER, &[&auth, &with_rev(revision(&issued))]), 200);
+    assert_eq!(c.gateway.status("DELETE", CONTAINER, &[&auth]), 403);
+    // Listed without the token; dave may not manage it.
+    let list = c.expect("gina", "GET", "/v1/orgs/globex/service-accounts/ci-bot/tokens", None, 200);
+    assert_eq!(list["tokens"].as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains(&token[5..]), "{list}");
+    assert_eq!(c.call("dave", "POST", "/v1/orgs/globex/service-accounts/ci-bot/tokens", None).0, 403);
+    assert_eq!(c.call("gina", "POST", "/v1/orgs/globex/service-accounts/bob/tokens", None).0, 404);
+    let id = issued["id"].as_str().unwrap();
+    let revoked =
+        c.expect("gina", "DELETE", &format!("/v1/orgs/globex/service-accounts/ci-bot/tokens/{id}"), None, 200);
+    assert_eq!(c.gateway.status("GET", CONTAINER, &[&auth, &with_rev(revision(&revoked))]), 401);
+    // Removing the account revokes its tokens: re-creating it does not bring them back.
+    let second = c.expect("gina", "POST", "/v1/orgs/globex/service-accounts/ci-bot/tokens", None, 201);
+    let auth = format!("Authorization: Bearer {}", second["token"].as_str().unwrap());
+    c.expect("gina", "DELETE", "/v1/orgs/globex/members/ci-bot", None, 200);
+    let rev = revision(&c.expect("gina", "POST", "/v1/orgs/globex/service-accounts", Some(r#"{"id":"ci-bot"}"#), 201));
+    assert_eq!(c.gateway.status("GET", CONTAINER, &[&auth, &with_rev(rev)]), 401);
+    assert!(!c.gateway.log().contains(&token[5..]), "a token reached the log");
+    let actions = c.expect("gina", "GET", "/v1/orgs/globex/audit?limit=1000", None, 200).to_string();
+    assert!(actions.contains("token.issue") && actions.contains("token.revoke") && !actions.contains(&token[5..]));
 }

@@ -112,7 +112,11 @@ impl Nginx {
         let nginx = Nginx { child, dir, gateway, admin };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", admin)).is_err() {
-            assert!(Instant::now() < deadline, "nginx did not start: {:?}", std::fs::read_to_string(nginx.dir.join("error.log")));
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not start: {:?}",
+                std::fs::read_to_string(nginx.dir.join("error.log"))
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         nginx
@@ -208,7 +212,9 @@ fn owner_of(policy: &str) -> String {
 fn bound_at_org_scope(policy: &str, who: &str, role: &str) -> bool {
     policy.split("[[org.binding]]").skip(1).any(|b| {
         let b = b.split("\n\n").next().unwrap_or_default();
-        b.contains(&format!("subject = \"{who}\"")) && b.contains(&format!("role = \"{role}\"")) && !b.contains("project =")
+        b.contains(&format!("subject = \"{who}\""))
+            && b.contains(&format!("role = \"{role}\""))
+            && !b.contains("project =")
     })
 }
 
@@ -222,7 +228,7 @@ fn ownership_handshakes_interleaved_across_replicas_keep_exactly_one_owner() {
     let people = ["gina", "bob", "dave"];
     let roles = ["admin", "member", "viewer"];
     // A small deterministic generator, so a failure can be replayed.
-    let mut seed: u64 = 0x5eed_0f_0a11;
+    let mut seed: u64 = 0x005e_ed0f_0a11;
     let mut next = move |n: u64| {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -260,7 +266,11 @@ fn ownership_handshakes_interleaved_across_replicas_keep_exactly_one_owner() {
         }
         // After each step: exactly one owner, on both replicas' view of the store.
         let org: Value = call(admins[next(2) as usize], Some("gina"), "GET", "/v1/orgs/globex", None).2;
-        let org = if org["policy"].is_string() { org } else { call(admins[0], Some(&owner), "GET", "/v1/orgs/globex", None).2 };
+        let org = if org["policy"].is_string() {
+            org
+        } else {
+            call(admins[0], Some(&owner), "GET", "/v1/orgs/globex", None).2
+        };
         let policy = org["policy"].as_str().unwrap_or_else(|| panic!("cannot read the org: {org}"));
         let now_owner = owner_of(policy);
         if now_owner != owner {
@@ -277,7 +287,10 @@ fn ownership_handshakes_interleaved_across_replicas_keep_exactly_one_owner() {
                 .and_then(|d| d["step_down_to"].as_str().map(str::to_string))
                 .or(role)
                 .expect("a completed transfer was started");
-            assert!(bound_at_org_scope(policy, &owner, &chosen), "{owner} lost ownership without holding '{chosen}': {policy}");
+            assert!(
+                bound_at_org_scope(policy, &owner, &chosen),
+                "{owner} lost ownership without holding '{chosen}': {policy}"
+            );
             assert!(!policy.contains(&format!("subject = \"{now_owner}\"")), "the new owner is bound: {policy}");
             owner = now_owner;
             moves += 1;
@@ -285,4 +298,65 @@ fn ownership_handshakes_interleaved_across_replicas_keep_exactly_one_owner() {
     }
     eprintln!("ownership: {steps} steps across 2 replicas, {moves} completed transfers, {expiries} expiry waits");
     assert!(moves > 5, "too few transfers completed ({moves}) for the test to mean much");
+}
+
+/// A PostgreSQL server of this test's own (so that it can be stopped), on the same
+/// installation as `PORTCULLIS_TEST_PG`'s.
+struct OwnServer {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnServer {
+    fn script(&self, action: &str) -> std::process::Output {
+        Command::new(crate::gateway::root().join("scripts/test-postgres.sh"))
+            .arg(action)
+            .arg(self.dir.join("pg"))
+            .arg(self.port.to_string())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.script("stop");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn with_the_store_down_the_gateway_keeps_enforcing_and_writes_fail_with_503_then_resume() {
+    if database().is_none() {
+        return;
+    }
+    let dir = crate::scratch("pg-own");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let server = OwnServer { dir, port: free_port() };
+    let out = server.script("start");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let c = Control::start_on(&format!("postgres = \"{url}\""));
+    globex(&c);
+    let rev = revision(&c.expect("gina", "POST", "/v1/orgs/globex/shares", Some(SHARE), 201));
+    assert!(server.script("stop").status.success());
+
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, Some(rev)), 200, "the last snapshot keeps serving");
+    let (status, answer) = c.call("gina", "DELETE", REVOKE, None);
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("nothing was written"), "{answer}");
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, None), 200);
+
+    assert!(server.script("resume").status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rev = loop {
+        let (status, answer) = c.call("gina", "DELETE", REVOKE, None);
+        if status == 200 {
+            break revision(&answer);
+        }
+        assert!(Instant::now() < deadline, "writes did not resume: {status} {answer}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(rev, 6, "the write refused while the store was down was not half-applied");
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, Some(rev)), 403);
 }
