@@ -821,4 +821,23 @@ methods = { POST = "update" }
         assert!(e.contains("has no [[route]]"), "{e}");
         assert!(e.contains("upstream 'u' has no backends"), "{e}");
     }
+
+    #[test]
+    fn the_admin_table_names_its_store_and_refuses_two_or_a_bad_url() {
+        let c =
+            parse(Path::new("conf/config.toml"), &format!("{GOOD}\n[admin]\nlisten = \"127.0.0.1:9090\"\n")).unwrap();
+        let admin = c.admin.unwrap();
+        assert_eq!(admin.store, StoreLocation::Sqlite { data_dir: PathBuf::from("conf/data") });
+        assert_eq!(admin.transfer_ttl_secs, 7 * 24 * 3600);
+        assert_eq!(admin.revision_wait, Duration::from_millis(2000));
+        let pg = format!("{GOOD}\n[admin]\nlisten = \"127.0.0.1:9090\"\npostgres = \"postgres://app@db/p\"\n");
+        let store = parse(Path::new("conf/config.toml"), &pg).unwrap().admin.unwrap().store;
+        assert_eq!(store, StoreLocation::Postgres { url: "postgres://app@db/p".into() });
+        let both = pg.replace("postgres = ", "data_dir = \"d\"\npostgres = ");
+        assert!(errors(&both).contains("either as `data_dir` (SQLite) or as `postgres`"));
+        let mysql = pg.replace("postgres://", "mysql://");
+        assert!(errors(&mysql).contains("`postgres` must be a postgres:// or postgresql:// URL"));
+        let typo = pg.replace("postgres = ", "operator = [\"x\"]\npostgres = ");
+        assert!(errors(&typo).contains("did you mean 'operators'?"), "{}", errors(&typo));
+    }
 }

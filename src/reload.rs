@@ -121,6 +121,9 @@ impl LivePolicy {
         if stored.get(id).is_some_and(|s| s.revision >= revision) {
             return Ok(false);
         }
+        // Recorded even if it does not publish: the next full reload compiles it with the
+        // files, and so either publishes it or is rejected naming it (`store:<org>`).
+        stored.insert(id.to_string(), StoredText { policy: policy_text.to_string(), revision });
         let text = stored_source(id, policy_text);
         let (set, _) = policy::parse(std::slice::from_ref(&text), FileMode::Policy)?;
         let Some(org) = set.orgs.first().filter(|o| o.id.as_str() == id && set.orgs.len() == 1) else {
@@ -132,7 +135,6 @@ impl LivePolicy {
             }]));
         };
         self.handle.update_org_at(&set, org, revision)?;
-        stored.insert(id.to_string(), StoredText { policy: policy_text.to_string(), revision });
         // A store org makes a gateway that started without a policy ready only through a
         // full reload (the files must validate too).
         Ok(true)

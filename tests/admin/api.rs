@@ -457,3 +457,42 @@ fn service_account_tokens_are_shown_once_enforced_and_revocable() {
     let actions = c.expect("gina", "GET", "/v1/orgs/globex/audit?limit=1000", None, 200).to_string();
     assert!(actions.contains("token.issue") && actions.contains("token.revoke") && !actions.contains(&token[5..]));
 }
+
+#[test]
+fn stored_orgs_survive_policy_file_reloads_and_a_file_may_not_claim_one() {
+    let policies = crate::scratch("policies");
+    for f in std::fs::read_dir(crate::gateway::root().join("policies")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, policies.join(f.file_name().unwrap())).unwrap();
+    }
+    let store = crate::scratch("store");
+    let c = Control::start_with(&format!("data_dir = \"{}\"", store.display()), Some(&policies));
+    globex(&c);
+    let share = r#"{"subject":"dave","kind":"containers","project":"web","id":"c-1","verbs":["read"]}"#;
+    let rev = revision(&c.expect("gina", "POST", "/v1/orgs/globex/shares", Some(share), 201));
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, Some(rev)), 200);
+    let wait_for_log = |needle: &str, count: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while c.gateway.log().matches(needle).count() < count {
+            assert!(std::time::Instant::now() < deadline, "no '{needle}' in the log: {}", c.gateway.log());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // A file change reloads the files; the stored org stays, at its revision.
+    let kinds = policies.join("00-kinds.toml");
+    let text = std::fs::read_to_string(&kinds).unwrap();
+    std::fs::write(&kinds, format!("{text}\n# touched\n")).unwrap();
+    wait_for_log("policies reloaded", 1);
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, Some(rev)), 200);
+    // A file that declares the same org is rejected whole, naming both; the rest keeps serving.
+    std::fs::write(policies.join("90-globex.toml"), "[[org]]\nid = \"globex\"\nowner = \"eve\"\nmembers = [\"eve\"]\n")
+        .unwrap();
+    wait_for_log("rejected", 1);
+    let log = c.gateway.log();
+    assert!(log.contains("90-globex.toml") && log.contains("store:globex"), "{log}");
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, None), 200);
+    assert_eq!(c.gateway_status("eve", "GET", CONTAINER, None), 403);
+    drop(c);
+    let _ = std::fs::remove_dir_all(policies);
+    let _ = std::fs::remove_dir_all(store);
+}

@@ -35,9 +35,14 @@ impl Control {
 
     /// A gateway whose store is `store` (a `data_dir` or `postgres` line).
     pub fn start_on(store: &str) -> Control {
+        Control::start_with(store, None)
+    }
+
+    /// [`start_on`](Self::start_on) over a policies folder of the test's own.
+    pub fn start_with(store: &str, policies: Option<&std::path::Path>) -> Control {
         let admin = free_port();
         let extra = admin_section(admin, store);
-        let gateway = Gateway::start_with(Setup { extra_config: &extra, ..Setup::default() });
+        let gateway = Gateway::start_with(Setup { extra_config: &extra, policies, ..Setup::default() });
         wait_listening(admin, &gateway);
         Control { gateway, admin }
     }
