@@ -496,3 +496,16 @@ fn stored_orgs_survive_policy_file_reloads_and_a_file_may_not_claim_one() {
     let _ = std::fs::remove_dir_all(policies);
     let _ = std::fs::remove_dir_all(store);
 }
+
+#[test]
+fn a_store_that_cannot_be_reached_at_start_stops_the_gateway_with_its_address_and_no_password() {
+    let port = crate::gateway::free_port();
+    let err = crate::gateway::refused_to_start("serve", |config| {
+        format!(
+            "{config}\n[admin]\nlisten = \"127.0.0.1:{}\"\npostgres = \"postgres://app:s3cret@127.0.0.1:{port}/p\"\n",
+            crate::gateway::free_port()
+        )
+    });
+    assert!(err.contains(&format!("postgres://app@127.0.0.1:{port}/p")), "{err}");
+    assert!(!err.contains("s3cret"), "the password reached the output: {err}");
+}
