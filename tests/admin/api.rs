@@ -346,8 +346,15 @@ fn bad_input_on_every_endpoint_is_a_4xx_naming_the_field_and_writes_nothing() {
 #[test]
 fn acknowledged_writes_survive_kill_9_in_the_middle_of_a_stream_of_writes() {
     let dir = crate::scratch("store-kill");
-    let store = format!("data_dir = \"{}\"", dir.display());
-    let c = Control::start_on(&store);
+    kill_9_in_a_stream_of_writes(&format!("data_dir = \"{}\"", dir.display()));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Writes shares one after another, `kill -9`s the gateway among them, restarts it on the
+/// same store: every acknowledged write is there and enforced, and the store holds at most
+/// the one write in flight besides.
+pub fn kill_9_in_a_stream_of_writes(store: &str) {
+    let c = Control::start_on(store);
     globex(&c);
     let admin = c.admin;
     // A client writes shares one after another until the gateway dies under it.
@@ -369,7 +376,7 @@ fn acknowledged_writes_survive_kill_9_in_the_middle_of_a_stream_of_writes() {
     let acknowledged = writer.join().unwrap();
     drop(c);
     assert!(acknowledged.len() > 5, "too few writes before the kill to mean anything: {}", acknowledged.len());
-    let c = Control::start_on(&store);
+    let c = Control::start_on(store);
     let shares = c.expect("gina", "GET", "/v1/orgs/globex", None, 200)["policy"]
         .as_str()
         .unwrap()
@@ -389,8 +396,6 @@ fn acknowledged_writes_survive_kill_9_in_the_middle_of_a_stream_of_writes() {
             "share c-{i} was acknowledged but is not enforced"
         );
     }
-    drop(c);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

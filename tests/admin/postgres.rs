@@ -360,3 +360,9 @@ fn with_the_store_down_the_gateway_keeps_enforcing_and_writes_fail_with_503_then
     assert_eq!(rev, 6, "the write refused while the store was down was not half-applied");
     assert_eq!(c.gateway_status("dave", "GET", CONTAINER, Some(rev)), 403);
 }
+
+#[test]
+fn acknowledged_writes_survive_kill_9_on_postgres() {
+    let Some(store) = database() else { return };
+    super::api::kill_9_in_a_stream_of_writes(&store);
+}
