@@ -38,7 +38,84 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 /// The admin API's HTTP application.
 pub struct AdminApi {
     pub control: Arc<ControlPlane>,
-    pub verifier: Option<Verifier>,
+    pub verifier: Option<Arc<Verifier>>,
+    pub observed: Observed,
+}
+
+/// What `/metrics` and `/readyz` read: the gateway's counters, its upstreams and its policy.
+pub struct Observed {
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub upstreams: Arc<Vec<crate::upstream::UpstreamGroup>>,
+    pub policy: Arc<crate::reload::LivePolicy>,
+}
+
+impl AdminApi {
+    /// Why the gateway is not ready, if it is not: no valid policy, no key that could verify
+    /// a token, or an upstream without a healthy backend.
+    pub fn not_ready(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if !self.observed.policy.is_ready() {
+            why.push("no valid policy is loaded".to_string());
+        }
+        if !self.verifier.as_ref().is_some_and(|v| v.has_keys()) {
+            why.push("no key can verify a token ([auth] has none, or the JWKS has not loaded)".to_string());
+        }
+        for u in self.observed.upstreams.iter() {
+            if !u.health().iter().any(|(_, healthy)| *healthy) {
+                why.push(format!("upstream '{}' has no healthy backend", u.name));
+            }
+        }
+        why
+    }
+
+    /// Everything `/metrics` exposes, in Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        use crate::metrics::single;
+        let mut out = String::new();
+        self.observed.metrics.write(&mut out);
+        let policy = &self.observed.policy;
+        let (reloads, failures) = policy.reload_counts();
+        single(
+            &mut out,
+            "portcullis_snapshot_revision",
+            "gauge",
+            "Revision of the live snapshot.",
+            policy.handle().load().revision(),
+        );
+        single(&mut out, "portcullis_ready", "gauge", "1 when a valid policy is loaded.", u8::from(policy.is_ready()));
+        single(&mut out, "portcullis_reloads_total", "counter", "Policy reloads that were published.", reloads);
+        single(
+            &mut out,
+            "portcullis_reload_failures_total",
+            "counter",
+            "Policy reloads rejected (the last good policy kept serving).",
+            failures,
+        );
+        single(
+            &mut out,
+            "portcullis_last_reload_timestamp_seconds",
+            "gauge",
+            "When a policy was last published (start or reload).",
+            policy.last_published(),
+        );
+        if let Some(v) = &self.verifier {
+            let (hits, misses) = v.cache_stats();
+            single(&mut out, "portcullis_token_cache_hits_total", "counter", "Verified-token cache hits.", hits);
+            single(&mut out, "portcullis_token_cache_misses_total", "counter", "Verified-token cache misses.", misses);
+        }
+        out.push_str("# HELP portcullis_backend_healthy 1 if the backend passes its health check.\n# TYPE portcullis_backend_healthy gauge\n");
+        for u in self.observed.upstreams.iter() {
+            for (addr, healthy) in u.health() {
+                out.push_str(&format!(
+                    "portcullis_backend_healthy{{upstream=\"{}\",backend=\"{}\"}} {}\n",
+                    crate::metrics::escape(&u.name),
+                    crate::metrics::escape(&addr),
+                    u8::from(healthy)
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// A finished answer: status and JSON body, and the revision a write produced.
@@ -494,6 +571,22 @@ impl ServeHttp for AdminApi {
             .and_then(|v| v.parse::<usize>().ok());
         if path == "/healthz" {
             return json(Answer::ok(serde_json::json!({ "status": "ok" })));
+        }
+        if path == "/readyz" {
+            let why = self.not_ready();
+            return if why.is_empty() {
+                json(Answer::ok(serde_json::json!({ "status": "ready" })))
+            } else {
+                json(Answer {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    body: serde_json::json!({ "status": "not ready", "why": why }),
+                    revision: None,
+                })
+            };
+        }
+        if path == "/metrics" && method == Method::GET {
+            let text = self.metrics_text().into_bytes();
+            return respond(StatusCode::OK, "text/plain; version=0.0.4", text, None);
         }
         if path == "/v1/openapi.json" && method == Method::GET {
             return respond(StatusCode::OK, "application/json", OPENAPI.as_bytes().to_vec(), None);

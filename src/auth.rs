@@ -360,6 +360,15 @@ impl Verifier {
         self
     }
 
+    /// Whether anything can verify: a key, a published key set with keys in it, or an API
+    /// token.
+    pub fn has_keys(&self) -> bool {
+        !self.keys.is_empty()
+            || !self.api_tokens.is_empty()
+            || self.stored_tokens.is_some()
+            || self.jwks.as_ref().is_some_and(|j| !j.keys().is_empty())
+    }
+
     /// Hits and misses of the verified-token cache so far.
     pub fn cache_stats(&self) -> (u64, u64) {
         (self.cache.hits.load(Ordering::Relaxed), self.cache.misses.load(Ordering::Relaxed))

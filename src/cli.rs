@@ -247,31 +247,30 @@ fn serve(path: &std::path::Path, demo: bool) -> ExitCode {
     }
     let policy = std::sync::Arc::new(policy);
     let tokens = std::sync::Arc::new(crate::auth::StoredTokens::default());
-    let admin = match &config.admin {
-        Some(admin) => {
-            let control = match crate::control::open(admin, policy.clone(), tokens.clone()) {
-                Ok(c) => c,
-                Err(e) => return report(&e),
-            };
-            let verifier = match config.auth.as_ref().map(|a| crate::auth::Verifier::load_with_demo(a, secret)) {
-                Some(Ok(v)) => Some(v.with_stored_tokens(tokens.clone())),
-                Some(Err(e)) => return report(&e),
-                None => None,
-            };
-            Some((admin.listen, crate::admin::AdminApi { control, verifier }))
-        }
+    let control = match &config.admin {
+        Some(admin) => match crate::control::open(admin, policy.clone(), tokens.clone()) {
+            Ok(c) => Some((admin.listen, c)),
+            Err(e) => return report(&e),
+        },
         None => None,
     };
-    let verifier = match (verifier, &config.admin) {
-        (Some(v), Some(_)) => Some(v.with_stored_tokens(tokens)),
-        (v, _) => v,
+    // One verifier for the gateway and the admin API; with a control plane it also knows
+    // the API tokens issued through it.
+    let verifier = match (verifier, &control) {
+        (Some(v), Some(_)) => Some(std::sync::Arc::new(v.with_stored_tokens(tokens))),
+        (v, _) => v.map(std::sync::Arc::new),
     };
-    let mut server = match crate::gateway::server(&config, policy, verifier) {
-        Ok(server) => server,
-        Err(e) => return report(&e),
-    };
-    if let Some((listen, api)) = admin {
+    let routes = config.routes.routes().iter().map(|r| r.path.clone()).collect();
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(routes));
+    let (mut server, upstreams) =
+        match crate::gateway::server(&config, policy.clone(), verifier.clone(), metrics.clone()) {
+            Ok(server) => server,
+            Err(e) => return report(&e),
+        };
+    if let Some((listen, control)) = control {
         eprintln!("portcullis: admin API listening on {listen}");
+        let observed = crate::admin::Observed { metrics, upstreams, policy };
+        let api = crate::admin::AdminApi { control, verifier, observed };
         server.add_service(crate::admin::service(listen, api));
     }
     if let Some((addrs, key)) = &demo {

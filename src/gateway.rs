@@ -26,6 +26,7 @@ use crate::canon::{Canonical, canonicalise_with_limit};
 use crate::config::{Config, Limits};
 use crate::decide::{Request, decide};
 use crate::explain::explain;
+use crate::metrics::{Decided, Metrics};
 use crate::reload::{LivePolicy, Reloader};
 use crate::route::{NoTarget, RouteTable};
 use crate::upstream::UpstreamGroup;
@@ -89,9 +90,10 @@ fn stripped(name: &str, trusted_peer: bool) -> bool {
 pub struct Gateway {
     policy: Arc<LivePolicy>,
     routes: RouteTable,
-    verifier: Option<Verifier>,
+    verifier: Option<Arc<Verifier>>,
     /// Indexed like the config's `[[upstream]]`; `route_upstream` maps routes to them.
-    upstreams: Vec<UpstreamGroup>,
+    upstreams: Arc<Vec<UpstreamGroup>>,
+    metrics: Arc<Metrics>,
     route_upstream: Vec<usize>,
     limits: Limits,
     explain_denials: bool,
@@ -118,6 +120,11 @@ pub struct Ctx {
     peer: Option<std::net::IpAddr>,
     trusted_peer: bool,
     request_id: u64,
+    /// Whether a route matched (then `route` is its index), and what was decided.
+    routed: bool,
+    decided: Decided,
+    /// When the request was sent upstream.
+    sent_upstream: Option<std::time::Instant>,
 }
 
 impl Gateway {
@@ -125,8 +132,9 @@ impl Gateway {
     pub fn new(
         config: &Config,
         policy: Arc<LivePolicy>,
-        verifier: Option<Verifier>,
-        upstreams: Vec<UpstreamGroup>,
+        verifier: Option<Arc<Verifier>>,
+        upstreams: Arc<Vec<UpstreamGroup>>,
+        metrics: Arc<Metrics>,
     ) -> Gateway {
         // The config checked that every route names a declared upstream.
         let route_upstream = config
@@ -140,6 +148,7 @@ impl Gateway {
             routes: config.routes.clone(),
             verifier,
             upstreams,
+            metrics,
             route_upstream,
             limits: config.limits.clone(),
             explain_denials: config.gateway.explain_denials,
@@ -239,6 +248,7 @@ impl ProxyHttp for Gateway {
             }
         };
         ctx.route = target.route;
+        ctx.routed = true;
         // Read your writes: a request naming an org revision (the answer to an admin write)
         // waits, bounded, until this replica has it, before its token is checked (the write
         // may have issued that token).
@@ -291,7 +301,10 @@ impl ProxyHttp for Gateway {
             verb: target.verb,
         };
         let snapshot = self.policy.handle().load();
+        let started = std::time::Instant::now();
         let decision = decide(&snapshot, &request);
+        self.metrics.decision_latency.observe(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        ctx.decided = if decision.allowed { Decided::Allow } else { Decided::Deny };
         if !decision.allowed {
             // The reason goes to the log always, to the client only when configured.
             let reason = explain(&snapshot, &request).to_string();
@@ -430,7 +443,25 @@ impl ProxyHttp for Gateway {
             upstream_request.insert_header(http::header::HOST, host.as_str())?;
         }
         upstream_request.insert_header(REQUEST_ID_HEADER, ctx.request_id.to_string())?;
+        ctx.sent_upstream = Some(std::time::Instant::now());
         Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(sent) = ctx.sent_upstream.take() {
+            self.metrics.upstream_latency.observe(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+        }
+        Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        self.metrics.request(ctx.routed.then_some(ctx.route), ctx.decided, status);
     }
 }
 
@@ -442,8 +473,9 @@ const SHUTDOWN_GRACE_SECS: u64 = 3;
 pub fn server(
     config: &Config,
     policy: Arc<LivePolicy>,
-    verifier: Option<Verifier>,
-) -> std::result::Result<pingora::server::Server, String> {
+    verifier: Option<Arc<Verifier>>,
+    metrics: Arc<Metrics>,
+) -> std::result::Result<(pingora::server::Server, Arc<Vec<UpstreamGroup>>), String> {
     let mut server = pingora::server::Server::new(None).map_err(|e| format!("cannot start the server: {e}"))?;
     // On SIGTERM pingora stops accepting, then waits the whole grace period (5 minutes by
     // default) before it stops: wait long enough for requests in flight, no longer.
@@ -462,7 +494,8 @@ pub fn server(
         }
         upstreams.push(group);
     }
-    let gateway = Gateway::new(config, policy, verifier, upstreams);
+    let upstreams = Arc::new(upstreams);
+    let gateway = Gateway::new(config, policy, verifier, upstreams.clone(), metrics);
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     service.threads = Some(config.gateway.threads);
     service.add_tcp(&config.gateway.listen.to_string());
@@ -471,7 +504,7 @@ pub fn server(
         service.add_tls_with_settings(&tls.listen.to_string(), None, settings);
     }
     server.add_service(service);
-    Ok(server)
+    Ok((server, upstreams))
 }
 
 #[cfg(test)]

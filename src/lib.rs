@@ -34,6 +34,7 @@ pub mod explain;
 pub mod gateway;
 pub mod jwks;
 pub mod manage;
+pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod reload;

@@ -38,6 +38,8 @@ pub struct LivePolicy {
     ready: AtomicBool,
     reloads: AtomicU64,
     failures: AtomicU64,
+    /// When a policy was last published (seconds since the epoch; 0: never).
+    published_at: AtomicU64,
 }
 
 impl LivePolicy {
@@ -55,6 +57,7 @@ impl LivePolicy {
             ready: AtomicBool::new(error.is_none()),
             reloads: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            published_at: AtomicU64::new(if error.is_none() { unix_now() } else { 0 }),
         };
         (live, error)
     }
@@ -68,6 +71,7 @@ impl LivePolicy {
             ready: AtomicBool::new(true),
             reloads: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            published_at: AtomicU64::new(unix_now()),
         }
     }
 
@@ -98,6 +102,7 @@ impl LivePolicy {
                 // Published before it is announced: a reader that sees `ready` sees the set.
                 self.ready.store(true, Ordering::Release);
                 self.reloads.fetch_add(1, Ordering::Relaxed);
+                self.published_at.store(unix_now(), Ordering::Relaxed);
                 Ok(revision)
             }
             Err(e) => {
@@ -105,6 +110,12 @@ impl LivePolicy {
                 Err(e)
             }
         }
+    }
+
+    /// When a policy was last published from the files (start or reload), in seconds since
+    /// the epoch; 0 if never.
+    pub fn last_published(&self) -> u64 {
+        self.published_at.load(Ordering::Relaxed)
     }
 
     /// Whether org `id` is one the store owns (as opposed to a policy file).
@@ -184,6 +195,10 @@ impl LivePolicy {
             }
         }
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// A stored org's policy text and revision.

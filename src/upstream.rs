@@ -58,6 +58,23 @@ impl UpstreamGroup {
     }
 }
 
+impl UpstreamGroup {
+    /// Each backend's address and whether it is healthy (always, without a health check).
+    pub fn health(&self) -> Vec<(String, bool)> {
+        fn of<S>(lb: &LoadBalancer<S>) -> Vec<(String, bool)>
+        where
+            S: pingora::lb::selection::BackendSelection + 'static,
+            S::Iter: pingora::lb::selection::BackendIter,
+        {
+            lb.backends().get_backend().iter().map(|b| (b.addr.to_string(), lb.backends().ready(b))).collect()
+        }
+        match &self.balancer {
+            Balancer::RoundRobin(lb) => of(lb),
+            Balancer::Consistent(lb) => of(lb),
+        }
+    }
+}
+
 /// Builds the group for `upstream`, and the health-check service to run beside the proxy
 /// when it has a `health_check`.
 pub fn build(upstream: &config::Upstream) -> Result<(UpstreamGroup, Option<Box<dyn ServiceWithDependents>>), String> {

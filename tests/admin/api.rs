@@ -514,3 +514,66 @@ fn a_store_that_cannot_be_reached_at_start_stops_the_gateway_with_its_address_an
     assert!(err.contains(&format!("postgres://app@127.0.0.1:{port}/p")), "{err}");
     assert!(!err.contains("s3cret"), "the password reached the output: {err}");
 }
+
+#[test]
+fn metrics_count_requests_by_route_decision_and_status_and_health_says_ready() {
+    let c = Control::start();
+    globex(&c);
+    assert_eq!(c.gateway_status("gina", "GET", CONTAINER, None), 200);
+    assert_eq!(c.gateway_status("gina", "GET", CONTAINER, None), 200);
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, None), 403);
+    assert_eq!(c.gateway_status("dave", "GET", "/nowhere", None), 404);
+    let (status, head, _) = crate::gateway::request_on(c.admin, "GET", "/metrics", &[]);
+    assert_eq!(status, 200, "{head}");
+    let text = crate::gateway::request_on(c.admin, "GET", "/metrics", &[]).2;
+    let route = "/v1/orgs/{org}/projects/{project}/containers/{id}";
+    for line in [
+        format!("portcullis_requests_total{{route=\"{route}\",decision=\"allow\",status=\"200\"}} 2"),
+        format!("portcullis_requests_total{{route=\"{route}\",decision=\"deny\",status=\"403\"}} 1"),
+        "portcullis_requests_total{route=\"-\",decision=\"none\",status=\"404\"} 1".to_string(),
+        "portcullis_decision_seconds_count 3".to_string(),
+        "portcullis_upstream_seconds_count 2".to_string(),
+        "portcullis_ready 1".to_string(),
+        "portcullis_reload_failures_total 0".to_string(),
+    ] {
+        assert!(text.contains(&line), "no '{line}' in:\n{text}");
+    }
+    assert!(text.contains("portcullis_backend_healthy{upstream=\"platform\",backend=\"127.0.0.1:"), "{text}");
+    assert!(!text.contains("Bearer"), "a token reached the metrics");
+    assert_eq!(call(c.admin, None, "GET", "/healthz", None).0, 200);
+    let (status, _, body) = call(c.admin, None, "GET", "/readyz", None);
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn readyz_is_503_naming_an_upstream_without_a_healthy_backend() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let admin = crate::gateway::free_port();
+    let store = crate::scratch("store");
+    let extra = super::admin_section(admin, &format!("data_dir = \"{}\"", store.display()));
+    let gateway = crate::gateway::Gateway::start_with(crate::gateway::Setup {
+        extra_config: &extra,
+        without_recorder: true,
+        extra_backends: vec![dead],
+        replace: &[("interval_secs = 5", "interval_secs = 1")],
+        ..Default::default()
+    });
+    super::wait_listening(admin, &gateway);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (status, _, body) = call(admin, None, "GET", "/readyz", None);
+        if status == 503 {
+            assert!(body["why"].to_string().contains("upstream 'platform' has no healthy backend"), "{body}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still ready with a dead backend: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let text = crate::gateway::request_on(admin, "GET", "/metrics", &[]).2;
+    assert!(
+        text.contains(&format!("portcullis_backend_healthy{{upstream=\"platform\",backend=\"{dead}\"}} 0")),
+        "{text}"
+    );
+    drop(gateway);
+    let _ = std::fs::remove_dir_all(store);
+}

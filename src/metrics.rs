@@ -1,0 +1,208 @@
+//! What the gateway counts, and its Prometheus text exposition (`GET /metrics` on the admin
+//! listener).
+//!
+//! Every counter is an atomic in a table sized at start (routes × decision × status), and
+//! every histogram a fixed set of buckets, so recording a request is a few relaxed atomic
+//! adds: no lock, no allocation, no label map on the request path. Labels are put together
+//! only when `/metrics` is scraped.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The statuses counted by value; anything else is counted as `other`.
+const STATUSES: [u16; 20] =
+    [200, 201, 202, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 413, 429, 431, 500, 502, 503, 504];
+const OTHER_STATUS: usize = STATUSES.len();
+
+/// What the decision step said about a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Decided {
+    /// Refused before a decision (framing, target, route, token, readiness).
+    #[default]
+    None,
+    Allow,
+    Deny,
+}
+
+impl Decided {
+    const ALL: [Decided; 3] = [Decided::None, Decided::Allow, Decided::Deny];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Decided::None => "none",
+            Decided::Allow => "allow",
+            Decided::Deny => "deny",
+        }
+    }
+}
+
+/// A histogram with fixed upper bounds.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [u64],
+    /// One per bound, then +Inf.
+    counts: Box<[AtomicU64]>,
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [u64]) -> Histogram {
+        Histogram { bounds, counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(), sum: AtomicU64::new(0) }
+    }
+
+    /// Records one observation.
+    pub fn observe(&self, value: u64) {
+        let i = self.bounds.iter().position(|b| value <= *b).unwrap_or(self.bounds.len());
+        if let Some(c) = self.counts.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum.fetch_add(value, Ordering::Relaxed);
+    }
+
+    /// `scale` divides bounds and sum for the exposition (e.g. nanoseconds to seconds).
+    fn write(&self, out: &mut String, name: &str, help: &str, scale: f64) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            cumulative += c.load(Ordering::Relaxed);
+            match self.bounds.get(i) {
+                Some(b) => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", *b as f64 / scale);
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let _ = writeln!(out, "{name}_sum {}", self.sum.load(Ordering::Relaxed) as f64 / scale);
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
+}
+
+/// Nanoseconds: 1 µs to 1 ms.
+const DECISION_NS: &[u64] = &[1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+/// Microseconds: 0.5 ms to 10 s.
+const UPSTREAM_US: &[u64] =
+    &[500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 10_000_000];
+
+/// The gateway's counters.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Route patterns, in config order; requests no route matched are counted under `-`.
+    routes: Vec<String>,
+    /// (route + 1) × decision × status.
+    requests: Box<[AtomicU64]>,
+    pub decision_latency: Histogram,
+    pub upstream_latency: Histogram,
+}
+
+impl Metrics {
+    pub fn new(routes: Vec<String>) -> Metrics {
+        let cells = (routes.len() + 1) * Decided::ALL.len() * (STATUSES.len() + 1);
+        Metrics {
+            routes,
+            requests: (0..cells).map(|_| AtomicU64::new(0)).collect(),
+            decision_latency: Histogram::new(DECISION_NS),
+            upstream_latency: Histogram::new(UPSTREAM_US),
+        }
+    }
+
+    fn cell(&self, route: Option<usize>, decided: Decided, status: u16) -> usize {
+        let route = route.filter(|r| *r < self.routes.len()).map_or(0, |r| r + 1);
+        let status = STATUSES.iter().position(|s| *s == status).unwrap_or(OTHER_STATUS);
+        (route * Decided::ALL.len() + decided.index()) * (STATUSES.len() + 1) + status
+    }
+
+    /// Counts one finished request.
+    pub fn request(&self, route: Option<usize>, decided: Decided, status: u16) {
+        if let Some(c) = self.requests.get(self.cell(route, decided, status)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Requests counted so far for (route, decision, status).
+    pub fn requests(&self, route: Option<usize>, decided: Decided, status: u16) -> u64 {
+        self.requests.get(self.cell(route, decided, status)).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// The request counters and histograms in Prometheus text format.
+    pub fn write(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_requests_total Requests answered, by route pattern, decision and status.\n\
+             # TYPE portcullis_requests_total counter"
+        );
+        for route in 0..=self.routes.len() {
+            let label = if route == 0 { "-" } else { self.routes.get(route - 1).map_or("-", String::as_str) };
+            let route = route.checked_sub(1);
+            for decided in Decided::ALL {
+                for (si, status) in STATUSES.iter().map(|s| s.to_string()).chain(["other".to_string()]).enumerate() {
+                    let code = STATUSES.get(si).copied().unwrap_or(0);
+                    let n = self.requests.get(self.cell(route, decided, code)).map_or(0, |c| c.load(Ordering::Relaxed));
+                    if n > 0 {
+                        let _ = writeln!(
+                            out,
+                            "portcullis_requests_total{{route=\"{}\",decision=\"{}\",status=\"{status}\"}} {n}",
+                            escape(label),
+                            decided.label()
+                        );
+                    }
+                }
+            }
+        }
+        self.decision_latency.write(
+            out,
+            "portcullis_decision_seconds",
+            "Time to decide one request against the snapshot.",
+            1e9,
+        );
+        self.upstream_latency.write(
+            out,
+            "portcullis_upstream_seconds",
+            "Time from sending a request upstream to its response head.",
+            1e6,
+        );
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+pub fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Appends one gauge or counter with no labels.
+pub fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_per_route_decision_and_status() {
+        let m = Metrics::new(vec!["/v1/a/{id}".into(), "/v1/b".into()]);
+        m.request(Some(1), Decided::Allow, 200);
+        m.request(Some(1), Decided::Allow, 200);
+        m.request(None, Decided::None, 404);
+        m.request(Some(0), Decided::Deny, 403);
+        m.request(Some(0), Decided::Allow, 418);
+        m.decision_latency.observe(3_000);
+        let mut out = String::new();
+        m.write(&mut out);
+        assert!(
+            out.contains("portcullis_requests_total{route=\"/v1/b\",decision=\"allow\",status=\"200\"} 2"),
+            "{out}"
+        );
+        assert!(out.contains("portcullis_requests_total{route=\"-\",decision=\"none\",status=\"404\"} 1"), "{out}");
+        assert!(out.contains("portcullis_requests_total{route=\"/v1/a/{id}\",decision=\"deny\",status=\"403\"} 1"));
+        assert!(out.contains("portcullis_requests_total{route=\"/v1/a/{id}\",decision=\"allow\",status=\"other\"} 1"));
+        assert!(out.contains("portcullis_decision_seconds_bucket{le=\"0.0000025\"} 0"), "{out}");
+        assert!(out.contains("portcullis_decision_seconds_bucket{le=\"0.000005\"} 1"), "{out}");
+        assert!(out.contains("portcullis_decision_seconds_count 1"), "{out}");
+    }
+}
