@@ -44,6 +44,7 @@ pub struct AdminApi {
 
 /// What `/metrics` and `/readyz` read: the gateway's counters, its upstreams and its policy.
 pub struct Observed {
+    pub config: Arc<crate::config::Config>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub upstreams: Arc<Vec<crate::upstream::UpstreamGroup>>,
     pub policy: Arc<crate::reload::LivePolicy>,
@@ -251,6 +252,16 @@ struct ShareBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ExplainBody {
+    method: String,
+    path: String,
+    /// The token of the request to explain (not the caller's).
+    #[serde(default)]
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TransferBody {
     to: String,
     step_down_to: String,
@@ -377,6 +388,29 @@ impl AdminApi {
         };
         use StatusCode as S;
         match (method.as_str(), segments.as_slice()) {
+            ("POST", ["v1", "explain"]) => {
+                no_query(query)?;
+                if !c.operators.iter().any(|o| o == actor) {
+                    return Err(Answer::error(
+                        S::FORBIDDEN,
+                        format!(
+                            "only a platform operator ([admin] operators) may explain requests; '{actor}' is not one"
+                        ),
+                    ));
+                }
+                let b: ExplainBody = body(bytes)?;
+                let authorization = b.token.map(|t| format!("Bearer {t}"));
+                let snapshot = self.observed.policy.handle().load_full();
+                let run = crate::dryrun::dry_run(
+                    &self.observed.config,
+                    &snapshot,
+                    self.verifier.as_deref(),
+                    &b.method,
+                    &b.path,
+                    authorization.as_deref(),
+                );
+                Ok(Answer::ok(serde_json::to_value(&run).unwrap_or_default()))
+            }
             ("POST", ["v1", "orgs"]) => {
                 no_query(query)?;
                 let b: NewOrg = body(bytes)?;

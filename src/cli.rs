@@ -100,6 +100,23 @@ enum Command {
         #[command(subcommand)]
         command: client::AclCommand,
     },
+    /// What the gateway would do with one request, step by step, without forwarding it:
+    /// canonical path, route, principal, resource, decision and why.
+    Explain {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// The caller's token (a JWT or an API token); or set PORTCULLIS_TOKEN, which keeps
+        /// it out of the process list.
+        #[arg(long, env = "PORTCULLIS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+        /// GET, POST, ...
+        method: String,
+        /// The request target, e.g. /v1/orgs/acme/projects/web/containers/c-1
+        path: String,
+    },
     /// Decide one request against a policies folder and print allow or deny and why.
     Check {
         #[arg(long)]
@@ -187,6 +204,9 @@ pub fn run() -> ExitCode {
         Command::Share { conn, command } => admin_call(&conn, client::share_call(&conn, &command)),
         Command::Transfer { conn, command } => admin_call(&conn, client::transfer_call(&conn, &command)),
         Command::Acl { conn, command } => admin_call(&conn, client::acl_call(&conn, &command)),
+        Command::Explain { config, token, json, method, path } => {
+            explain_request(&config, token.as_deref(), json, &method, &path)
+        }
         Command::Check { policies, principal, org, project, kind, id, verb } => match load_policy_dir(&policies) {
             Ok(snapshot) => {
                 let request = Request {
@@ -269,7 +289,8 @@ fn serve(path: &std::path::Path, demo: bool) -> ExitCode {
         };
     if let Some((listen, control)) = control {
         eprintln!("portcullis: admin API listening on {listen}");
-        let observed = crate::admin::Observed { metrics, upstreams, policy };
+        let config = std::sync::Arc::new(config.clone());
+        let observed = crate::admin::Observed { config, metrics, upstreams, policy };
         let api = crate::admin::AdminApi { control, verifier, observed };
         server.add_service(crate::admin::service(listen, api));
     }
@@ -287,6 +308,40 @@ fn serve(path: &std::path::Path, demo: bool) -> ExitCode {
     }
     eprintln!("portcullis: listening on {} (policies: {})", config.gateway.listen, config.gateway.policies.display());
     server.run_forever()
+}
+
+/// `portcullis explain`: the policies (and the store's orgs, with `[admin]`) as the gateway
+/// would load them, and the request through the gateway's steps.
+fn explain_request(path: &std::path::Path, token: Option<&str>, json: bool, method: &str, target: &str) -> ExitCode {
+    let config = match crate::config::load(path) {
+        Ok(c) => c,
+        Err(e) => return report(&e),
+    };
+    let (policy, error) = crate::reload::LivePolicy::load(&config.gateway.policies);
+    if let Some(e) = error {
+        return report(&e);
+    }
+    let policy = std::sync::Arc::new(policy);
+    let tokens = std::sync::Arc::new(crate::auth::StoredTokens::default());
+    if let Some(admin) = &config.admin
+        && let Err(e) = crate::control::open(admin, policy.clone(), tokens.clone())
+    {
+        return report(&e);
+    }
+    let verifier = match config.auth.as_ref().map(crate::auth::Verifier::load) {
+        Some(Ok(v)) => Some(v.with_stored_tokens(tokens)),
+        Some(Err(e)) => return report(&e),
+        None => None,
+    };
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    let snapshot = policy.handle().load_full();
+    let run = crate::dryrun::dry_run(&config, &snapshot, verifier.as_ref(), method, target, authorization.as_deref());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&run).unwrap_or_default());
+    } else {
+        println!("{run}");
+    }
+    ExitCode::SUCCESS
 }
 
 /// Sends one admin API call and prints its JSON answer.

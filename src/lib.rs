@@ -29,6 +29,7 @@ pub mod conformance;
 pub mod control;
 pub mod decide;
 pub mod demo;
+pub mod dryrun;
 pub mod edit;
 pub mod explain;
 pub mod gateway;

@@ -425,7 +425,7 @@ fn the_openapi_document_is_served_as_checked_in_and_every_operation_in_it_exists
             operations += 1;
         }
     }
-    assert_eq!(operations, 30);
+    assert_eq!(operations, 33);
 }
 
 #[test]
@@ -576,4 +576,37 @@ fn readyz_is_503_naming_an_upstream_without_a_healthy_backend() {
     );
     drop(gateway);
     let _ = std::fs::remove_dir_all(store);
+}
+
+#[test]
+fn the_explain_endpoint_agrees_with_the_gateway_and_is_for_operators() {
+    let c = Control::start();
+    globex(&c);
+    let dave = crate::gateway::token("dave");
+    let ask = |method: &str, path: &str| {
+        let body = serde_json::json!({ "method": method, "path": path, "token": dave }).to_string();
+        c.expect("root", "POST", "/v1/explain", Some(&body), 200)
+    };
+    let denied = ask("GET", "/v1/orgs/globex/projects/web/containers/./c-1");
+    assert_eq!(denied["status"], 400, "{denied}");
+    let denied = ask("GET", CONTAINER);
+    assert_eq!((denied["status"].as_u64(), denied["decision"].as_str()), (Some(403), Some("deny")), "{denied}");
+    assert_eq!(denied["route"], "/v1/orgs/{org}/projects/{project}/containers/{id}");
+    assert_eq!(denied["resource"]["kind"], "containers");
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, None), 403);
+    let share = r#"{"subject":"dave","kind":"containers","project":"web","id":"c-1","verbs":["read"]}"#;
+    let rev = revision(&c.expect("gina", "POST", "/v1/orgs/globex/shares", Some(share), 201));
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, Some(rev)), 200);
+    let allowed = ask("GET", CONTAINER);
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+    assert!(allowed["reason"].as_str().unwrap().contains("share"), "{allowed}");
+    let auth = format!("Authorization: Bearer {dave}");
+    for method in ["DELETE", "PATCH", "PUT", "TRACE", "OPTIONS"] {
+        let gateway = c.gateway.status(method, CONTAINER, &[&auth, "Content-Length: 0"]);
+        assert_eq!(ask(method, CONTAINER)["status"], gateway, "{method}");
+    }
+    assert_eq!(ask("TRACE", CONTAINER)["status"], 405);
+    let body = serde_json::json!({ "method": "GET", "path": CONTAINER }).to_string();
+    assert_eq!(c.expect("root", "POST", "/v1/explain", Some(&body), 200)["status"], 401);
+    assert_eq!(c.call("gina", "POST", "/v1/explain", Some(&body)).0, 403);
 }

@@ -101,6 +101,7 @@ fn conformance_checks_give_the_same_answers_through_http() {
     files.sort();
     assert!(files.len() >= 7, "{files:?}");
     let mut total = 0;
+    let mut explained_count = 0;
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let mut doc: toml::Table = text.parse().unwrap();
@@ -163,9 +164,22 @@ fn conformance_checks_give_the_same_answers_through_http() {
                 c.principal,
                 gw.log()
             );
+            // `portcullis explain` on the same config and request says the same.
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+                .args(["explain", "--json", "--config"])
+                .arg(gw.dir.join("config.toml"))
+                .args([method, t.as_str()])
+                .env("PORTCULLIS_TOKEN", super::token(&c.principal))
+                .output()
+                .unwrap();
+            let explained: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+            assert_eq!(explained["status"], status, "{}:{}: explain disagrees: {explained}", file.display(), c.line);
+            explained_count += 1;
         }
         total += checks.len();
         let _ = std::fs::remove_dir_all(&policies);
     }
     assert_eq!(total, 70, "every check of the suite was asked");
+    assert_eq!(explained_count, 70, "every check was explained");
 }
