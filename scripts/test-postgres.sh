@@ -11,6 +11,8 @@ set -euo pipefail
 action=${1:?usage: $0 start|stop|resume DIR [PORT]}
 dir=${2:?usage: $0 start|stop|resume DIR [PORT]}
 port=${3:-54329}
+dir=$(realpath -m "$dir")
+cd /  # the postgres user may not be able to enter the caller's folder
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 test -x "$bin/pg_ctl" || { echo "PostgreSQL is not installed: apt-get install -y postgresql" >&2; exit 1; }
 as_pg() {

@@ -265,6 +265,11 @@ fn serve(path: &std::path::Path, demo: bool) -> ExitCode {
         ),
         Some(_) => {}
     }
+    if let Some(spec) = &config.log
+        && let Err(e) = crate::decisions::install(spec)
+    {
+        return report(&e);
+    }
     let policy = std::sync::Arc::new(policy);
     let tokens = std::sync::Arc::new(crate::auth::StoredTokens::default());
     let control = match &config.admin {

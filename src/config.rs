@@ -75,6 +75,27 @@ pub struct Config {
     pub routes: RouteTable,
     /// `None` when the file has no `[admin]`: no admin API, no store, only policy files.
     pub admin: Option<Admin>,
+    /// `None` when the file has no `[log]`: no decision log.
+    pub log: Option<LogSpec>,
+}
+
+/// `[log]`: the decision log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogSpec {
+    pub decisions: DecisionLogging,
+    /// With `decisions = "all"`, the fraction of allowed requests logged (0 to 1).
+    pub allow_sample: f64,
+    /// Where lines go (appended); stdout when `None`.
+    pub file: Option<PathBuf>,
+}
+
+/// Which decisions `[log]` logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecisionLogging {
+    /// Denials only.
+    Deny,
+    /// Denials, and allowed requests at `allow_sample`.
+    All,
 }
 
 /// `[admin]`: the admin API's listener and the store behind it.
@@ -275,6 +296,10 @@ pub enum ConfigErrorKind {
     BadPostgresUrl,
     #[error("give the store either as `data_dir` (SQLite) or as `postgres` (a URL), not both")]
     TwoStores,
+    #[error("`decisions` is \"deny\" (denials only) or \"all\" (denials, and allows at `allow_sample`), not '{value}'")]
+    BadDecisions { value: String },
+    #[error("`allow_sample` is a fraction from 0 to 1, not {value}")]
+    BadSample { value: String },
     #[error(transparent)]
     Route(#[from] RouteError),
     #[error("the config has no [[route]]: every request would be 404; add routes for the platform's APIs")]
@@ -316,7 +341,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let mut p: W = Walker::new(0);
     let doc = p.parse(text);
     let root = Fields::root(&doc);
-    root.check_keys(&mut p, &["gateway", "limits", "auth", "upstream", "route", "admin"], &[]);
+    root.check_keys(&mut p, &["gateway", "limits", "auth", "upstream", "route", "admin", "log"], &[]);
 
     let gateway = match root.table(&mut p, "gateway", "[gateway]") {
         Some(t) => gateway(&mut p, &t, base),
@@ -328,6 +353,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let limits = root.table(&mut p, "limits", "[limits]").map_or_else(Limits::default, |t| limits(&mut p, &t));
     let auth = root.table(&mut p, "auth", "[auth]").map(|t| auth(&mut p, &t, base));
     let admin = root.table(&mut p, "admin", "[admin]").and_then(|t| admin(&mut p, &t, base));
+    let log = root.table(&mut p, "log", "[log]").map(|t| log(&mut p, &t, base));
     let upstreams: Vec<(Upstream, Loc)> =
         root.tables(&mut p, "upstream", "[[upstream]]").iter().filter_map(|t| upstream(&mut p, t)).collect();
     let mut names: Vec<&str> = Vec::new();
@@ -379,6 +405,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             upstreams: upstreams.into_iter().map(|(u, _)| u).collect(),
             routes,
             admin,
+            log,
         }),
         // Unreachable: a missing part always records an error above.
         _ => Err(Problems(Vec::new())),
@@ -487,6 +514,49 @@ fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {
 
 const ALGORITHMS: [&str; 12] =
     ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256", "HS384", "HS512"];
+
+fn log(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> LogSpec {
+    t.check_keys(p, &["decisions", "allow_sample", "file"], &[]);
+    let decisions = match t.string(p, "decisions") {
+        None => DecisionLogging::Deny,
+        Some(v) if v.value == "deny" => DecisionLogging::Deny,
+        Some(v) if v.value == "all" => DecisionLogging::All,
+        Some(v) => {
+            p.errors.push((v.loc, E::BadDecisions { value: v.value.clone() }));
+            DecisionLogging::Deny
+        }
+    };
+    let allow_sample = match t.get("allow_sample") {
+        None => 1.0,
+        Some(v) => {
+            let n = match v.get_ref() {
+                toml::de::DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+                toml::de::DeValue::Integer(i) => i.as_str().parse::<f64>().ok(),
+                _ => None,
+            };
+            match n {
+                Some(n) if (0.0..=1.0).contains(&n) => n,
+                _ => {
+                    p.errors.push((p.loc(v.span().start), E::BadSample { value: text_of(v) }));
+                    1.0
+                }
+            }
+        }
+    };
+    let file = t.string(p, "file").map(|f| base.join(f.value));
+    LogSpec { decisions, allow_sample, file }
+}
+
+/// A TOML value as written, for messages.
+fn text_of(v: &toml::Spanned<toml::de::DeValue<'_>>) -> String {
+    match v.get_ref() {
+        toml::de::DeValue::String(s) => format!("\"{s}\""),
+        toml::de::DeValue::Integer(i) => i.as_str().to_string(),
+        toml::de::DeValue::Float(f) => f.as_str().to_string(),
+        toml::de::DeValue::Boolean(b) => b.to_string(),
+        _ => "that value".to_string(),
+    }
+}
 
 fn admin(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Admin> {
     t.check_keys(p, &["listen", "operators", "data_dir", "postgres", "transfer_ttl_secs", "revision_wait_ms"], &[]);

@@ -94,6 +94,7 @@ pub struct Gateway {
     /// Indexed like the config's `[[upstream]]`; `route_upstream` maps routes to them.
     upstreams: Arc<Vec<UpstreamGroup>>,
     metrics: Arc<Metrics>,
+    decision_log: crate::decisions::Policy,
     route_upstream: Vec<usize>,
     limits: Limits,
     explain_denials: bool,
@@ -125,6 +126,11 @@ pub struct Ctx {
     decided: Decided,
     /// When the request was sent upstream.
     sent_upstream: Option<std::time::Instant>,
+    /// When the gateway started on it, and the upstream's time to a response head.
+    started: Option<std::time::Instant>,
+    upstream_us: Option<u64>,
+    /// The decision line to write when the request ends, if this one is logged.
+    record: Option<Box<crate::decisions::Record>>,
 }
 
 impl Gateway {
@@ -149,6 +155,7 @@ impl Gateway {
             verifier,
             upstreams,
             metrics,
+            decision_log: crate::decisions::Policy::from_spec(config.log.as_ref()),
             route_upstream,
             limits: config.limits.clone(),
             explain_denials: config.gateway.explain_denials,
@@ -210,6 +217,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         ctx.request_id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
+        ctx.started = Some(std::time::Instant::now());
         ctx.peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         ctx.trusted_peer = ctx.peer.is_some_and(|ip| self.trusted_proxies.iter().any(|c| c.contains(ip)));
         session.set_keepalive(Some(self.limits.idle_timeout.as_secs()));
@@ -305,6 +313,22 @@ impl ProxyHttp for Gateway {
         let decision = decide(&snapshot, &request);
         self.metrics.decision_latency.observe(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
         ctx.decided = if decision.allowed { Decided::Allow } else { Decided::Deny };
+        if self.decision_log.logs(decision.allowed, ctx.request_id) {
+            let route = self.routes.routes().get(target.route).map(|r| r.path.clone()).unwrap_or_default();
+            ctx.record = Some(Box::new(crate::decisions::Record {
+                principal: principal.id.clone(),
+                org: target.org.into(),
+                kind: target.kind.into(),
+                level: if target.project.is_some() { "project" } else { "organisation" },
+                project: target.project.map(Into::into),
+                id: target.id.map(Into::into),
+                verb: target.verb.name(),
+                allowed: decision.allowed,
+                reason: explain(&snapshot, &request).text,
+                revision: snapshot.revision(),
+                route,
+            }));
+        }
         if !decision.allowed {
             // The reason goes to the log always, to the client only when configured.
             let reason = explain(&snapshot, &request).to_string();
@@ -454,7 +478,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         if let Some(sent) = ctx.sent_upstream.take() {
-            self.metrics.upstream_latency.observe(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+            let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.metrics.upstream_latency.observe(us);
+            ctx.upstream_us = Some(us);
         }
         Ok(())
     }
@@ -462,6 +488,19 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         self.metrics.request(ctx.routed.then_some(ctx.route), ctx.decided, status);
+        if let Some(record) = ctx.record.take() {
+            let total_us = ctx.started.map_or(0, |s| u64::try_from(s.elapsed().as_micros()).unwrap_or(u64::MAX));
+            let method = session.req_header().method.as_str();
+            crate::decisions::emit(
+                &record,
+                ctx.request_id,
+                method,
+                ctx.canonical.path(),
+                status,
+                ctx.upstream_us,
+                total_us,
+            );
+        }
     }
 }
 

@@ -28,6 +28,7 @@ pub mod config;
 pub mod conformance;
 pub mod control;
 pub mod decide;
+pub mod decisions;
 pub mod demo;
 pub mod dryrun;
 pub mod edit;

@@ -8,6 +8,7 @@
 mod api_tokens;
 mod cases;
 mod conformance;
+mod decision_log;
 mod demo;
 mod forwarding;
 mod jwks;

@@ -1,0 +1,128 @@
+//! Decision logs: one JSON line per decision (`tracing` with a JSON layer), to stdout or a
+//! file, as `[log]` says: every denial, and allowed requests at a sample rate.
+//!
+//! A line carries what a person needs to see why a request was decided as it was: request
+//! id, method, canonical path, principal, org, resource (kind, level, project, id), verb,
+//! the decision and its reason, the snapshot revision, the route, and at the end of the
+//! request the status, the upstream's latency and the total. Never a token: the principal
+//! is the id the token named.
+//!
+//! Only requests that will be logged pay for the record (and for the explanation behind
+//! `reason`); sampling is every Nth allowed request by request id, with no random source
+//! or lock on the request path.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use crate::config::{DecisionLogging, LogSpec};
+
+/// The `tracing` target of decision lines.
+pub const TARGET: &str = "portcullis::decision";
+
+/// Which decisions a gateway logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Log every denial.
+    pub denies: bool,
+    /// Log one allowed request in this many (0: none).
+    pub allow_every: u64,
+}
+
+impl Policy {
+    pub const OFF: Policy = Policy { denies: false, allow_every: 0 };
+
+    pub fn from_spec(spec: Option<&LogSpec>) -> Policy {
+        match spec {
+            None => Policy::OFF,
+            Some(s) => {
+                let allow_every = match s.decisions {
+                    DecisionLogging::Deny => 0,
+                    DecisionLogging::All if s.allow_sample > 0.0 => (1.0 / s.allow_sample).round().max(1.0) as u64,
+                    DecisionLogging::All => 0,
+                };
+                Policy { denies: true, allow_every }
+            }
+        }
+    }
+
+    /// Whether the decision of request `request_id` is logged.
+    #[inline]
+    pub fn logs(&self, allowed: bool, request_id: u64) -> bool {
+        if allowed { self.allow_every != 0 && request_id.is_multiple_of(self.allow_every) } else { self.denies }
+    }
+}
+
+/// What a logged request carries from its decision to its end.
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    pub principal: String,
+    pub org: String,
+    pub kind: String,
+    pub level: &'static str,
+    pub project: Option<String>,
+    pub id: Option<String>,
+    pub verb: &'static str,
+    pub allowed: bool,
+    pub reason: String,
+    pub revision: u64,
+    pub route: String,
+}
+
+/// Writes one decision line.
+pub fn emit(
+    r: &Record,
+    request_id: u64,
+    method: &str,
+    path: &str,
+    status: u16,
+    upstream_us: Option<u64>,
+    total_us: u64,
+) {
+    tracing::info!(
+        target: TARGET,
+        request_id,
+        method,
+        path,
+        principal = r.principal.as_str(),
+        org = r.org.as_str(),
+        kind = r.kind.as_str(),
+        level = r.level,
+        project = r.project.as_deref(),
+        id = r.id.as_deref(),
+        verb = r.verb,
+        decision = if r.allowed { "allow" } else { "deny" },
+        reason = r.reason.as_str(),
+        revision = r.revision,
+        route = r.route.as_str(),
+        status,
+        upstream_us,
+        total_us,
+    );
+}
+
+/// Installs the JSON writer for decision lines (to `spec.file`, appended, or stdout). Other
+/// `tracing` events (the store's driver logs some) are not written there.
+pub fn install(spec: &LogSpec) -> Result<(), String> {
+    let filter = Targets::new().with_target(TARGET, tracing::Level::INFO);
+    let layer = tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false);
+    let subscriber: Box<dyn tracing::Subscriber + Send + Sync> = match &spec.file {
+        Some(path) => {
+            let file = open(path)?;
+            Box::new(tracing_subscriber::registry().with(layer.with_writer(Mutex::new(file)).with_filter(filter)))
+        }
+        None => Box::new(tracing_subscriber::registry().with(layer.with_writer(std::io::stdout).with_filter(filter))),
+    };
+    tracing::subscriber::set_global_default(subscriber).map_err(|e| format!("cannot install the decision log: {e}"))
+}
+
+fn open(path: &Path) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open the decision log {}: {e}", path.display()))
+}
