@@ -135,6 +135,9 @@ pub struct Gateway {
     /// Peers whose `X-Forwarded-*`, `Forwarded` and `X-Real-IP` headers are kept (a load
     /// balancer in front of the gateway). From anyone else they are removed.
     pub trusted_proxies: Vec<Cidr>,
+    /// A second policies folder decided beside the live one and never enforced: every
+    /// disagreement is logged and counted (shadow mode), to see what a change would break.
+    pub candidate_policies: Option<PathBuf>,
 }
 
 /// An address block, `10.0.0.0/8` or `fd00::/8`; a bare address is a block of one.
@@ -441,7 +444,12 @@ fn address(p: &mut W, v: &Located<String>) -> Option<SocketAddr> {
 }
 
 fn gateway(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Gateway> {
-    t.check_keys(p, &["listen", "tls", "policies", "explain_denials", "threads", "trusted_proxies"], &[]);
+    t.check_keys(
+        p,
+        &["listen", "tls", "policies", "explain_denials", "threads", "trusted_proxies", "candidate_policies"],
+        &[],
+    );
+    let candidate_policies = t.string(p, "candidate_policies").map(|s| base.join(s.value));
     let mut trusted_proxies = Vec::new();
     for block in t.strings(p, "trusted_proxies").unwrap_or_default() {
         match Cidr::parse(&block.value) {
@@ -468,7 +476,7 @@ fn gateway(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Gateway> {
         }
         Some(v) => usize::try_from(v.value).unwrap_or(cpus),
     };
-    Some(Gateway { listen: listen?, tls, policies, explain_denials, threads, trusted_proxies })
+    Some(Gateway { listen: listen?, tls, policies, explain_denials, threads, trusted_proxies, candidate_policies })
 }
 
 fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {

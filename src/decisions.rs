@@ -104,10 +104,55 @@ pub fn emit(
     );
 }
 
+/// The `tracing` target of shadow disagreements.
+pub const SHADOW_TARGET: &str = "portcullis::shadow";
+
+/// One disagreement between the live policy and the candidate, with both reasons.
+#[derive(Debug)]
+pub struct Disagreement<'a> {
+    pub request_id: u64,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub route: &'a str,
+    pub principal: &'a str,
+    pub live_allowed: bool,
+    pub live_reason: &'a str,
+    pub candidate_reason: &'a str,
+}
+
+/// Writes one disagreement: to the decision log when one is installed, else to stderr.
+pub fn emit_shadow(d: &Disagreement<'_>, to_stderr: bool) {
+    let word = |allowed: bool| if allowed { "allow" } else { "deny" };
+    let change = if d.live_allowed { "allow->deny" } else { "deny->allow" };
+    if to_stderr {
+        let line = serde_json::json!({
+            "shadow": change, "request_id": d.request_id, "method": d.method, "path": d.path, "route": d.route,
+            "principal": d.principal, "live": word(d.live_allowed), "live_reason": d.live_reason,
+            "candidate": word(!d.live_allowed), "candidate_reason": d.candidate_reason,
+        });
+        eprintln!("portcullis: shadow disagreement {line}");
+        return;
+    }
+    tracing::info!(
+        target: SHADOW_TARGET,
+        shadow = change,
+        request_id = d.request_id,
+        method = d.method,
+        path = d.path,
+        route = d.route,
+        principal = d.principal,
+        live = word(d.live_allowed),
+        live_reason = d.live_reason,
+        candidate = word(!d.live_allowed),
+        candidate_reason = d.candidate_reason,
+    );
+}
+
 /// Installs the JSON writer for decision lines (to `spec.file`, appended, or stdout). Other
 /// `tracing` events (the store's driver logs some) are not written there.
 pub fn install(spec: &LogSpec) -> Result<(), String> {
-    let filter = Targets::new().with_target(TARGET, tracing::Level::INFO);
+    let filter =
+        Targets::new().with_target(TARGET, tracing::Level::INFO).with_target(SHADOW_TARGET, tracing::Level::INFO);
     let layer = tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false);
     let subscriber: Box<dyn tracing::Subscriber + Send + Sync> = match &spec.file {
         Some(path) => {

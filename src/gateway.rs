@@ -95,6 +95,8 @@ pub struct Gateway {
     upstreams: Arc<Vec<UpstreamGroup>>,
     metrics: Arc<Metrics>,
     decision_log: crate::decisions::Policy,
+    /// The candidate policy of shadow mode: decided, compared, never enforced.
+    candidate: Option<Arc<LivePolicy>>,
     route_upstream: Vec<usize>,
     limits: Limits,
     explain_denials: bool,
@@ -156,6 +158,7 @@ impl Gateway {
             upstreams,
             metrics,
             decision_log: crate::decisions::Policy::from_spec(config.log.as_ref()),
+            candidate: None,
             route_upstream,
             limits: config.limits.clone(),
             explain_denials: config.gateway.explain_denials,
@@ -328,6 +331,26 @@ impl ProxyHttp for Gateway {
                 revision: snapshot.revision(),
                 route,
             }));
+        }
+        if let Some(candidate) = self.candidate.as_ref().filter(|c| c.is_ready()) {
+            let shadow = candidate.handle().load();
+            if decide(&shadow, &request).allowed != decision.allowed {
+                self.metrics.shadow(target.route, decision.allowed);
+                let route = self.routes.routes().get(target.route).map_or("", |r| r.path.as_str());
+                let (live_reason, candidate_reason) =
+                    (explain(&snapshot, &request).text, explain(&shadow, &request).text);
+                let disagreement = crate::decisions::Disagreement {
+                    request_id: ctx.request_id,
+                    method: session.req_header().method.as_str(),
+                    path: ctx.canonical.path(),
+                    route,
+                    principal: &principal.id,
+                    live_allowed: decision.allowed,
+                    live_reason: &live_reason,
+                    candidate_reason: &candidate_reason,
+                };
+                crate::decisions::emit_shadow(&disagreement, self.decision_log == crate::decisions::Policy::OFF);
+            }
         }
         if !decision.allowed {
             // The reason goes to the log always, to the client only when configured.
@@ -534,7 +557,25 @@ pub fn server(
         upstreams.push(group);
     }
     let upstreams = Arc::new(upstreams);
-    let gateway = Gateway::new(config, policy, verifier, upstreams.clone(), metrics);
+    let mut gateway = Gateway::new(config, policy, verifier, upstreams.clone(), metrics);
+    if let Some(dir) = &config.gateway.candidate_policies {
+        let (candidate, error) = LivePolicy::load(dir);
+        match error {
+            None => eprintln!(
+                "portcullis: candidate policies {} loaded (shadow mode: compared, not enforced)",
+                dir.display()
+            ),
+            Some(e) => eprintln!(
+                "portcullis: candidate policies {} do not validate; nothing is compared until they do:\n{}",
+                dir.display(),
+                e.to_string().trim_end()
+            ),
+        }
+        let candidate = Arc::new(candidate);
+        let reloader = Reloader { live: candidate.clone() };
+        server.add_service(pingora::services::background::background_service("candidate reloader", reloader));
+        gateway.candidate = Some(candidate);
+    }
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     service.threads = Some(config.gateway.threads);
     service.add_tcp(&config.gateway.listen.to_string());

@@ -98,16 +98,31 @@ pub struct Metrics {
     requests: Box<[AtomicU64]>,
     pub decision_latency: Histogram,
     pub upstream_latency: Histogram,
+    /// Per route + 1 (as `requests`): the candidate policy denied what the live one allowed,
+    /// and the other way round.
+    shadow_allow_to_deny: Box<[AtomicU64]>,
+    shadow_deny_to_allow: Box<[AtomicU64]>,
 }
 
 impl Metrics {
     pub fn new(routes: Vec<String>) -> Metrics {
-        let cells = (routes.len() + 1) * Decided::ALL.len() * (STATUSES.len() + 1);
+        let n_routes = routes.len();
+        let cells = (n_routes + 1) * Decided::ALL.len() * (STATUSES.len() + 1);
         Metrics {
             routes,
             requests: (0..cells).map(|_| AtomicU64::new(0)).collect(),
             decision_latency: Histogram::new(DECISION_NS),
             upstream_latency: Histogram::new(UPSTREAM_US),
+            shadow_allow_to_deny: (0..=n_routes).map(|_| AtomicU64::new(0)).collect(),
+            shadow_deny_to_allow: (0..=n_routes).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Counts one disagreement of the candidate policy with the live one on `route`.
+    pub fn shadow(&self, route: usize, live_allowed: bool) {
+        let table = if live_allowed { &self.shadow_allow_to_deny } else { &self.shadow_deny_to_allow };
+        if let Some(c) = table.get(route.min(self.routes.len())) {
+            c.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -151,6 +166,26 @@ impl Metrics {
                             decided.label()
                         );
                     }
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_shadow_disagreements_total Requests the candidate policy decided otherwise than \
+             the live one, by route and change.\n# TYPE portcullis_shadow_disagreements_total counter"
+        );
+        for (change, table) in
+            [("allow->deny", &self.shadow_allow_to_deny), ("deny->allow", &self.shadow_deny_to_allow)]
+        {
+            for (i, c) in table.iter().enumerate() {
+                let n = c.load(Ordering::Relaxed);
+                if n > 0 {
+                    let label = self.routes.get(i).map_or("-", String::as_str);
+                    let _ = writeln!(
+                        out,
+                        "portcullis_shadow_disagreements_total{{route=\"{}\",change=\"{change}\"}} {n}",
+                        escape(label)
+                    );
                 }
             }
         }

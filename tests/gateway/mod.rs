@@ -13,6 +13,7 @@ mod demo;
 mod forwarding;
 mod jwks;
 mod reload;
+mod shadow;
 mod tls;
 mod upstream;
 
