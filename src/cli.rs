@@ -26,6 +26,11 @@ enum Command {
     Serve {
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
+        /// Take over the listening sockets of the gateway running on the same config: start
+        /// this, then send the running one SIGQUIT; it hands its sockets over, finishes its
+        /// requests in flight and exits. No connection is refused in between.
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Run the gateway on a config in front of the sample platform, and print demo tokens
     /// and curl lines to try (the config must set `demo_key = true` under [auth]).
@@ -158,8 +163,8 @@ fn parse_verb(s: &str) -> Result<Verb, String> {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config } => serve(&config, false),
-        Command::Demo { config } => serve(&config, true),
+        Command::Serve { config, upgrade } => serve(&config, false, upgrade),
+        Command::Demo { config } => serve(&config, true, false),
         Command::Upstream { listen } => upstream(listen),
         Command::Token { command: TokenCommand::New { principal } } => match crate::auth::new_api_token() {
             Ok((token, digest)) => {
@@ -230,7 +235,7 @@ pub fn run() -> ExitCode {
 /// (503 for every request) until a reload brings a valid set: it never decides without one.
 /// With `demo`, it also runs the sample platform on the upstreams' addresses, with a key
 /// generated for this run, and prints tokens and curl lines.
-fn serve(path: &std::path::Path, demo: bool) -> ExitCode {
+fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
     let config = match crate::config::load(path) {
         Ok(c) => c,
         Err(e) => return report(&e),
@@ -288,7 +293,7 @@ fn serve(path: &std::path::Path, demo: bool) -> ExitCode {
     let routes = config.routes.routes().iter().map(|r| r.path.clone()).collect();
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(routes));
     let (mut server, upstreams) =
-        match crate::gateway::server(&config, policy.clone(), verifier.clone(), metrics.clone()) {
+        match crate::gateway::server(&config, policy.clone(), verifier.clone(), metrics.clone(), upgrade) {
             Ok(server) => server,
             Err(e) => return report(&e),
         };

@@ -138,6 +138,10 @@ pub struct Gateway {
     /// A second policies folder decided beside the live one and never enforced: every
     /// disagreement is logged and counted (shadow mode), to see what a change would break.
     pub candidate_policies: Option<PathBuf>,
+    /// The Unix socket through which a new process (`serve --upgrade`) takes over the
+    /// listening sockets of the running one on SIGQUIT. By default one per listener port in
+    /// the temporary folder.
+    pub upgrade_sock: PathBuf,
 }
 
 /// An address block, `10.0.0.0/8` or `fd00::/8`; a bare address is a block of one.
@@ -446,7 +450,16 @@ fn address(p: &mut W, v: &Located<String>) -> Option<SocketAddr> {
 fn gateway(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Gateway> {
     t.check_keys(
         p,
-        &["listen", "tls", "policies", "explain_denials", "threads", "trusted_proxies", "candidate_policies"],
+        &[
+            "listen",
+            "tls",
+            "policies",
+            "explain_denials",
+            "threads",
+            "trusted_proxies",
+            "candidate_policies",
+            "upgrade_sock",
+        ],
         &[],
     );
     let candidate_policies = t.string(p, "candidate_policies").map(|s| base.join(s.value));
@@ -476,7 +489,12 @@ fn gateway(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Gateway> {
         }
         Some(v) => usize::try_from(v.value).unwrap_or(cpus),
     };
-    Some(Gateway { listen: listen?, tls, policies, explain_denials, threads, trusted_proxies, candidate_policies })
+    let listen = listen?;
+    let upgrade_sock = t.string(p, "upgrade_sock").map_or_else(
+        || std::env::temp_dir().join(format!("portcullis-upgrade-{}.sock", listen.port())),
+        |s| base.join(s.value),
+    );
+    Some(Gateway { listen, tls, policies, explain_denials, threads, trusted_proxies, candidate_policies, upgrade_sock })
 }
 
 fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {

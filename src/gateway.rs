@@ -537,14 +537,20 @@ pub fn server(
     policy: Arc<LivePolicy>,
     verifier: Option<Arc<Verifier>>,
     metrics: Arc<Metrics>,
+    upgrade: bool,
 ) -> std::result::Result<(pingora::server::Server, Arc<Vec<UpstreamGroup>>), String> {
-    let mut server = pingora::server::Server::new(None).map_err(|e| format!("cannot start the server: {e}"))?;
-    // On SIGTERM pingora stops accepting, then waits the whole grace period (5 minutes by
-    // default) before it stops: wait long enough for requests in flight, no longer.
-    if let Some(conf) = Arc::get_mut(&mut server.configuration) {
-        conf.grace_period_seconds = Some(SHUTDOWN_GRACE_SECS);
-        conf.graceful_shutdown_timeout_seconds = Some(SHUTDOWN_GRACE_SECS);
-    }
+    let options = pingora::server::configuration::Opt { upgrade, ..Default::default() };
+    let conf = pingora::server::configuration::ServerConf {
+        // On SIGTERM pingora stops accepting, then waits the whole grace period (5 minutes by
+        // default) before it stops: wait long enough for requests in flight, no longer.
+        grace_period_seconds: Some(SHUTDOWN_GRACE_SECS),
+        graceful_shutdown_timeout_seconds: Some(SHUTDOWN_GRACE_SECS),
+        // SIGQUIT hands the listening sockets to a `serve --upgrade` waiting on this socket
+        // (read when the server is made, so it is set here, not after).
+        upgrade_sock: config.gateway.upgrade_sock.display().to_string(),
+        ..Default::default()
+    };
+    let mut server = pingora::server::Server::new_with_opt_and_conf(options, conf);
     server.bootstrap();
     let reloader = Reloader { live: policy.clone() };
     server.add_service(pingora::services::background::background_service("policy reloader", reloader));

@@ -13,6 +13,7 @@ mod demo;
 mod forwarding;
 mod jwks;
 mod reload;
+mod restart;
 mod shadow;
 mod tls;
 mod upstream;
@@ -274,6 +275,11 @@ impl Gateway {
     /// The gateway's process id (to send it signals).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Reaps the gateway process if it has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// What the gateway wrote to stderr so far.
