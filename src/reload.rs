@@ -26,6 +26,9 @@ use crate::swap::SnapshotHandle;
 /// several events: write, rename, chmod) before reading the folder.
 const SETTLE: Duration = Duration::from_millis(150);
 
+/// How many settle periods a burst of changes may extend the wait (then it reloads anyway).
+const MAX_SETTLE_ROUNDS: usize = 20;
+
 /// The live policy of a policies folder and of the orgs the control plane stores, and
 /// whether one has ever loaded.
 #[derive(Debug)]
@@ -236,13 +239,13 @@ pub struct Reloader {
 #[async_trait]
 impl BackgroundService for Reloader {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let (tx, mut changed) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let (tx, mut changed) = tokio::sync::mpsc::unbounded_channel::<std::time::Instant>();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             // Any event (or a watch error) is a reason to look again; reading a folder that
             // did not change publishes an identical policy, which is harmless.
             let interesting = event.map_or(true, |e| !matches!(e.kind, notify::EventKind::Access(_)));
             if interesting {
-                let _ = tx.send(());
+                let _ = tx.send(std::time::Instant::now());
             }
         });
         let _watcher = match watcher {
@@ -262,7 +265,11 @@ impl BackgroundService for Reloader {
             }
         };
         let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(s) => Some(s),
+            Ok(s) => {
+                // From here on SIGHUP reloads (before, it would have ended the process).
+                eprintln!("portcullis: {} reloads on SIGHUP", self.live.dir.display());
+                Some(s)
+            }
             Err(e) => {
                 eprintln!("portcullis: cannot listen for SIGHUP ({e}); policies reload on file changes only");
                 None
@@ -271,9 +278,20 @@ impl BackgroundService for Reloader {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                Some(()) = changed.recv() => {
-                    tokio::time::sleep(SETTLE).await;
-                    while changed.try_recv().is_ok() {}
+                Some(first) = changed.recv() => {
+                    // Wait for a quiet moment: SETTLE with no event (an editor's save, or a
+                    // tool writing several files, is a burst), at most MAX_SETTLE_ROUNDS
+                    // settles in all.
+                    let mut last = first;
+                    for _ in 0..MAX_SETTLE_ROUNDS {
+                        tokio::time::sleep_until(tokio::time::Instant::from_std(last + SETTLE)).await;
+                        while let Ok(at) = changed.try_recv() {
+                            last = last.max(at);
+                        }
+                        if last.elapsed() >= SETTLE {
+                            break;
+                        }
+                    }
                     self.live.reload_and_report("files changed");
                 }
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {

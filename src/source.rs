@@ -32,7 +32,13 @@ pub fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
 
 /// Reads every policy file of a folder. A folder without any is an error: an empty policy
 /// would deny everything, which is never what a start-up meant.
+///
+/// A folder given as a symbolic link is resolved once, first, and every file is read from
+/// that one target: a deployment that switches the link to a new folder (atomically, with
+/// `ln -s new tmp && mv -T tmp policies`) is read as one version or the other, never as a
+/// mix of files from both.
 pub fn read_policy_dir(dir: &Path) -> Result<Vec<SourceText>, SourceError> {
+    let dir = &std::fs::canonicalize(dir).map_err(|source| SourceError::Io { path: dir.into(), source })?;
     let files = toml_files(dir)?;
     if files.is_empty() {
         return Err(SourceError::NoPolicyFiles { path: dir.into() });
