@@ -541,6 +541,18 @@ fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {
 const ALGORITHMS: [&str; 12] =
     ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256", "HS384", "HS512"];
 
+/// Integer `key` of `t`, at least 1; `default` when absent (or wrong, which is reported).
+fn positive(p: &mut W, t: &Fields<'_, '_>, key: &str, default: u64) -> u64 {
+    match t.integer(p, key) {
+        None => default,
+        Some(v) if v.value < 1 => {
+            p.errors.push((v.loc, E::TooSmall { key: key.into(), min: 1, value: v.value }));
+            default
+        }
+        Some(v) => u64::try_from(v.value).unwrap_or(default),
+    }
+}
+
 fn log(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> LogSpec {
     t.check_keys(p, &["decisions", "allow_sample", "file"], &[]);
     let decisions = match t.string(p, "decisions") {
@@ -606,16 +618,8 @@ fn admin(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Admin> {
         (Some(d), None) => Some(StoreLocation::Sqlite { data_dir: base.join(d.value) }),
         (None, None) => Some(StoreLocation::Sqlite { data_dir: base.join("data") }),
     };
-    let mut positive = |key: &str, default: u64| match t.integer(p, key) {
-        None => default,
-        Some(v) if v.value < 1 => {
-            p.errors.push((v.loc, E::TooSmall { key: key.into(), min: 1, value: v.value }));
-            default
-        }
-        Some(v) => u64::try_from(v.value).unwrap_or(default),
-    };
-    let transfer_ttl_secs = positive("transfer_ttl_secs", 7 * 24 * 3600);
-    let revision_wait = Duration::from_millis(positive("revision_wait_ms", 2000));
+    let transfer_ttl_secs = positive(p, t, "transfer_ttl_secs", 7 * 24 * 3600);
+    let revision_wait = Duration::from_millis(positive(p, t, "revision_wait_ms", 2000));
     Some(Admin { listen: listen?, operators, store: store?, transfer_ttl_secs, revision_wait })
 }
 
@@ -642,19 +646,11 @@ fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
         if !(url.value.starts_with("https://") || url.value.starts_with("http://")) {
             p.errors.push((url.loc, E::BadJwksUrl { url: url.value.clone() }));
         }
-        let mut positive = |key: &str, default: u64| match t.integer(p, key) {
-            None => default,
-            Some(v) if v.value < 1 => {
-                p.errors.push((v.loc, E::TooSmall { key: key.into(), min: 1, value: v.value }));
-                default
-            }
-            Some(v) => u64::try_from(v.value).unwrap_or(default),
-        };
         spec.jwks = Some(crate::jwks::JwksSpec {
             url: url.value,
-            refresh: Duration::from_secs(positive("jwks_refresh_secs", 300)),
-            min_interval: Duration::from_secs(positive("jwks_min_interval_secs", 30)),
-            timeout: Duration::from_millis(positive("jwks_timeout_ms", 2000)),
+            refresh: Duration::from_secs(positive(p, t, "jwks_refresh_secs", 300)),
+            min_interval: Duration::from_secs(positive(p, t, "jwks_min_interval_secs", 30)),
+            timeout: Duration::from_millis(positive(p, t, "jwks_timeout_ms", 2000)),
         });
     } else {
         for key in ["jwks_refresh_secs", "jwks_min_interval_secs", "jwks_timeout_ms"] {

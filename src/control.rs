@@ -526,14 +526,7 @@ impl ControlPlane {
         if shared {
             for s in d.shares.iter().filter(|s| s.granted_by.as_ref().is_some_and(|g| g.as_str() == principal)) {
                 if kind_ok(s.kind.as_str()) {
-                    out.push(Access {
-                        kind: s.kind.value.clone(),
-                        level: if s.project.is_some() { "project" } else { "organisation" },
-                        project: s.project.as_ref().map(|p| p.value.clone()),
-                        id: s.id.value.clone(),
-                        verbs: verbs(s.verbs),
-                        source: format!("shared with {}", s.subject.as_str()),
-                    });
+                    out.push(share_access(s, format!("shared with {}", s.subject.as_str())));
                 }
             }
             return Ok(out);
@@ -584,14 +577,7 @@ impl ControlPlane {
             d.shares.iter().filter(|s| subjects.iter().any(|x| x == s.subject.as_str()) && kind_ok(s.kind.as_str()))
         {
             let from = s.granted_by.as_ref().map_or("the org".to_string(), |g| format!("'{}'", g.as_str()));
-            out.push(Access {
-                kind: s.kind.value.clone(),
-                level: if s.project.is_some() { "project" } else { "organisation" },
-                project: s.project.as_ref().map(|p| p.value.clone()),
-                id: s.id.value.clone(),
-                verbs: verbs(s.verbs),
-                source: format!("share to {} from {from}", s.subject.as_str()),
-            });
+            out.push(share_access(s, format!("share to {} from {from}", s.subject.as_str())));
         }
         Ok(out)
     }
@@ -601,6 +587,18 @@ impl ControlPlane {
         let cur = self.current(org).await?;
         Self::need(&cur, actor, Verb::Update, "members", None, None)?;
         Ok(self.store.audit(org, after, limit).await?)
+    }
+}
+
+/// One share as an entry of an access list.
+fn share_access(s: &crate::policy::ShareDecl, source: String) -> Access {
+    Access {
+        kind: s.kind.value.clone(),
+        level: if s.project.is_some() { "project" } else { "organisation" },
+        project: s.project.as_ref().map(|p| p.value.clone()),
+        id: s.id.value.clone(),
+        verbs: verbs(s.verbs),
+        source,
     }
 }
 

@@ -11,7 +11,6 @@ use std::fmt;
 use crate::auth::Verifier;
 use crate::canon::{Canonical, canonicalise_with_limit};
 use crate::config::Config;
-use crate::decide::Request;
 use crate::explain::explain;
 use crate::route::NoTarget;
 use crate::snapshot::Snapshot;
@@ -119,14 +118,7 @@ pub fn dry_run(
         Err(e) => return refuse(run, 401, format!("unauthenticated: {e}")),
     };
     run.principal = Some(principal.id.clone());
-    let request = Request {
-        org: target.org,
-        principal: &principal.id,
-        project: target.project,
-        kind: target.kind,
-        id: target.id,
-        verb: target.verb,
-    };
+    let request = target.request(&principal.id);
     let explanation = explain(snapshot, &request);
     run.decision = Some(if explanation.decision.allowed { "allow" } else { "deny" });
     run.status = if explanation.decision.allowed { 200 } else { 403 };

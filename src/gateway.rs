@@ -24,7 +24,7 @@ use crate::admit::admit;
 use crate::auth::{AuthError, Principal, Verifier, query_has_token};
 use crate::canon::{Canonical, canonicalise_with_limit};
 use crate::config::{Config, Limits};
-use crate::decide::{Request, decide};
+use crate::decide::decide;
 use crate::explain::explain;
 use crate::metrics::{Decided, Metrics};
 use crate::reload::{LivePolicy, Reloader};
@@ -303,14 +303,7 @@ impl ProxyHttp for Gateway {
             }
         };
         // 4. Decide, with one load of the live snapshot.
-        let request = Request {
-            org: target.org,
-            principal: &principal.id,
-            project: target.project,
-            kind: target.kind,
-            id: target.id,
-            verb: target.verb,
-        };
+        let request = target.request(&principal.id);
         let snapshot = self.policy.handle().load();
         let started = std::time::Instant::now();
         let decision = decide(&snapshot, &request);

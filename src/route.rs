@@ -88,6 +88,20 @@ pub struct Target<'a> {
     pub verb: Verb,
 }
 
+impl<'a> Target<'a> {
+    /// The decision request for this target made by `principal`.
+    pub fn request(&self, principal: &'a str) -> crate::decide::Request<'a> {
+        crate::decide::Request {
+            org: self.org,
+            principal,
+            project: self.project,
+            kind: self.kind,
+            id: self.id,
+            verb: self.verb,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Capture {
     Org,
