@@ -103,6 +103,16 @@ impl AdminApi {
             let (hits, misses) = v.cache_stats();
             single(&mut out, "portcullis_token_cache_hits_total", "counter", "Verified-token cache hits.", hits);
             single(&mut out, "portcullis_token_cache_misses_total", "counter", "Verified-token cache misses.", misses);
+            if let Some((fetches, failures)) = v.jwks_counts() {
+                single(&mut out, "portcullis_jwks_fetches_total", "counter", "Fetches of the JWKS URL.", fetches);
+                single(
+                    &mut out,
+                    "portcullis_jwks_fetch_failures_total",
+                    "counter",
+                    "Fetches of the JWKS URL that failed (the last good key set kept serving).",
+                    failures,
+                );
+            }
         }
         out.push_str("# HELP portcullis_backend_healthy 1 if the backend passes its health check.\n# TYPE portcullis_backend_healthy gauge\n");
         for u in self.observed.upstreams.iter() {

@@ -369,6 +369,11 @@ impl Verifier {
             || self.jwks.as_ref().is_some_and(|j| !j.keys().is_empty())
     }
 
+    /// Fetches and failed fetches of the JWKS so far, if a JWKS URL is configured.
+    pub fn jwks_counts(&self) -> Option<(u64, u64)> {
+        self.jwks.as_ref().map(|j| j.fetch_counts())
+    }
+
     /// Hits and misses of the verified-token cache so far.
     pub fn cache_stats(&self) -> (u64, u64) {
         (self.cache.hits.load(Ordering::Relaxed), self.cache.misses.load(Ordering::Relaxed))

@@ -153,3 +153,24 @@ fn d29_the_last_good_key_set_survives_a_bad_endpoint_and_unknown_kids_refetch_at
     eventually("the removed key stops verifying", || gw.status("GET", C42, &[&rsa]) == 401);
     assert_eq!(gw.status("GET", C42, &[&ec]), 200);
 }
+
+#[test]
+fn jwks_fetches_and_failures_are_counted_in_the_metrics() {
+    let server = JwksServer::start(Mode::Garbage);
+    let jwks_lines =
+        format!("jwks_url = \"http://{}/jwks.json\"\njwks_min_interval_secs = 1\njwks_timeout_ms = 500\n", server.addr);
+    let admin = super::free_port();
+    let store = super::scratch("store");
+    let extra = format!("\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ndata_dir = \"{}\"\n", store.display());
+    let gw = Gateway::start_with(Setup { auth_lines: &jwks_lines, extra_config: &extra, ..Default::default() });
+    crate::admin::wait_listening(admin, &gw);
+    eventually("the garbage key set was fetched", || server.fetches() >= 1);
+    let metric = |name: &str| -> u64 {
+        let text = super::request_on(admin, "GET", "/metrics", &[]).2;
+        text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    eventually("a failed fetch is counted", || metric("portcullis_jwks_fetch_failures_total") >= 1);
+    assert!(metric("portcullis_jwks_fetches_total") >= 1);
+    drop(gw);
+    let _ = std::fs::remove_dir_all(store);
+}

@@ -102,3 +102,55 @@ fn ten_upgrades_under_load_drop_no_request() {
     );
     assert!(latencies.len() > 100, "too few requests to mean anything");
 }
+
+/// An upstream that answers `/healthz` at once and everything else after `delay`.
+fn slow_upstream(delay: Duration) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if !String::from_utf8_lossy(&buf[..n]).starts_with("GET /healthz") {
+                    std::thread::sleep(delay);
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow");
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn sigterm_finishes_requests_in_flight_then_exits() {
+    let slow = slow_upstream(Duration::from_millis(1500));
+    let mut gw =
+        Gateway::start_with(super::Setup { without_recorder: true, extra_backends: vec![slow], ..Default::default() });
+    let port = gw.port;
+    let in_flight = std::thread::spawn(move || {
+        let started = Instant::now();
+        let (status, _, body) =
+            super::request_on(port, "GET", "/v1/orgs/acme/projects/web/containers/c-1", &[&bearer("alice")]);
+        (status, body, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    let terminated = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &gw.pid().to_string()]).status().unwrap().success());
+    let (status, body, took) = in_flight.join().unwrap();
+    assert_eq!((status, body.as_str()), (200, "slow"), "the request in flight was cut");
+    assert!(took >= Duration::from_millis(1400), "{took:?}");
+    // It exits within the grace period (3 s), not pingora's default 5 minutes.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while gw.try_wait().is_none() {
+        assert!(Instant::now() < deadline, "still running 8 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "sigterm: in-flight request answered 200 after {took:?}; exited {:?} after SIGTERM",
+        terminated.elapsed()
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "still accepting after exit");
+}
