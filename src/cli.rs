@@ -277,8 +277,10 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
     }
     let policy = std::sync::Arc::new(policy);
     let tokens = std::sync::Arc::new(crate::auth::StoredTokens::default());
+    let routes = config.routes.routes().iter().map(|r| r.path.clone()).collect();
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(routes));
     let control = match &config.admin {
-        Some(admin) => match crate::control::open(admin, policy.clone(), tokens.clone()) {
+        Some(admin) => match crate::control::open(admin, policy.clone(), tokens.clone(), metrics.clone()) {
             Ok(c) => Some((admin.listen, c)),
             Err(e) => return report(&e),
         },
@@ -290,8 +292,6 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
         (Some(v), Some(_)) => Some(std::sync::Arc::new(v.with_stored_tokens(tokens))),
         (v, _) => v.map(std::sync::Arc::new),
     };
-    let routes = config.routes.routes().iter().map(|r| r.path.clone()).collect();
-    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(routes));
     let (mut server, upstreams) =
         match crate::gateway::server(&config, policy.clone(), verifier.clone(), metrics.clone(), upgrade) {
             Ok(server) => server,
@@ -333,8 +333,9 @@ fn explain_request(path: &std::path::Path, token: Option<&str>, json: bool, meth
     }
     let policy = std::sync::Arc::new(policy);
     let tokens = std::sync::Arc::new(crate::auth::StoredTokens::default());
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(Vec::new()));
     if let Some(admin) = &config.admin
-        && let Err(e) = crate::control::open(admin, policy.clone(), tokens.clone())
+        && let Err(e) = crate::control::open(admin, policy.clone(), tokens.clone(), metrics)
     {
         return report(&e);
     }

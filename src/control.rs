@@ -107,6 +107,8 @@ pub struct ControlPlane {
     pub rules: TransferRules,
     /// The API tokens issued here, as the gateway's verifier sees them.
     pub tokens: Arc<StoredTokens>,
+    /// Where the propagation lag of other replicas' writes is recorded.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What one write changes: the org's policy, its pending transfer, and API tokens.
@@ -638,6 +640,7 @@ pub fn open(
     admin: &crate::config::Admin,
     live: Arc<LivePolicy>,
     tokens: Arc<StoredTokens>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<Arc<ControlPlane>, StoreError> {
     use crate::config::StoreLocation;
     let store = match &admin.store {
@@ -650,6 +653,7 @@ pub fn open(
         operators: admin.operators.clone(),
         rules: TransferRules { ttl_secs: admin.transfer_ttl_secs },
         tokens,
+        metrics,
     });
     let published = control.store.block_on(control.resync())?;
     eprintln!("portcullis: store {}: {published} orgs", control.store.place());
@@ -657,15 +661,17 @@ pub fn open(
         let (on_change, on_lost) = (Arc::downgrade(&control), Arc::downgrade(&control));
         control.store.listen(
             url,
-            move |org, revision| {
+            move |org, revision, committed_ms| {
                 let Some(c) = on_change.upgrade() else { return };
                 if c.live.stored_revision(org).is_some_and(|r| r >= revision) {
                     return;
                 }
                 let org = org.to_string();
                 tokio::spawn(async move {
-                    if let Err(e) = c.refresh(&org).await {
-                        eprintln!("portcullis: cannot read org '{org}' after its change: {e}");
+                    match c.refresh(&org).await {
+                        // From the writer's commit to this replica's snapshot (both clocks).
+                        Ok(()) => c.metrics.store_lag.observe(crate::store::now_ms().saturating_sub(committed_ms)),
+                        Err(e) => eprintln!("portcullis: cannot read org '{org}' after its change: {e}"),
                     }
                 });
             },

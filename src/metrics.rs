@@ -89,6 +89,9 @@ const DECISION_NS: &[u64] = &[1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_0
 const UPSTREAM_US: &[u64] =
     &[500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 10_000_000];
 
+/// Milliseconds: 1 ms to 10 s.
+const STORE_LAG_MS: &[u64] = &[1, 2, 5, 10, 25, 50, 100, 250, 1_000, 10_000];
+
 /// The gateway's counters.
 #[derive(Debug)]
 pub struct Metrics {
@@ -98,6 +101,8 @@ pub struct Metrics {
     requests: Box<[AtomicU64]>,
     pub decision_latency: Histogram,
     pub upstream_latency: Histogram,
+    /// Milliseconds from another replica's commit to this replica's snapshot.
+    pub store_lag: Histogram,
     /// Per route + 1 (as `requests`): the candidate policy denied what the live one allowed,
     /// and the other way round.
     shadow_allow_to_deny: Box<[AtomicU64]>,
@@ -113,6 +118,7 @@ impl Metrics {
             requests: (0..cells).map(|_| AtomicU64::new(0)).collect(),
             decision_latency: Histogram::new(DECISION_NS),
             upstream_latency: Histogram::new(UPSTREAM_US),
+            store_lag: Histogram::new(STORE_LAG_MS),
             shadow_allow_to_deny: (0..=n_routes).map(|_| AtomicU64::new(0)).collect(),
             shadow_deny_to_allow: (0..=n_routes).map(|_| AtomicU64::new(0)).collect(),
         }
@@ -200,6 +206,12 @@ impl Metrics {
             "portcullis_upstream_seconds",
             "Time from sending a request upstream to its response head.",
             1e6,
+        );
+        self.store_lag.write(
+            out,
+            "portcullis_store_propagation_seconds",
+            "Time from another replica's commit to this replica serving it (PostgreSQL store).",
+            1e3,
         );
     }
 }

@@ -27,7 +27,8 @@ use crate::transfer::Transfer;
 const MIGRATIONS: &[(i64, &str)] =
     &[(1, include_str!("../migrations/0001_orgs.sql")), (2, include_str!("../migrations/0002_api_tokens.sql"))];
 
-/// The PostgreSQL channel that carries `"<revision> <org>"` after each commit.
+/// The PostgreSQL channel that carries `"<revision> <unix ms> <org>"` after each commit (the
+/// time is when the writer committed, for the propagation lag).
 pub const CHANNEL: &str = "portcullis_orgs";
 
 /// Which database a [`Store`] is on.
@@ -457,14 +458,15 @@ impl Store {
             .map_err(|e| self.db(e))
     }
 
-    /// Follows other replicas' commits (PostgreSQL only): calls `changed(org, revision)` for
+    /// Follows other replicas' commits (PostgreSQL only): calls `changed(org, revision,
+    /// committed_at_ms)` for
     /// each notification, and `lost()` whenever the listening connection was lost and
     /// re-established (notifications in between are gone: resync everything). Runs until
     /// the process ends, on the store's runtime; a connection that cannot be made is retried
     /// every second.
     pub fn listen<C, L>(&self, url: &str, changed: C, lost: L)
     where
-        C: Fn(&str, u64) + Send + 'static,
+        C: Fn(&str, u64, u64) + Send + 'static,
         L: Fn() + Send + 'static,
     {
         let url = url.to_string();
@@ -487,13 +489,15 @@ impl Store {
                 lost();
                 loop {
                     match listener.try_recv().await {
-                        Ok(Some(n)) => match n.payload().split_once(' ') {
-                            Some((revision, org)) => match revision.parse::<u64>() {
-                                Ok(revision) => changed(org, revision),
-                                Err(_) => lost(),
-                            },
-                            None => lost(),
-                        },
+                        Ok(Some(n)) => {
+                            let mut parts = n.payload().splitn(3, ' ');
+                            let revision = parts.next().and_then(|r| r.parse::<u64>().ok());
+                            let at_ms = parts.next().and_then(|t| t.parse::<u64>().ok());
+                            match (revision, at_ms, parts.next()) {
+                                (Some(revision), Some(at_ms), Some(org)) => changed(org, revision, at_ms),
+                                _ => lost(),
+                            }
+                        }
                         Ok(None) => {
                             lost();
                         }
@@ -545,7 +549,8 @@ async fn insert_audit(tx: &mut sqlx::Transaction<'_, sqlx::Any>, a: &AuditEntry)
 /// Announces a commit to every replica; PostgreSQL delivers it when the transaction commits,
 /// and not at all if it rolls back.
 async fn notify(tx: &mut sqlx::Transaction<'_, sqlx::Any>, org: &str, revision: u64) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(format!("{revision} {org}")).execute(&mut **tx).await?;
+    let payload = format!("{revision} {} {org}", now_ms());
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -554,6 +559,13 @@ pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A database URL without its password, for messages.

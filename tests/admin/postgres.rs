@@ -197,6 +197,14 @@ fn two_replicas_behind_nginx_enforce_each_others_writes_and_propagation_is_measu
     eprintln!("{line}");
     let report = crate::gateway::root().join("target/propagation.txt");
     let _ = std::fs::write(report, format!("{line}\n"));
+    // B counted the lag of what it received (at least the 1,000 changes written through A).
+    let metrics = crate::gateway::request_on(b.admin, "GET", "/metrics", &[]).2;
+    let received = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("portcullis_store_propagation_seconds_count "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(received >= changes as u64, "replica B counted {received} propagated changes:\n{metrics}");
     // Both replicas end on the same revision.
     let rev = a.expect("gina", "GET", "/v1/orgs/globex", None, 200)["revision"].as_u64().unwrap();
     assert_eq!(status_on(b.gateway.port, "gina", CONTAINER, Some(rev)), 200);
