@@ -187,7 +187,9 @@ impl LivePolicy {
     /// Reloads and reports the outcome on stderr.
     fn reload_and_report(&self, why: &str) {
         match self.reload() {
-            Ok(revision) => eprintln!("portcullis: policies reloaded ({why}): revision {revision}"),
+            Ok(revision) => {
+                eprintln!("portcullis: policies reloaded from {} ({why}): revision {revision}", self.dir.display());
+            }
             Err(e) => {
                 let keeping = if self.is_ready() {
                     format!("the last good policy (revision {}) keeps serving", self.handle.load().revision())

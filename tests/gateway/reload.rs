@@ -225,3 +225,27 @@ fn a_thousand_two_file_swaps_under_load_fail_nothing_and_never_mix() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+#[test]
+fn readyz_is_503_until_a_valid_policy_loads() {
+    let policies = policies_copy();
+    let acme = policies.join("20-acme.toml");
+    let good = std::fs::read_to_string(&acme).unwrap();
+    std::fs::write(&acme, good.replace("owner = \"alice\"", "owner = \"nobody\"")).unwrap();
+    let admin = super::free_port();
+    let store = scratch("store");
+    let extra = format!("\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ndata_dir = \"{}\"\n", store.display());
+    let gw = Gateway::start_with(Setup { policies: Some(&policies), extra_config: &extra, ..Default::default() });
+    crate::admin::wait_listening(admin, &gw);
+    let (status, _, body) = crate::admin::call(admin, None, "GET", "/readyz", None);
+    assert_eq!(status, 503, "{body}");
+    assert!(body["why"].to_string().contains("no valid policy"), "{body}");
+    assert_eq!(crate::admin::call(admin, None, "GET", "/healthz", None).0, 200, "up, though not ready");
+    write_atomically(&acme, &good);
+    eventually("ready once the policy is fixed", || crate::admin::call(admin, None, "GET", "/readyz", None).0 == 200);
+    let metrics = super::request_on(admin, "GET", "/metrics", &[]).2;
+    assert!(metrics.contains("portcullis_ready 1") && metrics.contains("portcullis_reloads_total 1"), "{metrics}");
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&policies);
+    let _ = std::fs::remove_dir_all(&store);
+}

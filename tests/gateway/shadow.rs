@@ -71,6 +71,19 @@ fn the_candidate_is_compared_on_every_request_and_never_enforced() {
     assert!(lines[0]["candidate_reason"].as_str().unwrap().contains("dave"), "{}", lines[0]);
     assert_eq!(lines[2]["shadow"], "deny->allow");
     assert_eq!(lines[2]["route"], route);
+    // The candidate reloads like the live folder: made equal to it, it stops disagreeing.
+    let tmp = candidate.join("20-acme.toml.next");
+    std::fs::copy(live.join("20-acme.toml"), &tmp).unwrap();
+    std::fs::rename(&tmp, &acme).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gw.log().contains(&format!("policies reloaded from {}", candidate.display())) {
+        assert!(std::time::Instant::now() < deadline, "the candidate did not reload: {}", gw.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let before = gw.log().matches("shadow disagreement").count();
+    assert_eq!(gw.status("PUT", c42, &[&bearer("dave"), "Content-Length: 0"]), 200);
+    assert_eq!(gw.status("DELETE", c42, &[&bearer("erin"), "Content-Length: 0"]), 403);
+    assert_eq!(gw.log().matches("shadow disagreement").count(), before, "{}", gw.log());
     drop(gw);
     for d in [live, candidate, store] {
         let _ = std::fs::remove_dir_all(d);
