@@ -757,18 +757,8 @@ fn upstream(p: &mut W, t: &Fields<'_, '_>) -> Option<(Upstream, Loc)> {
             timeout: Duration::from_millis(u64::try_from(timeout).unwrap_or(1000)),
         })
     });
-    let mut positive = |key: &str, default: u64| -> u64 {
-        match t.integer(p, key) {
-            None => default,
-            Some(v) if v.value < 1 => {
-                p.errors.push((v.loc, E::TooSmall { key: key.into(), min: 1, value: v.value }));
-                default
-            }
-            Some(v) => u64::try_from(v.value).unwrap_or(default),
-        }
-    };
-    let connect_timeout = Duration::from_millis(positive("connect_timeout_ms", 1000));
-    let read_timeout = Duration::from_secs(positive("read_timeout_secs", 30));
+    let connect_timeout = Duration::from_millis(positive(p, t, "connect_timeout_ms", 1000));
+    let read_timeout = Duration::from_secs(positive(p, t, "read_timeout_secs", 30));
     let name = name?;
     if backends.is_empty() && t.get("backends").is_some() {
         p.errors.push((name.loc, E::NoBackends { name: name.value.clone() }));
