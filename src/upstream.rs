@@ -3,7 +3,8 @@
 //! Each `[[upstream]]` is a pingora `LoadBalancer` over its backends, round robin or
 //! consistent hashing (Ketama, keyed by the canonical path, so one resource keeps going to
 //! the same backend while the set is stable). With a `health_check`, a background service
-//! probes every backend with `GET <path>` and selection skips those that fail; without one,
+//! probes every backend with `GET <path>` and selection skips those that fail twice in a
+//! row (so one slow probe does not take a backend out); without one,
 //! every backend is taken as healthy and a failed connect moves on to the next.
 //!
 //! What the client sees when forwarding fails is decided in the gateway: no backend
@@ -22,6 +23,9 @@ use pingora::services::ServiceWithDependents;
 use pingora::services::background::background_service;
 
 use crate::config::{self, Selection};
+
+/// Failed health checks in a row before a backend stops getting requests.
+const FAILURES_BEFORE_UNHEALTHY: usize = 2;
 
 /// How far selection looks for a healthy backend that was not tried yet.
 const MAX_SELECT_STEPS: usize = 256;
@@ -119,6 +123,8 @@ where
     }
     check.peer_template.options.connection_timeout = Some(hc.timeout);
     check.peer_template.options.read_timeout = Some(hc.timeout);
+    // One slow probe on a busy machine should not take the only backend out of service.
+    check.consecutive_failure = FAILURES_BEFORE_UNHEALTHY;
     lb.set_health_check(Box::new(check));
     lb.health_check_frequency = Some(hc.interval);
     let service = background_service(&format!("health check of upstream {}", upstream.name), lb);

@@ -86,7 +86,8 @@ fn a_backend_that_fails_its_health_check_gets_no_requests() {
         replace: &[("interval_secs = 5", "interval_secs = 1")],
         ..Default::default()
     });
-    std::thread::sleep(Duration::from_millis(2500));
+    // Two failed checks a second apart take it out.
+    std::thread::sleep(Duration::from_millis(3500));
     let dave = bearer("dave");
     for _ in 0..10 {
         assert_eq!(gw.status("GET", C42, &[&dave]), 200);
