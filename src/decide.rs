@@ -110,9 +110,12 @@ pub fn decide(snapshot: &Snapshot, request: &Request<'_>) -> Decision {
     if member == org.model.owner {
         return allow(Reason::Owner);
     }
-    let (profile, scope) = base_profile(org, member, target.project);
-    if role_verbs(org, profile, &target).contains(request.verb) {
-        return allow(Reason::Role(scope));
+    let base = base_access(org, member, target.project);
+    if role_verbs(org, base.profile, &target).contains(request.verb) {
+        return allow(Reason::Role(base.scope));
+    }
+    if role_verbs(org, base.all_in_project, &target).contains(request.verb) {
+        return allow(Reason::Role(Scope::Project));
     }
     if share_verbs(org, member, &target).contains(request.verb) {
         return allow(Reason::Share);
@@ -157,21 +160,37 @@ pub(crate) struct Target<'a> {
     pub hierarchical: bool,
 }
 
+/// The profiles whose roles count for a resource (MODEL.md step 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BaseAccess {
+    /// The member's own: its project profile where it or a team of it has a project
+    /// binding (replacing the org one), none in a restricted project without one, else the
+    /// org profile.
+    pub profile: u32,
+    /// Where `profile` was bound.
+    pub scope: Scope,
+    /// `all`'s bindings in the resource's project, added to `profile` and never replacing it.
+    pub all_in_project: u32,
+}
+
 /// MODEL.md step 5: which bindings count for this resource. In a project where the member
-/// (directly, by team or through `all`) has a project binding, those replace the org ones;
-/// a restricted project without one gives nothing; otherwise the org bindings.
-pub(crate) fn base_profile(org: &OrgSnapshot, member: u32, project: Option<u32>) -> (u32, Scope) {
+/// (directly or by team) has a project binding, those replace the org ones; a restricted
+/// project without one gives nothing of the member's own; otherwise the org bindings.
+/// `all`'s bindings in the project add to each of these.
+pub(crate) fn base_access(org: &OrgSnapshot, member: u32, project: Option<u32>) -> BaseAccess {
     let org_profile = org.member_info.get(member as usize).map_or(NO_PROFILE, |m| m.profile);
     let Some(p) = project else {
-        return (org_profile, Scope::Organisation);
+        return BaseAccess { profile: org_profile, scope: Scope::Organisation, all_in_project: NO_PROFILE };
     };
-    if let Some(&profile) = org.project_profiles.get(&crate::policy::pair(member, p)) {
-        return (profile, Scope::Project);
-    }
-    if org.restricted.get(p as usize).copied().unwrap_or(true) {
-        return (NO_PROFILE, Scope::Project);
-    }
-    (org_profile, Scope::Organisation)
+    let all_in_project = org.all_project_profiles.get(p as usize).copied().unwrap_or(NO_PROFILE);
+    let (profile, scope) = if let Some(&profile) = org.project_profiles.get(&crate::policy::pair(member, p)) {
+        (profile, Scope::Project)
+    } else if org.restricted.get(p as usize).copied().unwrap_or(true) {
+        (NO_PROFILE, Scope::Project)
+    } else {
+        (org_profile, Scope::Organisation)
+    };
+    BaseAccess { profile, scope, all_in_project }
 }
 
 /// The verbs a profile grants on the target: the kind-wide entries, plus entries narrowed

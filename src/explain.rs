@@ -8,10 +8,10 @@
 use std::fmt;
 
 use crate::Request;
-use crate::decide::{Decision, Reason, ResourceProblem, Scope, decide, resolve};
+use crate::decide::{Decision, Reason, ResourceProblem, Scope, decide, resolve, role_verbs};
 use crate::model::{Level, Verb, path_covers};
 use crate::policy::{OrgModel, Subject};
-use crate::snapshot::{OrgSnapshot, Snapshot};
+use crate::snapshot::{NO_PROFILE, OrgSnapshot, Snapshot};
 
 /// A decision and the sentence that explains it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,7 +48,7 @@ fn describe(snapshot: &Snapshot, r: &Request<'_>, d: Decision) -> String {
         (Reason::Share, Some(org)) => {
             share_text(snapshot, org, r).unwrap_or_else(|| format!("a share grants {} on {resource}", r.verb))
         }
-        (Reason::NoGrant, Some(org)) => no_grant_text(org, r, &resource),
+        (Reason::NoGrant, Some(org)) => no_grant_text(snapshot, org, r, &resource),
     }
 }
 
@@ -172,16 +172,21 @@ fn share_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>) -> Option
     None
 }
 
-fn no_grant_text(org: &OrgSnapshot, r: &Request<'_>, resource: &str) -> String {
+fn no_grant_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>, resource: &str) -> String {
     let mut text = format!("no grant: no role or share of '{}' grants {} on {resource}", r.principal, r.verb);
-    if let (Some(p), Some(member)) = (r.project.and_then(|p| org.project_index(p)), org.member_index(r.principal)) {
-        let restricted = org.model.projects.get(p as usize).is_some_and(|p| p.restricted);
-        let (_, scope) = crate::decide::base_profile(org, member, Some(p));
-        if restricted && scope == Scope::Project && !org.project_profiles.contains_key(&crate::policy::pair(member, p))
-        {
+    if let (Ok((_, member, t)), Some(project)) = (resolve(snapshot, r), r.project) {
+        let p = t.project.unwrap_or_default();
+        let own_in_project = org.project_profiles.contains_key(&crate::policy::pair(member, p));
+        let org_profile = org.member_info.get(member as usize).map_or(NO_PROFILE, |m| m.profile);
+        if own_in_project && role_verbs(org, org_profile, &t).contains(r.verb) {
             text.push_str(&format!(
-                " (project '{}' is restricted and '{}' has no role in it)",
-                r.project.unwrap_or_default(),
+                " (its organisation role would grant it, but in project '{project}' it is replaced by the project role \
+                 bound to '{}' or a team of it)",
+                r.principal
+            ));
+        } else if !own_in_project && org.restricted.get(p as usize).copied().unwrap_or(false) {
+            text.push_str(&format!(
+                " (project '{project}' is restricted and '{}' has no role of its own in it)",
                 r.principal
             ));
         }
@@ -190,4 +195,69 @@ fn no_grant_text(org: &OrgSnapshot, r: &Request<'_>, resource: &str) -> String {
         text.push_str("; a collection needs kind-wide access (a role entry without an id, or a '*' share)");
     }
     text
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+mod tests {
+    use super::*;
+    use crate::policy::compile_text;
+
+    const WORLD: &str = r#"
+[[kind]]
+name = "containers"
+levels = ["project"]
+
+[[org]]
+id = "acme"
+owner = "olga"
+members = ["olga", "ada", "bob", "nia"]
+projects = [{ id = "web" }, { id = "lab", restricted = true }]
+
+[[org.binding]]
+subject = "ada"
+role = "admin"
+
+[[org.binding]]
+subject = "bob"
+role = "admin"
+
+[[org.binding]]
+subject = "bob"
+role = "viewer"
+project = "web"
+
+[[org.binding]]
+subject = "all"
+role = "member"
+project = "web"
+"#;
+
+    fn text(principal: &str, project: &str, verb: Verb) -> Explanation {
+        let snapshot = compile_text("world.toml", WORLD).unwrap();
+        let r = Request { org: "acme", principal, project: Some(project), kind: "containers", id: Some("c1"), verb };
+        explain(&snapshot, &r)
+    }
+
+    #[test]
+    fn all_users_adds_and_says_so() {
+        let e = text("ada", "web", Verb::Delete);
+        assert!(e.decision.allowed, "{e}");
+        assert!(e.text.contains("role 'admin' bound to 'ada' directly at organisation scope"), "{e}");
+        let e = text("nia", "web", Verb::Update);
+        assert!(e.decision.allowed, "{e}");
+        assert!(e.text.contains("role 'member' bound to 'all' via 'all' in project 'web'"), "{e}");
+    }
+
+    #[test]
+    fn a_replaced_org_role_is_named_in_the_denial() {
+        let e = text("bob", "web", Verb::Delete);
+        assert!(!e.decision.allowed, "{e}");
+        assert!(e.text.contains("its organisation role would grant it, but in project 'web' it is replaced"), "{e}");
+        // Not said where nothing was replaced.
+        let e = text("nia", "web", Verb::Delete);
+        assert!(!e.text.contains("replaced"), "{e}");
+        let e = text("ada", "lab", Verb::Read);
+        assert!(e.text.contains("project 'lab' is restricted and 'ada' has no role of its own in it"), "{e}");
+    }
 }

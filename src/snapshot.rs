@@ -139,8 +139,12 @@ pub struct OrgSnapshot {
     pub(crate) member_teams: Box<[u32]>,
     pub(crate) projects: StrMap<u32>,
     pub(crate) restricted: Box<[bool]>,
-    /// `(member << 32) | project` to the member's profile in that project.
+    /// `(member << 32) | project` to the profile of the member's own and its teams'
+    /// bindings in that project, which replaces its org profile there.
     pub(crate) project_profiles: HashMap<u64, u32>,
+    /// Per project: the profile of `all`'s bindings in it, added to every member's access
+    /// there (never replacing), or [`NO_PROFILE`].
+    pub(crate) all_project_profiles: Box<[u32]>,
     /// Every profile's slots back to back, `slots_per_profile` each.
     pub(crate) profile_slots: Box<[u8]>,
     pub(crate) slots_per_profile: usize,

@@ -472,12 +472,18 @@ fn reference(w: &World, c: &Check) -> bool {
     }
     let mine: Vec<&Binding> = w.bindings.iter().filter(|b| subjects.contains(&b.subject)).collect();
     // 5. base access
+    // A project binding of the principal itself or of one of its teams replaces the org
+    // bindings in that project; `all`'s project bindings only ever add.
+    let all_in = |p: &'static str| mine.iter().copied().filter(move |b| b.subject == "all" && b.project == Some(p));
     let roles: Vec<&str> = match c.project {
-        Some(p) if mine.iter().any(|b| b.project == Some(p)) => {
+        Some(p) if mine.iter().any(|b| b.project == Some(p) && b.subject != "all") => {
             mine.iter().filter(|b| b.project == Some(p)).map(|b| b.role.as_str()).collect()
         }
-        Some(p) if w.projects.iter().any(|(id, r)| *id == p && *r) => Vec::new(),
-        _ => mine.iter().filter(|b| b.project.is_none()).map(|b| b.role.as_str()).collect(),
+        Some(p) if w.projects.iter().any(|(id, r)| *id == p && *r) => all_in(p).map(|b| b.role.as_str()).collect(),
+        Some(p) => {
+            mine.iter().copied().filter(|b| b.project.is_none()).chain(all_in(p)).map(|b| b.role.as_str()).collect()
+        }
+        None => mine.iter().filter(|b| b.project.is_none()).map(|b| b.role.as_str()).collect(),
     };
     let mut granted = Verbs::new();
     for role in roles {

@@ -80,14 +80,30 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
     let mut project_profiles: HashMap<u64, u32> = HashMap::with_capacity(project_bindings.min(n_members));
     let mut scratch: Vec<(u32, RoleRef)> = Vec::new();
     let mut roles: Vec<RoleRef> = Vec::new();
+    // All Users' project bindings add to everyone's access in that project and never
+    // replace anyone's own role (MODEL.md step 5), so they are one profile per project,
+    // joined with the member's own at decision time.
+    let mut all_project_profiles = vec![NO_PROFILE; model.projects.len()];
+    let mut all_in_projects: Vec<(u32, RoleRef)> = by_all.iter().copied().filter(|b| b.0 != ORG_SCOPE).collect();
+    all_in_projects.sort_unstable();
+    for group in all_in_projects.chunk_by(|a, b| a.0 == b.0) {
+        let Some(&(project, _)) = group.first() else { continue };
+        roles.clear();
+        roles.extend(group.iter().map(|(_, r)| *r));
+        let p = builder.intern(&mut roles);
+        if let Some(slot) = all_project_profiles.get_mut(project as usize) {
+            *slot = p;
+        }
+    }
     for m in 0..n_members {
-        // Every (scope, role) reaching this member: its own, its teams', all's.
+        // Every (scope, role) reaching this member: its own and its teams' at any scope,
+        // all's at organisation scope. A project group here replaces the org one there.
         scratch.clear();
         scratch.extend(own_bindings(m));
         for &t in teams_of(m) {
             scratch.extend(by_team.get(t as usize).into_iter().flatten());
         }
-        scratch.extend(&by_all);
+        scratch.extend(by_all.iter().filter(|b| b.0 == ORG_SCOPE));
         // Sorted by scope, organisation scope (u32::MAX) last; one profile per scope.
         if scratch.len() > 1 {
             scratch.sort_unstable();
@@ -120,6 +136,7 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
         projects,
         restricted,
         project_profiles,
+        all_project_profiles: all_project_profiles.into(),
         profile_slots: profile_slots.into(),
         slots_per_profile,
         narrowed,
