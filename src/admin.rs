@@ -23,6 +23,7 @@ use crate::control::{AdminError, ControlPlane, Written};
 use crate::edit::{Edit, EditError};
 use crate::manage::Refusal;
 use crate::policy::{Permission, parse_permission, parse_share_verbs};
+use crate::principal::{Caller, Identity};
 use crate::transfer::TransferError;
 
 /// The largest request body the admin API reads.
@@ -367,7 +368,7 @@ fn segment_ok(s: &str) -> bool {
 }
 
 impl AdminApi {
-    async fn handle(&self, method: &Method, path: &str, query: &str, actor: &str, bytes: &[u8]) -> Answer {
+    async fn handle(&self, method: &Method, path: &str, query: &str, actor: &Identity, bytes: &[u8]) -> Answer {
         match self.route(method, path, query, actor, bytes).await {
             Ok(a) | Err(a) => a,
         }
@@ -378,7 +379,7 @@ impl AdminApi {
         method: &Method,
         path: &str,
         query: &str,
-        actor: &str,
+        actor: &Identity,
         bytes: &[u8],
     ) -> Result<Answer, Answer> {
         let c = &self.control;
@@ -400,7 +401,7 @@ impl AdminApi {
         match (method.as_str(), segments.as_slice()) {
             ("POST", ["v1", "explain"]) => {
                 no_query(query)?;
-                if !c.operators.iter().any(|o| o == actor) {
+                if !c.is_operator(actor) {
                     return Err(Answer::error(
                         S::FORBIDDEN,
                         format!(
@@ -522,7 +523,8 @@ impl AdminApi {
                     project: b.project,
                     id: b.id,
                     verbs,
-                    granted_by: actor.into(),
+                    // `edit` refuses anyone who is not a member before this is read.
+                    granted_by: actor.member_id_in(org).unwrap_or_default().into(),
                     granted_at: crate::store::now(),
                 };
                 e(edit(org, share).await, S::CREATED)
@@ -547,7 +549,11 @@ impl AdminApi {
             }
             ("GET", ["v1", "orgs", org, "acl"]) => {
                 let q = Query::parse(query, &["principal", "kind", "shared"])?;
-                let principal = q.get("principal").unwrap_or(actor);
+                let principal = q
+                    .get("principal")
+                    .map(Caller::parse)
+                    .transpose()
+                    .map_err(|e| Answer::error(S::BAD_REQUEST, format!("query parameter `principal`: {e}")))?;
                 let shared = match q.get("shared") {
                     None | Some("false") => false,
                     Some("true") => true,
@@ -556,6 +562,7 @@ impl AdminApi {
                     }
                 };
                 let list = c.acl(org, actor, principal, q.get("kind"), shared).await.map_err(|e| answer_error(&e))?;
+                let principal = principal.map_or_else(|| actor.to_string(), |p| p.to_string());
                 Ok(Answer::ok(serde_json::json!({ "principal": principal, "access": list })))
             }
             ("POST", ["v1", "orgs", org, "transfer"]) => {
@@ -635,6 +642,21 @@ impl ServeHttp for AdminApi {
         if path == "/v1/openapi.json" && method == Method::GET {
             return respond(StatusCode::OK, "application/json", OPENAPI.as_bytes().to_vec(), None);
         }
+        // Authenticate before reading anything more of the request.
+        let principal = match &self.verifier {
+            Some(v) => v.verify_header(auth.as_deref()),
+            None => Err(crate::auth::AuthError::Missing),
+        };
+        let principal = match principal {
+            Ok(p) => p,
+            Err(e) => {
+                let mut r = json(Answer::error(StatusCode::UNAUTHORIZED, &e));
+                if let Ok(v) = http::HeaderValue::from_str(&e.www_authenticate()) {
+                    r.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+                }
+                return r;
+            }
+        };
         if declared.is_some_and(|n| n > MAX_BODY) {
             return json(Answer::error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -657,21 +679,7 @@ impl ServeHttp for AdminApi {
                 Err(e) => return json(Answer::error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
             }
         }
-        let principal = match &self.verifier {
-            Some(v) => v.verify_header(auth.as_deref()),
-            None => Err(crate::auth::AuthError::Missing),
-        };
-        let principal = match principal {
-            Ok(p) => p,
-            Err(e) => {
-                let mut r = json(Answer::error(StatusCode::UNAUTHORIZED, &e));
-                if let Ok(v) = http::HeaderValue::from_str(&e.www_authenticate()) {
-                    r.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
-                }
-                return r;
-            }
-        };
-        json(self.handle(&method, &path, &query, &principal.id, &bytes).await)
+        json(self.handle(&method, &path, &query, &principal.identity, &bytes).await)
     }
 }
 

@@ -30,6 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
+
+use crate::principal::{Caller, Identity};
 use sha2::{Digest, Sha256};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -65,15 +67,17 @@ pub struct AuthSpec {
 }
 
 /// One service account's API token: `Authorization: Bearer pcat_...`, stored as a hash.
+/// The account is a service account of `org`, and of no other org.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiTokenSpec {
-    pub principal: String,
+    pub org: String,
+    pub account: String,
     pub sha256: [u8; 32],
 }
 
 impl std::fmt::Debug for ApiTokenSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiTokenSpec").field("principal", &self.principal).finish_non_exhaustive()
+        f.debug_struct("ApiTokenSpec").field("org", &self.org).field("account", &self.account).finish_non_exhaustive()
     }
 }
 
@@ -92,7 +96,8 @@ pub fn new_api_token() -> Result<(String, String), String> {
 }
 
 /// The API tokens the control plane issued and has not revoked, by SHA-256: replaced whole
-/// (per org) when one is issued or revoked, read lock-free by every verification.
+/// (per org) when one is issued or revoked, read lock-free by every verification. Each
+/// identifies a service account *of the org that issued it*.
 #[derive(Debug, Default)]
 pub struct StoredTokens {
     live: arc_swap::ArcSwap<std::collections::HashMap<[u8; 32], Arc<Principal>>>,
@@ -111,10 +116,12 @@ impl StoredTokens {
         let parsed = tokens.into_iter().filter_map(|(sha, account)| Some((unhex32(&sha)?, account))).collect();
         by_org.insert(org.to_string(), parsed);
         let mut live = std::collections::HashMap::new();
-        for (digest, account) in by_org.values().flatten() {
-            if let Ok(header_value) = http::HeaderValue::from_str(account) {
-                let principal = Principal { id: account.clone(), header_value, expires_at: u64::MAX, issuer: None };
-                live.insert(*digest, Arc::new(principal));
+        for (org, tokens) in by_org.iter() {
+            for (digest, account) in tokens {
+                let identity = Identity::ServiceAccount { org: org.clone(), name: account.clone() };
+                if let Some(principal) = Principal::new(identity, u64::MAX, None) {
+                    live.insert(*digest, Arc::new(principal));
+                }
             }
         }
         self.live.store(Arc::new(live));
@@ -174,7 +181,9 @@ pub enum KeyError {
     NoKeys,
     #[error("the demo key is accepted only when the config sets `demo_key = true` under [auth]")]
     DemoNotEnabled,
-    #[error("API token principal '{principal}' holds control characters: name a service account")]
+    #[error(
+        "API token of '{principal}' names no usable service account: give `org` and `account` without control characters"
+    )]
     BadApiTokenPrincipal { principal: String },
     #[error("{count} keys are configured and key {index} has no `kid`: give every key a kid")]
     KidRequired { count: usize, index: usize },
@@ -195,7 +204,7 @@ pub enum AuthError {
     Rejected { reason: &'static str },
     #[error("the token has no string claim '{claim}' to identify the caller")]
     NoPrincipal { claim: String },
-    #[error("the token's claim '{claim}' holds control characters, so it cannot name a caller")]
+    #[error("the token's claim '{claim}' holds control characters or starts with 'sa:', so it cannot name a user")]
     BadPrincipal { claim: String },
     #[error("the API token is not known (revoked, or never issued)")]
     UnknownApiToken,
@@ -217,14 +226,29 @@ impl AuthError {
 /// Who is calling, as established by a verified token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    pub id: String,
-    /// `id` as a header value, built once when the token is verified: the gateway sends it
-    /// to the upstream on every request the token makes.
+    pub identity: Identity,
+    /// The identity rendered (`anna`, `sa:beta/anna`), built once when the token is
+    /// verified: logs and the header sent upstream use it on every request the token makes.
+    pub rendered: String,
+    /// `rendered` as a header value.
     pub header_value: http::HeaderValue,
     /// The token's `exp`, seconds since the Unix epoch.
     pub expires_at: u64,
     /// The token's `iss`, if any.
     pub issuer: Option<String>,
+}
+
+impl Principal {
+    /// A principal for `identity`; `None` if its rendering cannot be a header value.
+    pub fn new(identity: Identity, expires_at: u64, issuer: Option<String>) -> Option<Principal> {
+        let rendered = identity.to_string();
+        let header_value = http::HeaderValue::from_str(&rendered).ok()?;
+        Some(Principal { identity, rendered, header_value, expires_at, issuer })
+    }
+
+    pub fn caller(&self) -> Caller<'_> {
+        self.identity.caller()
+    }
 }
 
 pub(crate) struct VerifyKey {
@@ -338,9 +362,10 @@ impl Verifier {
         }
         let mut api_tokens = std::collections::HashMap::with_capacity(spec.api_tokens.len());
         for t in &spec.api_tokens {
-            let header_value = http::HeaderValue::from_str(&t.principal)
-                .map_err(|_| KeyError::BadApiTokenPrincipal { principal: t.principal.clone() })?;
-            let principal = Principal { id: t.principal.clone(), header_value, expires_at: u64::MAX, issuer: None };
+            let identity = Identity::ServiceAccount { org: t.org.clone(), name: t.account.clone() };
+            let rendered = identity.to_string();
+            let principal = Principal::new(identity, u64::MAX, None)
+                .ok_or(KeyError::BadApiTokenPrincipal { principal: rendered })?;
             api_tokens.insert(t.sha256, Arc::new(principal));
         }
         let jwks = spec.jwks.as_ref().map(|j| crate::jwks::Jwks::start(j, spec));
@@ -439,9 +464,12 @@ impl Verifier {
             .and_then(serde_json::Value::as_u64)
             .ok_or(AuthError::Rejected { reason: "'exp' must be a number of seconds" })?;
         let issuer = claims.get("iss").and_then(|v| v.as_str()).map(str::to_string);
-        let header_value = http::HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(id.as_bytes()))
-            .map_err(|_| AuthError::BadPrincipal { claim: self.principal_claim.clone() })?;
-        Ok(Principal { id: id.to_string(), header_value, expires_at, issuer })
+        // A user whose id reads like a service account would be one in every log line.
+        let bad = || AuthError::BadPrincipal { claim: self.principal_claim.clone() };
+        if id.starts_with(crate::principal::SERVICE_ACCOUNT_PREFIX) {
+            return Err(bad());
+        }
+        Principal::new(Identity::User(id.to_string()), expires_at, issuer).ok_or_else(bad)
     }
 }
 
@@ -576,12 +604,7 @@ mod tests {
     use super::*;
 
     fn principal(id: &str, expires_at: u64) -> Arc<Principal> {
-        Arc::new(Principal {
-            id: id.into(),
-            header_value: http::HeaderValue::from_static("x"),
-            expires_at,
-            issuer: None,
-        })
+        Arc::new(Principal::new(Identity::User(id.into()), expires_at, None).unwrap())
     }
 
     #[test]
@@ -589,7 +612,7 @@ mod tests {
         let cache = TokenCache::new(8);
         let d = TokenCache::digest("token-a");
         cache.insert(d, principal("alice", 100), 0);
-        assert_eq!(cache.get(&d, 99, 0).unwrap().id, "alice");
+        assert_eq!(cache.get(&d, 99, 0).unwrap().identity, Identity::User("alice".into()));
         assert!(cache.get(&d, 100, 0).is_none(), "expired at exp");
         assert!(cache.get(&d, 99, 1).is_none(), "verified under another key set");
         assert!(cache.get(&TokenCache::digest("token-b"), 50, 0).is_none());

@@ -149,9 +149,12 @@ enum TokenCommand {
     /// Make a new API token for a service account: prints the token (once) and the
     /// [[auth.api_token]] entry, with its hash, to add to config.toml.
     New {
-        /// The service account the token identifies.
+        /// The org of the service account: the token is valid there and nowhere else.
         #[arg(long)]
-        principal: String,
+        org: String,
+        /// The service account the token identifies (listed in the org's `service_accounts`).
+        #[arg(long)]
+        account: String,
     },
 }
 
@@ -166,13 +169,13 @@ pub fn run() -> ExitCode {
         Command::Serve { config, upgrade } => serve(&config, false, upgrade),
         Command::Demo { config } => serve(&config, true, false),
         Command::Upstream { listen } => upstream(listen),
-        Command::Token { command: TokenCommand::New { principal } } => match crate::auth::new_api_token() {
+        Command::Token { command: TokenCommand::New { org, account } } => match crate::auth::new_api_token() {
             Ok((token, digest)) => {
                 println!("{token}");
                 eprintln!(
-                    "The token above is shown once: give it to '{principal}' (as `Authorization: Bearer <token>`), \
-                     and keep it out of logs.\nAdd this to config.toml and restart the gateway:\n\n\
-                     [[auth.api_token]]\nprincipal = \"{principal}\"\nsha256 = \"{digest}\""
+                    "The token above is shown once: give it to service account '{account}' of org '{org}' (as \
+                     `Authorization: Bearer <token>`), and keep it out of logs.\nAdd this to config.toml and restart \
+                     the gateway:\n\n[[auth.api_token]]\norg = \"{org}\"\naccount = \"{account}\"\nsha256 = \"{digest}\""
                 );
                 ExitCode::SUCCESS
             }
@@ -216,7 +219,7 @@ pub fn run() -> ExitCode {
             Ok(snapshot) => {
                 let request = Request {
                     org: &org,
-                    principal: &principal,
+                    principal: crate::conformance::caller_for(&snapshot, &org, &principal),
                     project: project.as_deref(),
                     kind: &kind,
                     id: id.as_deref(),

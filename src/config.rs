@@ -29,7 +29,8 @@
 //! jwks_min_interval_secs = 30  # never more often than this, even for unknown kids
 //! jwks_timeout_ms = 2000
 //! [[auth.api_token]]           # a service account's token, as `portcullis token new` prints it
-//! principal = "ci-bot"
+//! org = "acme"                 # the token is sa:acme/ci-bot, a member of acme and of no other org
+//! account = "ci-bot"
 //! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 //! [[auth.key]]
 //! kid = "2026-11"              # may be omitted when there is only one key
@@ -660,8 +661,9 @@ fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
         }
     }
     for at in &t.tables(p, "api_token", "[[auth.api_token]]") {
-        at.check_keys(p, &["principal", "sha256"], &[]);
-        let principal = at.required_string(p, "principal");
+        at.check_keys(p, &["org", "account", "sha256"], &[]);
+        let org = at.required_string(p, "org");
+        let account = at.required_string(p, "account");
         let sha256 = at.required_string(p, "sha256").and_then(|h| match parse_sha256(&h.value) {
             Some(d) => Some((d, h.loc)),
             None => {
@@ -669,11 +671,11 @@ fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
                 None
             }
         });
-        if let (Some(principal), Some((sha256, loc))) = (principal, sha256) {
+        if let (Some(org), Some(account), Some((sha256, loc))) = (org, account, sha256) {
             if spec.api_tokens.iter().any(|t| t.sha256 == sha256) {
                 p.errors.push((loc, E::DuplicateTokenHash));
             }
-            spec.api_tokens.push(ApiTokenSpec { principal: principal.value, sha256 });
+            spec.api_tokens.push(ApiTokenSpec { org: org.value, account: account.value, sha256 });
         }
     }
     spec.demo_key = t.bool(p, "demo_key").unwrap_or(false);

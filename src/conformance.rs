@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::decide::Request;
 use crate::explain::explain;
 use crate::policy::{self, FileMode, PolicyErrors, SourceError};
+use crate::principal::Caller;
+use crate::snapshot::Snapshot;
 use crate::source::read_file;
 
 /// One thing that did not hold.
@@ -140,7 +142,7 @@ fn run_case(file: &Path, source: &[policy::SourceText], report: &mut Report) {
     for (i, c) in checks.iter().enumerate() {
         let request = Request {
             org: &c.org,
-            principal: &c.principal,
+            principal: caller_for(&snapshot, &c.org, &c.principal),
             project: c.project.as_deref(),
             kind: &c.kind,
             id: c.id.as_deref(),
@@ -164,6 +166,21 @@ fn run_case(file: &Path, source: &[policy::SourceText], report: &mut Report) {
             });
         }
     }
+}
+
+/// The caller a case's `principal` (or `portcullis check --principal`) names: `sa:ORG/NAME`
+/// as written; a bare id names the member of `org` with that id, a service account if the
+/// org lists it under `service_accounts` and a user otherwise. Only these offline tools
+/// read a bare id so: the gateway always knows which kind of caller it verified.
+pub fn caller_for<'a>(snapshot: &Snapshot, org: &'a str, principal: &'a str) -> Caller<'a> {
+    if let Ok(caller @ Caller::ServiceAccount { .. }) = Caller::parse(principal) {
+        return caller;
+    }
+    let service_account = snapshot
+        .org(org)
+        .and_then(|o| o.model.members.iter().find(|m| &*m.id == principal))
+        .is_some_and(|m| m.service_account);
+    if service_account { Caller::ServiceAccount { org, name: principal } } else { Caller::User(principal) }
 }
 
 fn describe_target(r: &Request<'_>) -> String {

@@ -19,6 +19,7 @@ use crate::model::{Level, Verb, VerbSet};
 use crate::policy::{
     FileMode, Loc, Located, OrgDecl, PolicyErrors, SourceLoc, SourceText, parse, render_org, validate_org,
 };
+use crate::principal::{Caller, Identity};
 use crate::reload::LivePolicy;
 use crate::snapshot::Snapshot;
 use crate::store::{AuditEntry, Committed, Store, StoreError, StoredOrg, StoredToken, TokenChange, now};
@@ -224,9 +225,9 @@ impl ControlPlane {
     }
 
     /// Creates org `id` owned by `owner` (its only member). Operators only.
-    pub async fn create_org(&self, actor: &str, id: &str, owner: &str) -> Result<Written, AdminError> {
-        if !self.operators.iter().any(|o| o == actor) {
-            return Err(AdminError::NotOperator { actor: actor.into() });
+    pub async fn create_org(&self, actor: &Identity, id: &str, owner: &str) -> Result<Written, AdminError> {
+        if !self.is_operator(actor) {
+            return Err(AdminError::NotOperator { actor: actor.to_string() });
         }
         if let Some(e) = self.file_owned(id) {
             return Err(e);
@@ -251,7 +252,7 @@ impl ControlPlane {
             org: id.into(),
             revision: 1,
             at: now(),
-            actor: actor.into(),
+            actor: actor.to_string(),
             action: "org.create".into(),
             detail: serde_json::json!({ "id": id, "owner": owner }).to_string(),
             before: String::new(),
@@ -277,11 +278,11 @@ impl ControlPlane {
     }
 
     /// Makes `edit` to `org` as `actor`. `detail` is the request as the audit log records it.
-    pub async fn edit(&self, org: &str, actor: &str, edit: &Edit, detail: &str) -> Result<Written, AdminError> {
-        self.write(org, actor, edit.action(), detail, |cur| {
+    pub async fn edit(&self, org: &str, actor: &Identity, edit: &Edit, detail: &str) -> Result<Written, AdminError> {
+        self.write(org, actor, edit.action(), detail, |cur, _| {
             let mut scratch = Vec::new();
             let change = edit.change(&cur.decl, cur.snapshot.globals(), &mut scratch)?;
-            let allowed = manage::authorize(&cur.snapshot, org, actor, &change);
+            let allowed = manage::authorize(&cur.snapshot, org, actor.caller(), &change);
             let after = edit::apply(&cur.decl, edit);
             match (allowed, after) {
                 (Ok(()), after) => {
@@ -307,17 +308,17 @@ impl ControlPlane {
     pub async fn start_transfer(
         &self,
         org: &str,
-        actor: &str,
+        actor: &Identity,
         to: &str,
         step_down_to: &str,
     ) -> Result<Written, AdminError> {
         let detail = serde_json::json!({ "to": to, "step_down_to": step_down_to }).to_string();
-        self.write(org, actor, "transfer.start", &detail, |cur| {
-            manage::authorize(&cur.snapshot, org, actor, &Change::StartTransfer)?;
+        self.write(org, actor, "transfer.start", &detail, |cur, member| {
+            manage::authorize(&cur.snapshot, org, actor.caller(), &Change::StartTransfer)?;
             let t = Transfer::start(
                 &cur.decl,
                 cur.stored.transfer.as_ref(),
-                actor,
+                member,
                 to,
                 step_down_to,
                 now_u64(),
@@ -329,10 +330,10 @@ impl ControlPlane {
     }
 
     /// One party confirms; the second confirmation moves ownership.
-    pub async fn confirm_transfer(&self, org: &str, actor: &str) -> Result<Written, AdminError> {
-        self.write(org, actor, "transfer.confirm", "{}", |cur| {
+    pub async fn confirm_transfer(&self, org: &str, actor: &Identity) -> Result<Written, AdminError> {
+        self.write(org, actor, "transfer.confirm", "{}", |cur, member| {
             let t = cur.stored.transfer.as_ref().ok_or_else(|| AdminError::NoTransfer { org: org.into() })?;
-            match t.confirm(&cur.decl, actor, now_u64())? {
+            match t.confirm(&cur.decl, member, now_u64())? {
                 Confirmed::Pending(t) => Ok(Outcome::org(cur.decl.clone(), Some(t))),
                 Confirmed::Completed(after) => Ok(Outcome::org(after, None)),
             }
@@ -341,36 +342,39 @@ impl ControlPlane {
     }
 
     /// Either party cancels the pending transfer.
-    pub async fn cancel_transfer(&self, org: &str, actor: &str) -> Result<Written, AdminError> {
-        self.write(org, actor, "transfer.cancel", "{}", |cur| {
+    pub async fn cancel_transfer(&self, org: &str, actor: &Identity) -> Result<Written, AdminError> {
+        self.write(org, actor, "transfer.cancel", "{}", |cur, member| {
             let t = cur.stored.transfer.as_ref().ok_or_else(|| AdminError::NoTransfer { org: org.into() })?;
-            t.cancel(actor, now_u64())?;
+            t.cancel(member, now_u64())?;
             Ok(Outcome::org(cur.decl.clone(), None))
         })
         .await
     }
 
     /// The pending transfer of `org`, if any (an expired one is shown as it is: void).
-    pub async fn transfer(&self, org: &str, actor: &str) -> Result<Option<Transfer>, AdminError> {
+    pub async fn transfer(&self, org: &str, actor: &Identity) -> Result<Option<Transfer>, AdminError> {
         let cur = self.current(org).await?;
-        self.member_of(&cur, org, actor)?;
+        member_of(&cur, actor)?;
         Ok(cur.stored.transfer)
     }
 
+    /// Commits what `change` makes of the org as stored, as `actor`, who must be a member of
+    /// it (`change` gets its member id there); starts again if another write got there first.
     async fn write<F>(
         &self,
         org: &str,
-        actor: &str,
+        actor: &Identity,
         action: &str,
         detail: &str,
         change: F,
     ) -> Result<Written, AdminError>
     where
-        F: Fn(&Current) -> Result<Outcome, AdminError>,
+        F: Fn(&Current, &str) -> Result<Outcome, AdminError>,
     {
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.current(org).await?;
-            let Outcome { after, transfer, tokens } = change(&cur)?;
+            let member = member_of(&cur, actor)?;
+            let Outcome { after, transfer, tokens } = change(&cur, member)?;
             let tokens_changed = tokens.is_some();
             let text = render_org(&after);
             // What is committed is what the policy validator accepts, read back from the text.
@@ -379,7 +383,7 @@ impl ControlPlane {
                 org: org.into(),
                 revision: 0,
                 at: now(),
-                actor: actor.into(),
+                actor: actor.to_string(),
                 action: action.into(),
                 detail: detail.into(),
                 before: cur.stored.policy.clone(),
@@ -400,53 +404,52 @@ impl ControlPlane {
         Err(AdminError::Busy { org: org.into() })
     }
 
-    fn member_of(&self, cur: &Current, org: &str, actor: &str) -> Result<(), AdminError> {
-        match cur.snapshot.org(org).and_then(|o| o.member_index(actor)) {
-            Some(_) => Ok(()),
-            None => Err(AdminError::Forbidden { actor: actor.into(), what: format!("see org '{org}' (not a member)") }),
-        }
+    /// Whether `actor` is one of `[admin] operators`: users only, never a service account.
+    pub fn is_operator(&self, actor: &Identity) -> bool {
+        actor.user().is_some_and(|u| self.operators.iter().any(|o| o == u))
     }
 
     /// Whether `actor` holds `verb` on the resource in the org as stored.
     fn need(
         cur: &Current,
-        actor: &str,
+        actor: &Identity,
         verb: Verb,
         kind: &str,
         project: Option<&str>,
         id: Option<&str>,
     ) -> Result<(), AdminError> {
-        let request = crate::decide::Request { org: &cur.stored.id, principal: actor, project, kind, id, verb };
+        let principal = actor.caller();
+        let request = crate::decide::Request { org: &cur.stored.id, principal, project, kind, id, verb };
         if crate::decide::decide(&cur.snapshot, &request).allowed {
             Ok(())
         } else {
             let needed =
                 manage::Needed { verb, kind: kind.into(), project: project.map(Into::into), id: id.map(Into::into) };
-            Err(Refusal::Missing { actor: actor.into(), needed }.into())
+            Err(Refusal::Missing { actor: actor.to_string(), needed }.into())
         }
     }
 
     /// Issues an API token for service account `account` (`update` on it, as a member).
     /// The token is in the answer only; the store keeps its SHA-256.
-    pub async fn issue_token(&self, org: &str, actor: &str, account: &str) -> Result<IssuedToken, AdminError> {
+    pub async fn issue_token(&self, org: &str, actor: &Identity, account: &str) -> Result<IssuedToken, AdminError> {
         let (token, sha256) = crate::auth::new_api_token().map_err(AdminError::Random)?;
         let mut id_bytes = [0u8; 8];
         getrandom::getrandom(&mut id_bytes).map_err(|e| AdminError::Random(e.to_string()))?;
         let id = format!("tok_{}", crate::auth::hex(&id_bytes));
         let detail = serde_json::json!({ "account": account, "token_id": id }).to_string();
         let written = self
-            .write(org, actor, "token.issue", &detail, |cur| {
+            .write(org, actor, "token.issue", &detail, |cur, _| {
                 if !cur.decl.service_accounts.iter().any(|s| s.as_str() == account) {
                     return Err(
                         EditError::NotFound { org: org.into(), what: "service account", id: account.into() }.into()
                     );
                 }
-                manage::authorize(&cur.snapshot, org, actor, &Change::ManageToken { account })?;
+                manage::authorize(&cur.snapshot, org, actor.caller(), &Change::ManageToken { account })?;
                 let issue = TokenChange::Issue {
                     id: id.clone(),
                     account: account.into(),
                     sha256: sha256.clone(),
-                    by: actor.into(),
+                    by: actor.to_string(),
                 };
                 Ok(Outcome { after: cur.decl.clone(), transfer: cur.stored.transfer.clone(), tokens: Some(issue) })
             })
@@ -455,14 +458,24 @@ impl ControlPlane {
     }
 
     /// Revokes token `id` of service account `account`.
-    pub async fn revoke_token(&self, org: &str, actor: &str, account: &str, id: &str) -> Result<Written, AdminError> {
+    pub async fn revoke_token(
+        &self,
+        org: &str,
+        actor: &Identity,
+        account: &str,
+        id: &str,
+    ) -> Result<Written, AdminError> {
+        // Whether the token exists is told only to whoever may manage it.
+        let cur = self.current(org).await?;
+        member_of(&cur, actor)?;
+        manage::authorize(&cur.snapshot, org, actor.caller(), &Change::ManageToken { account })?;
         let listed = self.store.tokens(Some(org)).await?;
         if !listed.iter().any(|t| t.id == id && t.account == account && t.revoked_at.is_none()) {
             return Err(EditError::NotFound { org: org.into(), what: "token", id: id.into() }.into());
         }
         let detail = serde_json::json!({ "account": account, "token_id": id }).to_string();
-        self.write(org, actor, "token.revoke", &detail, |cur| {
-            manage::authorize(&cur.snapshot, org, actor, &Change::ManageToken { account })?;
+        self.write(org, actor, "token.revoke", &detail, |cur, _| {
+            manage::authorize(&cur.snapshot, org, actor.caller(), &Change::ManageToken { account })?;
             let revoke = TokenChange::Revoke { id: id.into() };
             Ok(Outcome { after: cur.decl.clone(), transfer: cur.stored.transfer.clone(), tokens: Some(revoke) })
         })
@@ -470,16 +483,22 @@ impl ControlPlane {
     }
 
     /// The tokens of service account `account` (ids and dates, never the tokens).
-    pub async fn list_tokens(&self, org: &str, actor: &str, account: &str) -> Result<Vec<StoredToken>, AdminError> {
+    pub async fn list_tokens(
+        &self,
+        org: &str,
+        actor: &Identity,
+        account: &str,
+    ) -> Result<Vec<StoredToken>, AdminError> {
         let cur = self.current(org).await?;
-        manage::authorize(&cur.snapshot, org, actor, &Change::ManageToken { account })?;
+        member_of(&cur, actor)?;
+        manage::authorize(&cur.snapshot, org, actor.caller(), &Change::ManageToken { account })?;
         Ok(self.store.tokens(Some(org)).await?.into_iter().filter(|t| t.account == account).collect())
     }
 
     /// The org's policy as stored, with its revision. Members only.
-    pub async fn org(&self, org: &str, actor: &str) -> Result<StoredOrg, AdminError> {
+    pub async fn org(&self, org: &str, actor: &Identity) -> Result<StoredOrg, AdminError> {
         let cur = self.current(org).await?;
-        self.member_of(&cur, org, actor)?;
+        member_of(&cur, actor)?;
         Ok(cur.stored)
     }
 
@@ -488,12 +507,13 @@ impl ControlPlane {
     pub async fn shares(
         &self,
         org: &str,
-        actor: &str,
+        actor: &Identity,
         kind: &str,
         project: Option<&str>,
         id: &str,
     ) -> Result<Vec<ShareView>, AdminError> {
         let cur = self.current(org).await?;
+        member_of(&cur, actor)?;
         Self::need(&cur, actor, Verb::Read, kind, project, Some(id).filter(|i| *i != "*"))?;
         Ok(cur
             .decl
@@ -506,22 +526,30 @@ impl ControlPlane {
             .collect())
     }
 
-    /// What `principal` can access in `org` (optionally one kind), with the source of each
-    /// entry; or, with `shared`, what it has shared with others. A member sees its own; seeing
-    /// another's needs `read` on `members`.
+    /// What `principal` (the caller itself when `None`) can access in `org` (optionally one
+    /// kind), with the source of each entry; or, with `shared`, what it has shared with
+    /// others. A member sees its own; seeing another's needs `read` on `members`.
     pub async fn acl(
         &self,
         org: &str,
-        actor: &str,
-        principal: &str,
+        actor: &Identity,
+        principal: Option<Caller<'_>>,
         kind: Option<&str>,
         shared: bool,
     ) -> Result<Vec<Access>, AdminError> {
         let cur = self.current(org).await?;
-        self.member_of(&cur, org, actor)?;
-        if actor != principal {
-            Self::need(&cur, actor, Verb::Read, "members", None, Some(principal))?;
-        }
+        let me = member_of(&cur, actor)?;
+        let principal = match principal {
+            None => me,
+            Some(p) => {
+                let member = cur.snapshot.org(org).and_then(|o| crate::decide::member_of(o, org, p));
+                let id = member.and_then(|m| cur.snapshot.org(org)?.model.members.get(m as usize)).map(|m| &*m.id);
+                if id != Some(me) {
+                    Self::need(&cur, actor, Verb::Read, "members", None, id)?;
+                }
+                id.ok_or_else(|| EditError::NotFound { org: org.into(), what: "member", id: p.to_string() })?
+            }
+        };
         let d = &cur.decl;
         let kind_ok = |k: &str| kind.is_none_or(|want| want == k);
         let mut out = Vec::new();
@@ -584,12 +612,32 @@ impl ControlPlane {
         Ok(out)
     }
 
-    /// The audit log of `org` after revision `after`. Needs `update` on `members` (admins).
-    pub async fn audit(&self, org: &str, actor: &str, after: u64, limit: u32) -> Result<Vec<AuditEntry>, AdminError> {
+    /// The audit log of `org` after revision `after`. Needs `read` on `events` (the brief's
+    /// "View events": owners and admins, and custom roles that grant it).
+    pub async fn audit(
+        &self,
+        org: &str,
+        actor: &Identity,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, AdminError> {
         let cur = self.current(org).await?;
-        Self::need(&cur, actor, Verb::Update, "members", None, None)?;
+        member_of(&cur, actor)?;
+        Self::need(&cur, actor, Verb::Read, "events", None, None)?;
         Ok(self.store.audit(org, after, limit).await?)
     }
+}
+
+/// `actor`'s member id in the org as stored, or a refusal: a user listed as a member, or a
+/// service account of this very org. Every admin operation on an org starts here, so that
+/// nobody outside it learns more than that.
+fn member_of<'c>(cur: &'c Current, actor: &Identity) -> Result<&'c str, AdminError> {
+    let org = cur.stored.id.as_str();
+    let member = cur.snapshot.org(org).and_then(|o| Some((o, crate::decide::member_of(o, org, actor.caller())?)));
+    member.and_then(|(o, m)| o.model.members.get(m as usize)).map(|m| &*m.id).ok_or_else(|| AdminError::Forbidden {
+        actor: actor.to_string(),
+        what: format!("act on org '{org}' (not a member)"),
+    })
 }
 
 /// One share as an entry of an access list.

@@ -10,7 +10,7 @@
 //! binding or share it was is built only on request, by [`crate::explain`].
 //!
 //! ```
-//! use portcullis::{decide, policy, Request, Verb};
+//! use portcullis::{decide, policy, Caller, Request, Verb};
 //! let text = r#"
 //! [[kind]]
 //! name = "containers"
@@ -27,7 +27,7 @@
 //! role = "viewer"
 //! "#;
 //! let snapshot = policy::compile_text("example.toml", text).unwrap();
-//! let read = Request { org: "acme", principal: "bob", project: Some("web"),
+//! let read = Request { org: "acme", principal: Caller::User("bob"), project: Some("web"),
 //!                      kind: "containers", id: Some("c1"), verb: Verb::Read };
 //! assert!(decide(&snapshot, &read).allowed);
 //! assert!(!decide(&snapshot, &Request { verb: Verb::Delete, ..read }).allowed);
@@ -35,13 +35,15 @@
 
 use crate::model::{IdProblem, Level, Verb, VerbSet, normalise_id};
 use crate::policy::KindId;
+use crate::principal::Caller;
 use crate::snapshot::{HAS_NARROWED, NO_PROFILE, ORG_SCOPE, OrgSnapshot, Snapshot, slot};
 
 /// What is asked: may `principal` do `verb` on this resource of `org`?
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request<'a> {
     pub org: &'a str,
-    pub principal: &'a str,
+    /// A user, or a service account (a member of its own org only).
+    pub principal: Caller<'a>,
     /// The project of a project-level resource; `None` for an organisation-level one.
     pub project: Option<&'a str>,
     pub kind: &'a str,
@@ -130,7 +132,7 @@ pub(crate) fn resolve<'s, 'r>(
     request: &Request<'r>,
 ) -> Result<(&'s OrgSnapshot, u32, Target<'r>), Reason> {
     let org = snapshot.org(request.org).ok_or(Reason::UnknownOrg)?;
-    let member = org.member_index(request.principal).ok_or(Reason::NotAMember)?;
+    let member = member_of(org, request.org, request.principal).ok_or(Reason::NotAMember)?;
     let unknown = Reason::UnknownResource;
     let kinds = &snapshot.globals().kinds;
     let (kind, info) =
@@ -147,6 +149,16 @@ pub(crate) fn resolve<'s, 'r>(
         Some(raw) => Some(normalise_id(raw, info.hierarchical).map_err(|p| unknown(ResourceProblem::MalformedId(p)))?),
     };
     Ok((org, member, Target { kind, level, project, id, hierarchical: info.hierarchical }))
+}
+
+/// MODEL.md step 1: the caller's index among `org`'s members, if it is one. A user matches
+/// only a member listed as a user, a service account only a service account of this org
+/// (`org_id`): equal names of different kinds, or of other orgs, are different callers.
+pub(crate) fn member_of(org: &OrgSnapshot, org_id: &str, caller: Caller<'_>) -> Option<u32> {
+    let id = caller.member_id_in(org_id)?;
+    let member = org.member_index(id)?;
+    let service_account = org.model.members.get(member as usize)?.service_account;
+    (service_account == caller.is_service_account()).then_some(member)
 }
 
 /// A checked resource, in the snapshot's indexes.
@@ -219,4 +231,63 @@ pub(crate) fn share_verbs(org: &OrgSnapshot, member: u32, t: &Target<'_>) -> Ver
         verbs = verbs.union(org.shares.verbs(scope, t.kind, id, t.hierarchical, member, teams));
     }
     verbs
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    const TWO_ORGS: &str = r#"
+[[kind]]
+name = "secrets"
+levels = ["organisation"]
+
+[[org]]
+id = "alpha"
+owner = "anna"
+members = ["anna", "ben"]
+service_accounts = ["deploy"]
+
+[[org.binding]]
+subject = "deploy"
+role = "admin"
+
+[[org]]
+id = "beta"
+owner = "bert"
+members = ["bert"]
+service_accounts = ["anna", "ben", "deploy"]
+
+[[org.binding]]
+subject = "all"
+role = "admin"
+"#;
+
+    fn allowed(principal: Caller<'_>, org: &str) -> Decision {
+        let snapshot = crate::policy::compile_text("two.toml", TWO_ORGS).unwrap();
+        decide(
+            &snapshot,
+            &Request { org, principal, project: None, kind: "secrets", id: Some("s"), verb: Verb::Delete },
+        )
+    }
+
+    #[test]
+    fn a_service_account_is_nobody_outside_its_org_whatever_its_name() {
+        for name in ["anna", "ben", "deploy"] {
+            let sa = Caller::ServiceAccount { org: "beta", name };
+            assert!(allowed(sa, "beta").allowed, "{name} is an admin of beta");
+            assert_eq!(allowed(sa, "alpha").reason, Reason::NotAMember, "sa:beta/{name} in alpha");
+        }
+        assert!(allowed(Caller::ServiceAccount { org: "alpha", name: "deploy" }, "alpha").allowed);
+    }
+
+    #[test]
+    fn users_and_service_accounts_never_stand_for_each_other() {
+        // A user named like a service account is not that account, and the reverse.
+        assert_eq!(allowed(Caller::User("deploy"), "alpha").reason, Reason::NotAMember);
+        assert_eq!(allowed(Caller::ServiceAccount { org: "alpha", name: "anna" }, "alpha").reason, Reason::NotAMember);
+        assert_eq!(allowed(Caller::User("anna"), "alpha").reason, Reason::Owner);
+        assert_eq!(allowed(Caller::User("anna"), "beta").reason, Reason::NotAMember);
+    }
 }

@@ -117,8 +117,8 @@ pub fn dry_run(
         Ok(p) => p,
         Err(e) => return refuse(run, 401, format!("unauthenticated: {e}")),
     };
-    run.principal = Some(principal.id.clone());
-    let request = target.request(&principal.id);
+    run.principal = Some(principal.rendered.clone());
+    let request = target.request(principal.caller());
     let explanation = explain(snapshot, &request);
     run.decision = Some(if explanation.decision.allowed { "allow" } else { "deny" });
     run.status = if explanation.decision.allowed { 200 } else { 403 };

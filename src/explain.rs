@@ -235,7 +235,14 @@ project = "web"
 
     fn text(principal: &str, project: &str, verb: Verb) -> Explanation {
         let snapshot = compile_text("world.toml", WORLD).unwrap();
-        let r = Request { org: "acme", principal, project: Some(project), kind: "containers", id: Some("c1"), verb };
+        let r = Request {
+            org: "acme",
+            principal: crate::Caller::User(principal),
+            project: Some(project),
+            kind: "containers",
+            id: Some("c1"),
+            verb,
+        };
         explain(&snapshot, &r)
     }
 

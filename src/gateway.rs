@@ -303,7 +303,7 @@ impl ProxyHttp for Gateway {
             }
         };
         // 4. Decide, with one load of the live snapshot.
-        let request = target.request(&principal.id);
+        let request = target.request(principal.caller());
         let snapshot = self.policy.handle().load();
         let started = std::time::Instant::now();
         let decision = decide(&snapshot, &request);
@@ -312,7 +312,7 @@ impl ProxyHttp for Gateway {
         if self.decision_log.logs(decision.allowed, ctx.request_id) {
             let route = self.routes.routes().get(target.route).map(|r| r.path.clone()).unwrap_or_default();
             ctx.record = Some(Box::new(crate::decisions::Record {
-                principal: principal.id.clone(),
+                principal: principal.rendered.clone(),
                 org: target.org.into(),
                 kind: target.kind.into(),
                 level: if target.project.is_some() { "project" } else { "organisation" },
@@ -337,7 +337,7 @@ impl ProxyHttp for Gateway {
                     method: session.req_header().method.as_str(),
                     path: ctx.canonical.path(),
                     route,
-                    principal: &principal.id,
+                    principal: &principal.rendered,
                     live_allowed: decision.allowed,
                     live_reason: &live_reason,
                     candidate_reason: &candidate_reason,
@@ -353,7 +353,7 @@ impl ProxyHttp for Gateway {
                 ctx.request_id,
                 session.req_header().method,
                 ctx.canonical.path(),
-                principal.id,
+                principal.rendered,
                 snapshot.revision()
             );
             let reason = self.explain_denials.then_some(reason);

@@ -5,7 +5,8 @@
 //! 0. [`admit`] the request's framing and size,
 //! 1. [`canon`]icalise the request target,
 //! 2. [`route`] method and path to a resource and verb,
-//! 3. [`auth`]enticate the caller (JWT, or a service account's API token),
+//! 3. [`auth`]enticate the caller (JWT, or a service account's API token) as a typed
+//!    [`principal`]: a user, or a service account of one org,
 //! 4. [`decide`] against the live [`Snapshot`], loaded once from a [`SnapshotHandle`],
 //! 5. forward to an [`upstream`] or reject; [`gateway`] wires the steps into pingora.
 //!
@@ -39,6 +40,7 @@ pub mod manage;
 pub mod metrics;
 pub mod model;
 pub mod policy;
+pub mod principal;
 pub mod reload;
 pub mod route;
 pub mod snapshot;
@@ -53,5 +55,6 @@ pub mod upstream;
 
 pub use decide::{Decision, Reason, Request, decide};
 pub use model::{Verb, VerbSet};
+pub use principal::{Caller, Identity};
 pub use snapshot::Snapshot;
 pub use swap::SnapshotHandle;

@@ -19,6 +19,7 @@ use std::fmt;
 use crate::decide::{Request, decide};
 use crate::model::{Level, Verb, VerbSet};
 use crate::policy::Permission;
+use crate::principal::Caller;
 use crate::snapshot::Snapshot;
 
 /// A change to one org's access model, as the admin API receives it.
@@ -118,7 +119,7 @@ impl fmt::Display for Needed {
 }
 
 /// Decides whether `actor` may make `change` to org `org`.
-pub fn authorize(snapshot: &Snapshot, org: &str, actor: &str, change: &Change<'_>) -> Result<(), Refusal> {
+pub fn authorize(snapshot: &Snapshot, org: &str, actor: Caller<'_>, change: &Change<'_>) -> Result<(), Refusal> {
     let o = snapshot.org(org).ok_or_else(|| Refusal::UnknownOrg { org: org.into() })?;
     let owner = o.model.members.get(o.model.owner as usize).map_or("", |m| &*m.id);
     let need = |verb: Verb, kind: &str, project: Option<&str>, id: Option<&str>| -> Result<(), Refusal> {
@@ -127,7 +128,7 @@ pub fn authorize(snapshot: &Snapshot, org: &str, actor: &str, change: &Change<'_
             Ok(())
         } else {
             Err(Refusal::Missing {
-                actor: actor.into(),
+                actor: actor.to_string(),
                 needed: Needed { verb, kind: kind.into(), project: project.map(Into::into), id: id.map(Into::into) },
             })
         }

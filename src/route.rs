@@ -90,7 +90,7 @@ pub struct Target<'a> {
 
 impl<'a> Target<'a> {
     /// The decision request for this target made by `principal`.
-    pub fn request(&self, principal: &'a str) -> crate::decide::Request<'a> {
+    pub fn request(&self, principal: crate::principal::Caller<'a>) -> crate::decide::Request<'a> {
         crate::decide::Request {
             org: self.org,
             principal,

@@ -65,12 +65,12 @@ fn b64(v: &Value) -> String {
 fn valid_tokens_name_the_principal() {
     let v = Verifier::load(&spec()).unwrap();
     let p = v.verify(&sign(Some("rsa"), Algorithm::RS256, &rsa_key(), &claims())).unwrap();
-    assert_eq!(p.id, "alice");
+    assert_eq!(p.rendered, "alice");
     assert_eq!(p.issuer.as_deref(), Some("https://issuer.test"));
     let p = v.verify(&sign(Some("ec"), Algorithm::ES256, &ec_key(), &claims())).unwrap();
-    assert_eq!(p.id, "alice");
+    assert_eq!(p.rendered, "alice");
     let header = format!("Bearer {}", sign(Some("rsa"), Algorithm::RS256, &rsa_key(), &claims()));
-    assert_eq!(v.verify_header(Some(header.as_bytes())).unwrap().id, "alice");
+    assert_eq!(v.verify_header(Some(header.as_bytes())).unwrap().rendered, "alice");
 }
 
 #[test]
@@ -183,8 +183,8 @@ fn case_28_exp_nbf_aud_and_iss_are_enforced() {
 fn verified_tokens_are_cached_and_new_keys_start_empty() {
     let v = Verifier::load(&spec()).unwrap();
     let token = sign(Some("rsa"), Algorithm::RS256, &rsa_key(), &claims());
-    assert_eq!(v.verify(&token).unwrap().id, "alice");
-    assert_eq!(v.verify(&token).unwrap().id, "alice");
+    assert_eq!(v.verify(&token).unwrap().rendered, "alice");
+    assert_eq!(v.verify(&token).unwrap().rendered, "alice");
     assert_eq!(v.cache_stats(), (1, 1));
     // A bad token is never cached: it fails every time.
     let other = sign(Some("rsa"), Algorithm::RS256, &rsa_key(), &json!({ "sub": "x", "exp": 1 }));

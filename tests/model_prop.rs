@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use portcullis::{Request, Verb, decide, policy};
+use portcullis::{Caller, Request, Verb, decide, policy};
 
 const VERBS: [&str; 5] = ["list", "read", "create", "update", "delete"];
 const WORDS: [&str; 7] = ["list", "read", "create", "update", "delete", "write", "manage"];
@@ -531,14 +531,13 @@ fn compiled_decide_agrees_with_the_reference_model() {
             };
             for c in &checks {
                 let verb = Verb::parse(c.verb).unwrap();
-                let request = Request {
-                    org: c.org,
-                    principal: c.principal,
-                    project: c.project,
-                    kind: c.kind,
-                    id: c.id.as_deref(),
-                    verb,
+                let principal = if SERVICE_ACCOUNTS.contains(&c.principal) {
+                    Caller::ServiceAccount { org: c.org, name: c.principal }
+                } else {
+                    Caller::User(c.principal)
                 };
+                let request =
+                    Request { org: c.org, principal, project: c.project, kind: c.kind, id: c.id.as_deref(), verb };
                 let got = decide(&snapshot, &request);
                 let want = reference(&w, c);
                 prop_assert_eq!(got.allowed, want, "check {:?} ({:?})\nworld:\n{}", c, got.reason, text);
@@ -579,10 +578,10 @@ id = "/"
 level = "write"
 "#;
     let snapshot = policy::compile_text("fs.toml", text).unwrap();
-    for principal in ["u", "o"] {
+    for principal in [Caller::User("u"), Caller::User("o")] {
         for bad in ["/a/../b", "/..", "/.", "/a/./b", "//a", "/a//b", "a", "", "/a\0b", "*"] {
             let r = Request { org: "acme", principal, project: Some("p"), kind: "fs", id: Some(bad), verb: Verb::List };
-            assert!(!decide(&snapshot, &r).allowed, "{principal} {bad:?} must not match");
+            assert!(!decide(&snapshot, &r).allowed, "{principal:?} {bad:?} must not match");
         }
         let good =
             Request { org: "acme", principal, project: Some("p"), kind: "fs", id: Some("/a/b"), verb: Verb::Delete };
@@ -629,9 +628,11 @@ verbs = ["update"]
     let snapshot = policy::compile_text("dup.toml", text).unwrap();
     let r =
         |principal, id, verb| Request { org: "acme", principal, project: None, kind: "billing", id: Some(id), verb };
-    assert!(decide(&snapshot, &r("s1", "b", Verb::List)).allowed);
-    assert!(!decide(&snapshot, &r("s1", "b", Verb::Read)).allowed);
-    assert!(!decide(&snapshot, &r("u1", "b", Verb::List)).allowed);
-    assert!(decide(&snapshot, &r("u1", "c", Verb::Update)).allowed);
-    assert!(!decide(&snapshot, &r("u1", "c", Verb::Delete)).allowed);
+    let s1 = Caller::ServiceAccount { org: "acme", name: "s1" };
+    let u1 = Caller::User("u1");
+    assert!(decide(&snapshot, &r(s1, "b", Verb::List)).allowed);
+    assert!(!decide(&snapshot, &r(s1, "b", Verb::Read)).allowed);
+    assert!(!decide(&snapshot, &r(u1, "b", Verb::List)).allowed);
+    assert!(decide(&snapshot, &r(u1, "c", Verb::Update)).allowed);
+    assert!(!decide(&snapshot, &r(u1, "c", Verb::Delete)).allowed);
 }

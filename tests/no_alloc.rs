@@ -8,7 +8,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use portcullis::{Request, SnapshotHandle, Verb, decide, policy};
+use portcullis::{Caller, Request, SnapshotHandle, Verb, decide, policy};
 
 struct Counting;
 
@@ -118,7 +118,14 @@ level = "read"
 #[test]
 fn decide_allocates_nothing() {
     let handle = SnapshotHandle::new(policy::compile_text("no_alloc.toml", POLICY).unwrap());
-    let req = |principal, project, kind, id, verb| Request { org: "acme", principal, project, kind, id, verb };
+    let req = |principal, project, kind, id, verb| Request {
+        org: "acme",
+        principal: Caller::User(principal),
+        project,
+        kind,
+        id,
+        verb,
+    };
     let cases = [
         (req("olga", None, "ownership", None, Verb::Update), true),
         (req("ada", Some("web"), "containers", Some("x"), Verb::Delete), true),
@@ -127,7 +134,14 @@ fn decide_allocates_nothing() {
         (req("bob", None, "registries", Some("main"), Verb::Update), true),
         (req("bob", Some("web"), "storage", Some("/shared/a/b/c/d/e/f"), Verb::Read), true),
         (req("cy", Some("vault"), "containers", None, Verb::List), true),
-        (req("bot", None, "registries", None, Verb::List), true),
+        (
+            Request {
+                principal: Caller::ServiceAccount { org: "acme", name: "bot" },
+                ..req("", None, "registries", None, Verb::List)
+            },
+            true,
+        ),
+        (req("bot", None, "registries", None, Verb::List), false),
         (req("dee", Some("web"), "containers", Some("c-1"), Verb::Update), true),
         (req("dee", Some("web"), "storage", Some("/data/sets/x/y/z/"), Verb::Delete), true),
         (req("dee", Some("web"), "storage", Some("/data/setsx"), Verb::Read), false),

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use portcullis::policy::{self, FileMode, SourceText};
-use portcullis::{Request, SnapshotHandle, Verb, decide};
+use portcullis::{Caller, Request, SnapshotHandle, Verb, decide};
 
 fn org_text(id: &str, bob_role: &str) -> String {
     format!(
@@ -25,7 +25,8 @@ fn world(orgs: &[(&str, &str)]) -> String {
 }
 
 fn bob_may(handle: &SnapshotHandle, org: &str, verb: Verb) -> bool {
-    let r = Request { org, principal: "bob", project: Some("web"), kind: "containers", id: Some("c1"), verb };
+    let r =
+        Request { org, principal: Caller::User("bob"), project: Some("web"), kind: "containers", id: Some("c1"), verb };
     decide(&handle.load(), &r).allowed
 }
 
@@ -58,7 +59,7 @@ fn replacing_one_org_leaves_the_others_shared_and_bumps_the_revision() {
     // The old snapshot is untouched: readers holding it still see the old policy.
     let old = Request {
         org: "a",
-        principal: "bob",
+        principal: Caller::User("bob"),
         project: Some("web"),
         kind: "containers",
         id: Some("c1"),
@@ -111,7 +112,7 @@ fn readers_never_see_a_half_applied_policy() {
                     let snap = handle.load();
                     let r = |org| Request {
                         org,
-                        principal: "bob",
+                        principal: Caller::User("bob"),
                         project: Some("web"),
                         kind: "containers",
                         id: Some("c1"),

@@ -229,6 +229,8 @@ fn org(rng: &mut Rng, index: usize, n_members: usize, n_shares: usize, n_roles: 
 pub struct Check {
     pub org: String,
     pub principal: String,
+    /// Whether `principal` is a service account of `org` (else a user).
+    pub service_account: bool,
     pub project: Option<String>,
     pub kind: String,
     pub id: Option<String>,
@@ -239,7 +241,11 @@ impl Check {
     pub fn request(&self) -> portcullis::Request<'_> {
         portcullis::Request {
             org: &self.org,
-            principal: &self.principal,
+            principal: if self.service_account {
+                portcullis::Caller::ServiceAccount { org: &self.org, name: &self.principal }
+            } else {
+                portcullis::Caller::User(&self.principal)
+            },
             project: self.project.as_deref(),
             kind: &self.kind,
             id: self.id.as_deref(),
@@ -282,7 +288,8 @@ pub fn checks(set: &PolicySet, n: usize, seed: u64, pick_org: impl Fn(&mut Rng) 
                 let principal = members[if rng.chance(2) { 0 } else { 1 + rng.below(members.len() - 1) }].to_string();
                 (KINDS[kind].0.to_string(), project, id, principal)
             };
-            Check { org: org.id.value.clone(), principal, project, kind, id, verb }
+            let service_account = org.service_accounts.iter().any(|s| s.as_str() == principal);
+            Check { org: org.id.value.clone(), principal, service_account, project, kind, id, verb }
         })
         .collect()
 }

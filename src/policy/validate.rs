@@ -307,6 +307,8 @@ fn member_id_problem(id: &str) -> Option<&'static str> {
         Some("'all' is the subject for every member")
     } else if id.starts_with("team:") {
         Some("'team:' starts a team subject")
+    } else if id.starts_with(crate::principal::SERVICE_ACCOUNT_PREFIX) {
+        Some("'sa:' starts a service account as logs and headers write it (sa:ORG/NAME)")
     } else if id.chars().any(char::is_control) {
         Some("it contains a control character")
     } else {
@@ -492,7 +494,8 @@ impl OrgNames<'_> {
 fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) -> Option<OrgModel> {
     let before = errors.list.len();
     let org_id = org.id.as_str();
-    if let Some(problem) = member_id_problem(org_id) {
+    let org_problem = member_id_problem(org_id).or_else(|| org_id.contains('/').then_some("it contains '/'"));
+    if let Some(problem) = org_problem {
         errors.push(org.id.loc, E::BadName { name: org_id.into(), problem });
     }
     let mut names = OrgNames {

@@ -231,7 +231,21 @@ fn every_write_is_in_the_audit_log_with_who_what_before_and_after() {
     assert_eq!(last["actor"], "gina");
     assert_eq!(last["revision"], 4);
     assert!(!last["before"].as_str().unwrap().contains("web") && last["after"].as_str().unwrap().contains("web"));
-    assert_eq!(c.call("dave", "GET", "/v1/orgs/globex/audit", None).0, 403);
+    // Reading the log is "View events": `read` on `events`, which neither member nor viewer
+    // has, and which a custom role can give without any power over members.
+    let (status, body) = c.call("dave", "GET", "/v1/orgs/globex/audit", None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("read on events"), "{body}");
+    c.expect(
+        "gina",
+        "POST",
+        "/v1/orgs/globex/roles",
+        Some(r#"{"name":"auditor","permissions":["organisation:events:read"]}"#),
+        201,
+    );
+    c.expect("gina", "POST", "/v1/orgs/globex/bindings", Some(r#"{"subject":"dave","role":"auditor"}"#), 201);
+    c.expect("dave", "GET", "/v1/orgs/globex/audit", None, 200);
+    assert_eq!(c.call("dave", "POST", "/v1/orgs/globex/members", Some(r#"{"id":"eve"}"#)).0, 403);
 }
 
 #[test]

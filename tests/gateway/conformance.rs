@@ -126,6 +126,19 @@ fn conformance_checks_give_the_same_answers_through_http() {
             })
             .collect();
         doc.remove("description");
+        // Service accounts authenticate with API tokens, users with JWTs.
+        let service_accounts: BTreeSet<(String, String)> = doc
+            .get("org")
+            .and_then(|o| o.as_array())
+            .into_iter()
+            .flatten()
+            .flat_map(|o| {
+                let org = o.get("id").and_then(|i| i.as_str()).unwrap_or_default().to_string();
+                let accounts = o.get("service_accounts").and_then(|s| s.as_array()).cloned().unwrap_or_default();
+                accounts.into_iter().filter_map(move |a| Some((org.clone(), a.as_str()?.to_string())))
+            })
+            .collect();
+        let token_entries: String = service_accounts.iter().map(|(o, a)| super::sa_token_entry(o, a)).collect();
         let hierarchical: BTreeSet<String> = doc
             .get("kind")
             .and_then(|k| k.as_array())
@@ -136,12 +149,18 @@ fn conformance_checks_give_the_same_answers_through_http() {
             .collect();
         let policies = scratch("conf-policies");
         std::fs::write(policies.join("policy.toml"), toml::to_string(&doc).unwrap()).unwrap();
-        let gw = Gateway::start_custom(&policies, &routes(&checks, &hierarchical));
+        let gw = Gateway::start_custom(&policies, &format!("{token_entries}\n{}", routes(&checks, &hierarchical)));
         for c in &checks {
             let t = target(c, &hierarchical);
             let method = method_of(&c.verb);
             let length = if method == "GET" { "X-Empty: 1" } else { "Content-Length: 0" };
-            let (status, head, body) = gw.request(method, &t, &[&bearer(&c.principal), length]);
+            let account = (c.org.clone(), c.principal.clone());
+            let (auth, token) = if service_accounts.contains(&account) {
+                (super::sa_bearer(&c.org, &c.principal), super::sa_token(&c.org, &c.principal))
+            } else {
+                (bearer(&c.principal), super::token(&c.principal))
+            };
+            let (status, head, body) = gw.request(method, &t, &[&auth, length]);
             // An id that is not canonical (dot or empty segments, a NUL) never reaches a
             // decision: the gateway refuses the path (400), which is a denial too.
             let canonical = c.id.as_deref().is_none_or(|id| {
@@ -170,7 +189,7 @@ fn conformance_checks_give_the_same_answers_through_http() {
                 .args(["explain", "--json", "--config"])
                 .arg(gw.dir.join("config.toml"))
                 .args([method, t.as_str()])
-                .env("PORTCULLIS_TOKEN", super::token(&c.principal))
+                .env("PORTCULLIS_TOKEN", token)
                 .output()
                 .unwrap();
             let explained: serde_json::Value = serde_json::from_slice(&out.stdout)

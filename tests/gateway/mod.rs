@@ -59,6 +59,24 @@ pub fn bearer(sub: &str) -> String {
     format!("Authorization: Bearer {}", token(sub))
 }
 
+/// A fixed API token for service account `account` of `org` (derived from both names, so
+/// tests need not pass it around); [`sa_token_entry`] is the config that accepts it.
+pub fn sa_token(org: &str, account: &str) -> String {
+    let digest = portcullis::auth::TokenCache::digest(&format!("test token of {org}/{account}"));
+    format!("pcat_{}", portcullis::auth::hex(&digest))
+}
+
+/// The `[[auth.api_token]]` entry for [`sa_token`].
+pub fn sa_token_entry(org: &str, account: &str) -> String {
+    let sha256 = portcullis::auth::hex(&portcullis::auth::TokenCache::digest(&sa_token(org, account)));
+    format!("\n[[auth.api_token]]\norg = \"{org}\"\naccount = \"{account}\"\nsha256 = \"{sha256}\"\n")
+}
+
+/// `Authorization: Bearer <API token of service account org/account>`.
+pub fn sa_bearer(org: &str, account: &str) -> String {
+    format!("Authorization: Bearer {}", sa_token(org, account))
+}
+
 /// What the recording upstream received: one entry per request, head and body.
 pub type Seen = Arc<Mutex<Vec<String>>>;
 
@@ -226,9 +244,11 @@ impl Gateway {
         auth.push_str(setup.auth_lines);
         assert!(text.contains("demo_key = true"), "the shipped config has no demo_key line");
         text = text.replacen("demo_key = true", &auth, 1);
+        // The shipped policies' service account has a token, like every user has a JWT.
         text.push_str(&format!(
-            "\n[[auth.key]]\nkid = \"test\"\nalgorithm = \"RS256\"\nfile = \"{}\"\n{}",
+            "\n[[auth.key]]\nkid = \"test\"\nalgorithm = \"RS256\"\nfile = \"{}\"\n{}{}",
             root().join("tests/fixtures/keys/rsa.pub.pem").display(),
+            sa_token_entry("acme", "ci-bot"),
             setup.extra_config
         ));
         Gateway::launch(port, seen, dir, &text)

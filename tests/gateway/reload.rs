@@ -167,18 +167,17 @@ fn a_thousand_two_file_swaps_under_load_fail_nothing_and_never_mix() {
     eventually("the reloader is listening for SIGHUP", || gw.log().contains("reloads on SIGHUP"));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let port = gw.port;
-    let clients: Vec<_> = ["dave", "ci-bot"]
+    let clients: Vec<_> = [bearer("dave"), super::sa_bearer("acme", "ci-bot")]
         .into_iter()
-        .map(|who| {
+        .map(|auth| {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let auth = bearer(who);
                 let (mut sent, mut failed) = (0u32, Vec::new());
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let (status, head, _) = super::request_on(port, "PUT", C42, &[&auth, "Content-Length: 0"]);
                     sent += 1;
                     if status != 200 && status != 403 {
-                        failed.push(format!("{who}: {status} {head}"));
+                        failed.push(format!("{status} {head}"));
                     }
                 }
                 (sent, failed)
@@ -209,9 +208,9 @@ fn a_thousand_two_file_swaps_under_load_fail_nothing_and_never_mix() {
         by_revision.entry(v["revision"].as_u64().unwrap()).or_default().insert(key);
     }
     let a: std::collections::BTreeSet<_> =
-        [("ci-bot", "allow"), ("dave", "deny")].map(|(p, d)| (p.into(), d.into())).into();
+        [("sa:acme/ci-bot", "allow"), ("dave", "deny")].map(|(p, d)| (p.into(), d.into())).into();
     let b: std::collections::BTreeSet<_> =
-        [("ci-bot", "deny"), ("dave", "allow")].map(|(p, d)| (p.into(), d.into())).into();
+        [("sa:acme/ci-bot", "deny"), ("dave", "allow")].map(|(p, d)| (p.into(), d.into())).into();
     for (revision, seen) in &by_revision {
         assert!(seen.is_subset(&a) || seen.is_subset(&b), "revision {revision} decided by a mixed policy: {seen:?}");
     }
