@@ -12,6 +12,7 @@ mod policy_errors;
 mod render;
 mod shipped;
 mod swap;
+mod tenancy_prop;
 mod transfer_prop;
 
 /// A fresh, empty folder under the system temp folder, unique to this process and call.

@@ -5,6 +5,7 @@
 mod api;
 mod cli;
 mod postgres;
+mod tenancy;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -96,9 +97,20 @@ pub fn try_call(
     path: &str,
     body: Option<&str>,
 ) -> Option<(u16, String, Value)> {
+    try_call_with(port, sub.map(token).as_deref(), method, path, body)
+}
+
+/// [`try_call`] with any bearer token (a JWT or a service account's API token).
+pub fn try_call_with(
+    port: u16,
+    bearer: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Option<(u16, String, Value)> {
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n");
-    if let Some(sub) = sub {
-        request.push_str(&format!("Authorization: Bearer {}\r\n", token(sub)));
+    if let Some(bearer) = bearer {
+        request.push_str(&format!("Authorization: Bearer {bearer}\r\n"));
     }
     let body = body.unwrap_or("");
     if !body.is_empty() || method == "POST" || method == "PUT" {
