@@ -300,29 +300,21 @@ fn query_pairs(query: &str) -> Result<Vec<(String, String)>, Answer> {
     Ok(out)
 }
 
+/// One query key or value, form-decoded (`+` is a space): a `%` must start two hex digits
+/// (`%+f` is refused, not read as 0x0f), and the result must be UTF-8.
 fn percent_decode(s: &str) -> Result<String, Answer> {
     let bad = || Answer::error(StatusCode::BAD_REQUEST, format!("bad percent-encoding in the query: '{s}'"));
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).ok_or_else(bad)?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
+    let escapes_ok = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'%')
+        .all(|(i, _)| bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
+    if !escapes_ok {
+        return Err(bad());
     }
-    String::from_utf8(out).map_err(|_| bad())
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8().map(|d| d.into_owned()).map_err(|_| bad())
 }
 
 /// Takes the named parameters of a query; any other parameter is refused by name.
@@ -420,7 +412,7 @@ impl AdminApi {
                     &b.path,
                     authorization.as_deref(),
                 );
-                Ok(Answer::ok(serde_json::to_value(&run).unwrap_or_default()))
+                Ok(Answer::ok(to_json(&run)?))
             }
             ("POST", ["v1", "orgs"]) => {
                 no_query(query)?;
@@ -447,11 +439,7 @@ impl AdminApi {
             ("POST", ["v1", "orgs", org, "service-accounts", account, "tokens"]) => {
                 no_query(query)?;
                 let issued = c.issue_token(org, actor, account).await.map_err(|e| answer_error(&e))?;
-                Ok(Answer {
-                    status: S::CREATED,
-                    revision: Some(issued.revision),
-                    body: serde_json::to_value(&issued).unwrap_or_default(),
-                })
+                Ok(Answer { status: S::CREATED, revision: Some(issued.revision), body: to_json(&issued)? })
             }
             ("GET", ["v1", "orgs", org, "service-accounts", account, "tokens"]) => {
                 let list = c.list_tokens(org, actor, account).await.map_err(|e| answer_error(&e))?;
@@ -599,7 +587,22 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>, revision: Opti
     if let Some(rev) = revision {
         r = r.header(REVISION_HEADER, rev);
     }
-    r.body(body).unwrap_or_default()
+    r.body(body).unwrap_or_else(|e| internal_error(&e))
+}
+
+/// The 500 for an answer that could not be built: never an empty 200.
+fn internal_error(e: &dyn std::fmt::Display) -> Response<Vec<u8>> {
+    eprintln!("portcullis: admin API: an answer could not be built: {e}");
+    let mut r = Response::new(b"{\"error\":\"internal error: the answer could not be built\"}\n".to_vec());
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r
+}
+
+/// A value as JSON, or the 500 that says it could not be.
+fn to_json(value: &impl serde::Serialize) -> Result<serde_json::Value, Answer> {
+    serde_json::to_value(value)
+        .map_err(|e| Answer::error(StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {e}")))
 }
 
 fn json(a: Answer) -> Response<Vec<u8>> {
@@ -689,4 +692,36 @@ pub fn service(listen: std::net::SocketAddr, api: AdminApi) -> impl pingora::ser
     let mut service = pingora::services::listening::Service::new("admin api".into(), app);
     service.add_tcp(&listen.to_string());
     service
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_escapes_are_two_hex_digits_or_refused() {
+        assert_eq!(percent_decode("a%2Fb+c").ok(), Some("a/b c".to_string()));
+        assert_eq!(percent_decode("%e2%82%ac").ok(), Some("\u{20ac}".to_string()));
+        for bad in ["%+f", "%-1", "%zz", "%4", "%", "%ff"] {
+            assert!(percent_decode(bad).is_err(), "{bad}");
+        }
+        assert!(crate::auth::unhex32(&"+f".repeat(32)).is_none());
+        assert!(crate::auth::unhex32(&"0f".repeat(32)).is_some());
+    }
+
+    #[test]
+    fn an_answer_that_cannot_be_built_is_a_500_never_an_empty_200() {
+        let r = respond(StatusCode::OK, "text/plain\nx-injected: 1", b"fine".to_vec(), None);
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(String::from_utf8(r.body().clone()).unwrap().contains("internal error"));
+        struct Unserializable;
+        impl serde::Serialize for Unserializable {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        let Err(answer) = to_json(&Unserializable) else { panic!("serialised") };
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

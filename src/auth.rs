@@ -132,20 +132,15 @@ impl StoredTokens {
 type TokenOf = ([u8; 32], String);
 
 /// 64 hex digits as 32 bytes.
-fn unhex32(s: &str) -> Option<[u8; 32]> {
+pub fn unhex32(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
-    if s.len() != 64 {
-        return None;
-    }
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 impl Default for AuthSpec {
@@ -503,19 +498,7 @@ pub fn bearer(value: &[u8]) -> Result<&str, AuthError> {
 pub fn query_has_token(query: &str) -> bool {
     query.split('&').any(|param| {
         let name = param.split_once('=').map_or(param, |(n, _)| n);
-        let mut decoded = Vec::with_capacity(name.len());
-        let mut bytes = name.bytes();
-        while let Some(b) = bytes.next() {
-            if b == b'%' {
-                let hex = [bytes.next().unwrap_or(0), bytes.next().unwrap_or(0)];
-                match std::str::from_utf8(&hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(d) => decoded.push(d),
-                    None => return false,
-                }
-            } else {
-                decoded.push(b);
-            }
-        }
+        let decoded: std::borrow::Cow<'_, [u8]> = percent_encoding::percent_decode_str(name).into();
         decoded.eq_ignore_ascii_case(b"access_token")
     })
 }

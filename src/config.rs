@@ -113,13 +113,24 @@ pub struct Admin {
     pub revision_wait: Duration,
 }
 
-/// Where the control plane keeps its orgs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the control plane keeps its orgs. Its `Debug` never shows a password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreLocation {
     /// SQLite, `portcullis.db` in this folder (resolved against the config file's folder).
     Sqlite { data_dir: PathBuf },
     /// PostgreSQL at this URL, shared by replicas.
     Postgres { url: String },
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite { data_dir } => f.debug_struct("Sqlite").field("data_dir", data_dir).finish(),
+            StoreLocation::Postgres { url } => {
+                f.debug_struct("Postgres").field("url", &crate::store::redact(url)).finish()
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -664,7 +675,7 @@ fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
         at.check_keys(p, &["org", "account", "sha256"], &[]);
         let org = at.required_string(p, "org");
         let account = at.required_string(p, "account");
-        let sha256 = at.required_string(p, "sha256").and_then(|h| match parse_sha256(&h.value) {
+        let sha256 = at.required_string(p, "sha256").and_then(|h| match crate::auth::unhex32(&h.value) {
             Some(d) => Some((d, h.loc)),
             None => {
                 p.errors.push((h.loc, E::BadTokenHash));
@@ -712,20 +723,6 @@ fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
         }
     }
     spec
-}
-
-/// 64 hex digits as 32 bytes.
-fn parse_sha256(text: &str) -> Option<[u8; 32]> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        let hex = std::str::from_utf8(pair).ok()?;
-        *out.get_mut(i)? = u8::from_str_radix(hex, 16).ok()?;
-    }
-    Some(out)
 }
 
 fn upstream(p: &mut W, t: &Fields<'_, '_>) -> Option<(Upstream, Loc)> {

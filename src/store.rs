@@ -568,16 +568,31 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// A database URL without its password, for messages.
+/// A database URL without its secrets, for messages: the password of the user info is
+/// dropped, and the value of any query parameter that names a password or key
+/// (`password`, `sslpassword`, ...) is replaced by `REDACTED`.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = url.get(scheme + 3..at).unwrap_or("");
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}{}", url.get(..scheme + 3).unwrap_or(""), url.get(at..).unwrap_or(""))
-        }
-        _ => url.to_string(),
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (scheme, rest) = base.split_once("://").unwrap_or(("", base));
+    let rest = match rest.rsplit_once('@') {
+        Some((userinfo, host)) => format!("{}@{host}", userinfo.split(':').next().unwrap_or("")),
+        None => rest.to_string(),
+    };
+    let mut out = if scheme.is_empty() { rest } else { format!("{scheme}://{rest}") };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| {
+                let name = param.split('=').next().unwrap_or("");
+                let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy().to_ascii_lowercase();
+                let secret = ["password", "passwd", "secret", "key", "token"].iter().any(|w| decoded.contains(w));
+                if secret && param.contains('=') { format!("{name}=REDACTED") } else { param.to_string() }
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 #[cfg(test)]
@@ -586,5 +601,14 @@ mod tests {
     fn urls_lose_their_password_in_messages() {
         assert_eq!(super::redact("postgres://app:s3cret@db:5432/p"), "postgres://app@db:5432/p");
         assert_eq!(super::redact("postgres://db/p"), "postgres://db/p");
+        assert_eq!(
+            super::redact("postgres://app@db/p?sslmode=require&password=s3cret"),
+            "postgres://app@db/p?sslmode=require&password=REDACTED"
+        );
+        assert_eq!(super::redact("postgres://db/p?PASS%57ORD=s3cret"), "postgres://db/p?PASS%57ORD=REDACTED");
+        assert_eq!(super::redact("postgres://a:b@c@db/p?sslkey=/k&x=1"), "postgres://a@db/p?sslkey=REDACTED&x=1");
+        let location =
+            crate::config::StoreLocation::Postgres { url: "postgres://u:s3cret@db/p?password=s3cret".into() };
+        assert!(!format!("{location:?}").contains("s3cret"));
     }
 }
