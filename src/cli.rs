@@ -336,9 +336,9 @@ fn explain_request(path: &std::path::Path, token: Option<&str>, json: bool, meth
     }
     let policy = std::sync::Arc::new(policy);
     let tokens = std::sync::Arc::new(crate::auth::StoredTokens::default());
-    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(Vec::new()));
+    // Only reads: no migration, no LISTEN, nothing created.
     if let Some(admin) = &config.admin
-        && let Err(e) = crate::control::open(admin, policy.clone(), tokens.clone(), metrics)
+        && let Err(e) = crate::control::read_only(admin, policy.clone(), tokens.clone())
     {
         return report(&e);
     }

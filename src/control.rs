@@ -681,6 +681,26 @@ fn checked(live: &Snapshot, org: &str, text: &str) -> Result<(OrgDecl, crate::po
     Ok((decl.clone(), model))
 }
 
+/// Publishes the orgs and API tokens the store holds into `live` and `tokens`, as the
+/// gateway would see them, changing nothing: no migration, no notification listener, no
+/// file created (`portcullis explain`). Returns how many orgs were published.
+pub fn read_only(
+    admin: &crate::config::Admin,
+    live: Arc<LivePolicy>,
+    tokens: Arc<StoredTokens>,
+) -> Result<usize, StoreError> {
+    let Some(store) = Store::read_only(&admin.store)? else { return Ok(0) };
+    let control = ControlPlane {
+        store,
+        live,
+        operators: admin.operators.clone(),
+        rules: TransferRules { ttl_secs: admin.transfer_ttl_secs },
+        tokens,
+        metrics: Arc::new(crate::metrics::Metrics::new(Vec::new())),
+    };
+    control.store.block_on(control.resync())
+}
+
 /// Opens the store `[admin]` names, publishes every stored org, and (on PostgreSQL) follows
 /// other replicas' commits. A store that cannot be reached stops the start: the gateway does
 /// not run with a control plane it cannot read.

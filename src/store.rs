@@ -127,6 +127,13 @@ pub enum StoreError {
     Task(String),
 }
 
+/// Whether a [`Store`] may write (and so migrate) or only read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
 /// A connection pool to the store, and the runtime it runs on.
 #[derive(Debug)]
 pub struct Store {
@@ -144,15 +151,35 @@ impl Store {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir { path: data_dir.into(), source })?;
         let file = data_dir.join("portcullis.db");
         let url = format!("sqlite://{}?mode=rwc", file.display());
-        Store::open(&url, Backend::Sqlite, file.display().to_string())
+        Store::open(&url, Backend::Sqlite, file.display().to_string(), Access::ReadWrite)
     }
 
     /// The PostgreSQL store at `url` (`postgres://user:password@host:port/db`).
     pub fn postgres(url: &str) -> Result<Store, StoreError> {
-        Store::open(url, Backend::Postgres, redact(url))
+        Store::open(url, Backend::Postgres, redact(url), Access::ReadWrite)
     }
 
-    fn open(url: &str, backend: Backend, place: String) -> Result<Store, StoreError> {
+    /// The store as it is, for a reader that must change nothing (`portcullis explain`): no
+    /// folder or file is created, no migration runs. `None` for a SQLite store that does not
+    /// exist yet (it holds no orgs).
+    pub fn read_only(location: &crate::config::StoreLocation) -> Result<Option<Store>, StoreError> {
+        use crate::config::StoreLocation;
+        match location {
+            StoreLocation::Sqlite { data_dir } => {
+                let file = data_dir.join("portcullis.db");
+                if !file.exists() {
+                    return Ok(None);
+                }
+                let url = format!("sqlite://{}?mode=ro", file.display());
+                Store::open(&url, Backend::Sqlite, file.display().to_string(), Access::ReadOnly).map(Some)
+            }
+            StoreLocation::Postgres { url } => {
+                Store::open(url, Backend::Postgres, redact(url), Access::ReadOnly).map(Some)
+            }
+        }
+    }
+
+    fn open(url: &str, backend: Backend, place: String, access: Access) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -164,10 +191,12 @@ impl Store {
         let options = match backend {
             // One connection: SQLite has one writer anyway, and this way writes queue here
             // instead of failing with SQLITE_BUSY.
-            Backend::Sqlite => options.max_connections(1).after_connect(|conn, _| {
+            Backend::Sqlite => options.max_connections(1).after_connect(move |conn, _| {
                 Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    if access == Access::ReadWrite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                    }
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
                     Ok(())
                 })
@@ -180,7 +209,9 @@ impl Store {
             .block_on(async move { options.connect(&url).await })
             .map_err(|source| StoreError::Database { what: what.clone(), source })?;
         let store = Store { runtime, pool, backend, place };
-        store.runtime.block_on(store.migrate())?;
+        if access == Access::ReadWrite {
+            store.runtime.block_on(store.migrate())?;
+        }
         Ok(store)
     }
 

@@ -141,3 +141,39 @@ fn the_briefs_cli_workflow_creates_assigns_shares_lists_revokes_and_transfers() 
     let org = ok(&c, "bob", &["org", "show", "--org", "globex"]);
     assert!(org["policy"].as_str().unwrap().contains("owner = \"bob\""), "{org}");
 }
+
+/// `portcullis explain` with `[admin]` reads the store as the gateway would, and writes
+/// nothing: no migration, no database created where there was none.
+#[test]
+fn explain_reads_the_store_and_changes_nothing() {
+    let c = Control::start();
+    ok(&c, "root", &["org", "create", "--id", "globex", "--owner", "gina"]);
+    c.expect("gina", "POST", "/v1/orgs/globex/projects", Some(r#"{"id":"web"}"#), 201);
+    let config = c.gateway.dir.join("config.toml");
+    let explain = |config: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["explain", "--json", "--config"])
+            .arg(config)
+            .args(["GET", "/v1/orgs/globex/projects/web/containers/c-1"])
+            .env("PORTCULLIS_TOKEN", token("gina"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (serde_json::from_str::<serde_json::Value>(&text).ok(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (run, stderr) = explain(&config);
+    let run = run.unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(run["status"], 200, "the stored org is seen: {run}");
+    // A config whose store does not exist yet: explained without it, and still not there.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let empty = crate::scratch("no-store").join("data");
+    let start = text.rfind("\ndata_dir = ").unwrap() + 1;
+    let end = start + text[start..].find('\n').unwrap();
+    let other = c.gateway.dir.join("other.toml");
+    std::fs::write(&other, format!("{}data_dir = \"{}\"{}", &text[..start], empty.display(), &text[end..])).unwrap();
+    let (run, stderr) = explain(&other);
+    let run = run.unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(run["status"], 403, "no store, no globex: {run}\n{}", std::fs::read_to_string(&other).unwrap());
+    assert!(!empty.exists(), "explain created the store's folder");
+    assert!(!stderr.contains("store"), "{stderr}");
+}
