@@ -13,6 +13,26 @@ use crate::explain::explain;
 use crate::model::Verb;
 use crate::source::load_policy_dir;
 
+/// `println!` for a command's output: a reader that has gone (`portcullis org audit | head`)
+/// ends the command quietly instead of with a panic; any other write error is reported.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_out(format_args!($($arg)*))
+    };
+}
+
+fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.write_all(b"\n")).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "portcullis", version, about = "A policy enforcement gateway")]
 struct Cli {
@@ -171,7 +191,7 @@ pub fn run() -> ExitCode {
         Command::Upstream { listen } => upstream(listen),
         Command::Token { command: TokenCommand::New { org, account } } => match crate::auth::new_api_token() {
             Ok((token, digest)) => {
-                println!("{token}");
+                out!("{token}");
                 eprintln!(
                     "The token above is shown once: give it to service account '{account}' of org '{org}' (as \
                      `Authorization: Bearer <token>`), and keep it out of logs.\nAdd this to config.toml and restart \
@@ -186,7 +206,7 @@ pub fn run() -> ExitCode {
                 let orgs = snapshot.orgs().count();
                 let shares: usize = snapshot.orgs().map(|o| o.model.shares.len()).sum();
                 let kinds = snapshot.globals().kinds.len();
-                println!("{}: valid ({kinds} kinds, {orgs} orgs, {shares} shares)", dir.display());
+                out!("{}: valid ({kinds} kinds, {orgs} orgs, {shares} shares)", dir.display());
                 ExitCode::SUCCESS
             }
             Err(e) => report(&e),
@@ -194,14 +214,14 @@ pub fn run() -> ExitCode {
         Command::Test { paths, verbose } => match conformance::run(&paths) {
             Ok(report) => {
                 for f in &report.failures {
-                    println!("FAIL {f}");
+                    out!("FAIL {f}");
                 }
                 if verbose {
                     for (file, errors) in &report.rejections {
-                        println!("rejected as expected: {}\n{errors}", file.display());
+                        out!("rejected as expected: {}\n{errors}", file.display());
                     }
                 }
-                println!("{}", report.summary());
+                out!("{}", report.summary());
                 if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
             }
             Err(e) => report(&e),
@@ -225,7 +245,7 @@ pub fn run() -> ExitCode {
                     id: id.as_deref(),
                     verb,
                 };
-                println!("{}", explain(&snapshot, &request));
+                out!("{}", explain(&snapshot, &request));
                 ExitCode::SUCCESS
             }
             Err(e) => report(&e),
@@ -351,9 +371,12 @@ fn explain_request(path: &std::path::Path, token: Option<&str>, json: bool, meth
     let snapshot = policy.handle().load_full();
     let run = crate::dryrun::dry_run(&config, &snapshot, verifier.as_ref(), method, target, authorization.as_deref());
     if json {
-        println!("{}", serde_json::to_string_pretty(&run).unwrap_or_default());
+        match serde_json::to_string_pretty(&run) {
+            Ok(text) => out!("{text}"),
+            Err(e) => return report(&format!("cannot write the answer as JSON: {e}")),
+        }
     } else {
-        println!("{run}");
+        out!("{run}");
     }
     ExitCode::SUCCESS
 }
@@ -362,7 +385,7 @@ fn explain_request(path: &std::path::Path, token: Option<&str>, json: bool, meth
 fn admin_call(conn: &client::Connection, call: Result<client::Call, client::ClientError>) -> ExitCode {
     match call.and_then(|call| client::send(conn, &call)) {
         Ok(value) => {
-            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()));
+            out!("{}", serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()));
             ExitCode::SUCCESS
         }
         Err(e) => report(&e),
@@ -374,10 +397,15 @@ fn upstream(listen: std::net::SocketAddr) -> ExitCode {
     if let Err(e) = std::net::TcpListener::bind(listen) {
         return report(&format!("cannot listen on {listen}: {e}"));
     }
-    let mut server = match pingora::server::Server::new(None) {
-        Ok(s) => s,
-        Err(e) => return report(&format!("cannot start the server: {e}")),
+    // SIGTERM and SIGINT stop it at once: it holds nothing worth a grace period (pingora's
+    // default waits five minutes).
+    let conf = pingora::server::configuration::ServerConf {
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..Default::default()
     };
+    let mut server =
+        pingora::server::Server::new_with_opt_and_conf(pingora::server::configuration::Opt::default(), conf);
     server.bootstrap();
     server.add_service(crate::demo::sample_service(&[listen]));
     eprintln!("portcullis: sample platform listening on {listen}");

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod canon_prop;
+mod cli;
 mod conformance;
 mod gateway;
 mod manage;
