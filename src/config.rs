@@ -151,9 +151,9 @@ pub struct Gateway {
     /// disagreement is logged and counted (shadow mode), to see what a change would break.
     pub candidate_policies: Option<PathBuf>,
     /// The Unix socket through which a new process (`serve --upgrade`) takes over the
-    /// listening sockets of the running one on SIGQUIT. By default one per listener port in
-    /// the temporary folder.
-    pub upgrade_sock: PathBuf,
+    /// listening sockets of the running one on SIGQUIT. `None`: one per listener port in a
+    /// folder only this user can write ([`crate::gateway::sockets::upgrade_socket`]).
+    pub upgrade_sock: Option<PathBuf>,
 }
 
 /// An address block, `10.0.0.0/8` or `fd00::/8`; a bare address is a block of one.
@@ -502,10 +502,7 @@ fn gateway(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Gateway> {
         Some(v) => usize::try_from(v.value).unwrap_or(cpus),
     };
     let listen = listen?;
-    let upgrade_sock = t.string(p, "upgrade_sock").map_or_else(
-        || std::env::temp_dir().join(format!("portcullis-upgrade-{}.sock", listen.port())),
-        |s| base.join(s.value),
-    );
+    let upgrade_sock = t.string(p, "upgrade_sock").map(|s| base.join(s.value));
     Some(Gateway { listen, tls, policies, explain_denials, threads, trusted_proxies, candidate_policies, upgrade_sock })
 }
 

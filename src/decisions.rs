@@ -9,10 +9,17 @@
 //!
 //! Only requests that will be logged pay for the record (and for the explanation behind
 //! `reason`); sampling is every Nth allowed request by request id, with no random source
-//! or lock on the request path.
+//! or lock on the request path. Lines go through a bounded queue to a writer thread: a
+//! proxy thread never waits for a disk or a pipe, and a line that finds the queue full is
+//! dropped and counted (`portcullis_decision_log_dropped_total`).
+//!
+//! Each line is one JSON object with unique keys: `timestamp`, `level` and `target` from the
+//! logger, the fields below (the resource's level is `resource_level`).
 
+use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::Targets;
@@ -90,7 +97,7 @@ pub fn emit(
         principal = r.principal.as_str(),
         org = r.org.as_str(),
         kind = r.kind.as_str(),
-        level = r.level,
+        resource_level = r.level,
         project = r.project.as_deref(),
         id = r.id.as_deref(),
         verb = r.verb,
@@ -148,19 +155,90 @@ pub fn emit_shadow(d: &Disagreement<'_>, to_stderr: bool) {
     );
 }
 
-/// Installs the JSON writer for decision lines (to `spec.file`, appended, or stdout). Other
-/// `tracing` events (the store's driver logs some) are not written there.
+/// Lines the writer thread may be behind by before new ones are dropped.
+const QUEUE_LINES: usize = 16_384;
+
+/// Decision and shadow lines dropped because the writer was that far behind (or gone).
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// How many lines the decision log has dropped since the process started.
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// The logger's writer: each formatted line is handed to the writer thread, or dropped and
+/// counted if the queue is full. Never blocks.
+#[derive(Clone)]
+struct Queue(SyncSender<Vec<u8>>);
+
+impl Write for Queue {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.try_send(buf.to_vec()) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Queue {
+    type Writer = Queue;
+
+    fn make_writer(&'a self) -> Queue {
+        self.clone()
+    }
+}
+
+/// Writes queued lines to `out`, flushing whenever the queue is empty; ends when every
+/// sender is gone. A line that cannot be written is counted as dropped; the first error is
+/// reported.
+fn drain(lines: &Receiver<Vec<u8>>, out: Box<dyn Write + Send>, name: &str) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let mut reported = false;
+    let mut report = |e: std::io::Error| {
+        if !std::mem::replace(&mut reported, true) {
+            eprintln!("portcullis: cannot write the decision log {name}: {e}; lines are dropped and counted");
+        }
+    };
+    while let Ok(first) = lines.recv() {
+        let mut next = Some(first);
+        while let Some(line) = next {
+            if let Err(e) = out.write_all(&line) {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+                report(e);
+            }
+            next = lines.try_recv().ok();
+        }
+        if let Err(e) = out.flush() {
+            report(e);
+        }
+    }
+    let _ = out.flush();
+}
+
+/// Installs the JSON writer for decision lines (to `spec.file`, appended, or stdout) behind
+/// a bounded queue and a writer thread. Other `tracing` events (the store's driver logs
+/// some) are not written there.
 pub fn install(spec: &LogSpec) -> Result<(), String> {
     let filter =
         Targets::new().with_target(TARGET, tracing::Level::INFO).with_target(SHADOW_TARGET, tracing::Level::INFO);
-    let layer = tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false);
-    let subscriber: Box<dyn tracing::Subscriber + Send + Sync> = match &spec.file {
-        Some(path) => {
-            let file = open(path)?;
-            Box::new(tracing_subscriber::registry().with(layer.with_writer(Mutex::new(file)).with_filter(filter)))
-        }
-        None => Box::new(tracing_subscriber::registry().with(layer.with_writer(std::io::stdout).with_filter(filter))),
+    let (out, name): (Box<dyn Write + Send>, String) = match &spec.file {
+        Some(path) => (Box::new(open(path)?), path.display().to_string()),
+        None => (Box::new(std::io::stdout()), "(stdout)".into()),
     };
+    let (tx, rx) = sync_channel(QUEUE_LINES);
+    std::thread::Builder::new()
+        .name("portcullis-decision-log".into())
+        .spawn(move || drain(&rx, out, &name))
+        .map_err(|e| format!("cannot start the decision log writer: {e}"))?;
+    let layer = tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false);
+    let subscriber = tracing_subscriber::registry().with(layer.with_writer(Queue(tx)).with_filter(filter));
     tracing::subscriber::set_global_default(subscriber).map_err(|e| format!("cannot install the decision log: {e}"))
 }
 

@@ -195,6 +195,13 @@ impl Metrics {
                 }
             }
         }
+        single(
+            out,
+            "portcullis_decision_log_dropped_total",
+            "counter",
+            "Decision log lines dropped because the writer was behind (a full queue) or could not write.",
+            crate::decisions::dropped(),
+        );
         self.decision_latency.write(
             out,
             "portcullis_decision_seconds",

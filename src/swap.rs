@@ -28,6 +28,9 @@ pub struct SnapshotHandle {
     /// Where replaced snapshots go to be freed; `None` if the reclaimer could not start,
     /// in which case they are freed by their last holder.
     retired: Option<Sender<Arc<Snapshot>>>,
+    /// The revision last published, for those who wait for one (a request naming the
+    /// revision its admin write returned) without polling.
+    published: tokio::sync::watch::Sender<u64>,
 }
 
 impl SnapshotHandle {
@@ -40,7 +43,14 @@ impl SnapshotHandle {
             current: ArcSwap::from_pointee(snapshot),
             writer: Mutex::new(()),
             retired: reclaimer.ok().map(|_| tx),
+            published: tokio::sync::watch::Sender::new(1),
         }
+    }
+
+    /// Notified after each publication (with its revision): subscribe, check the snapshot,
+    /// then wait for a change, and no publication in between is missed.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
     }
 
     /// The current snapshot. Lock-free; hold the guard for one request, not longer.
@@ -112,6 +122,7 @@ impl SnapshotHandle {
             // here, which is only slower.
             let _ = retired.send(replaced);
         }
+        self.published.send_replace(revision);
         revision
     }
 }

@@ -188,6 +188,47 @@ fn orgs_from_policy_files_are_read_only_and_only_operators_create_orgs() {
     assert_eq!(c.gateway.status("GET", CONTAINER, &[&auth, "Portcullis-Revision: soon"]), 400);
 }
 
+/// `Portcullis-Revision` makes a request wait only once its caller is authenticated and a
+/// member of the org: a stranger cannot hold a connection with it.
+#[test]
+fn a_revision_is_waited_for_only_by_an_authenticated_member_of_the_org() {
+    let c = Control::start();
+    let reached = globex(&c);
+    let far = "Portcullis-Revision: 999999";
+    let quick = |headers: &[&str]| {
+        let started = std::time::Instant::now();
+        let status = c.gateway.status("GET", CONTAINER, headers);
+        (status, started.elapsed())
+    };
+    // The wait is 2 s by default: each of these answers without it.
+    let (status, took) = quick(&[far]);
+    assert_eq!(status, 401, "no token");
+    assert!(took < std::time::Duration::from_secs(1), "a request without a token waited {took:?}");
+    let (status, took) = quick(&[far, "Authorization: Bearer not-a-token"]);
+    assert_eq!(status, 401, "a bad token");
+    assert!(took < std::time::Duration::from_secs(1), "a request with a bad token waited {took:?}");
+    assert_eq!(quick(&["Portcullis-Revision: soon"]).0, 401, "a bad header is looked at only once authenticated");
+    let stranger = format!("Authorization: Bearer {}", crate::gateway::token("mallory"));
+    let (status, took) = quick(&[far, &stranger]);
+    assert_eq!(status, 403, "a user who is not a member");
+    assert!(took < std::time::Duration::from_secs(1), "a stranger waited {took:?}");
+    // acme's service account (its token is in the config) is nobody in globex.
+    let (status, took) = quick(&[far, &crate::gateway::sa_bearer("acme", "ci-bot")]);
+    assert_eq!(status, 403, "another org's service account");
+    assert!(took < std::time::Duration::from_secs(1), "another org's service account waited {took:?}");
+    // A member waits, and is woken by the write that brings the revision.
+    let next = format!("Portcullis-Revision: {}", reached + 1);
+    let auth = format!("Authorization: Bearer {}", crate::gateway::token("dave"));
+    assert_eq!(c.gateway.status("GET", CONTAINER, &[&auth]), 403, "dave reads c-1 only once it is shared");
+    let waiting = {
+        let (port, next, auth) = (c.gateway.port, next.clone(), auth.clone());
+        std::thread::spawn(move || crate::gateway::request_on(port, "GET", CONTAINER, &[&auth, &next]).0)
+    };
+    let share = r#"{"subject":"dave","kind":"containers","project":"web","id":"c-1","verbs":["read"]}"#;
+    assert_eq!(revision(&c.expect("gina", "POST", "/v1/orgs/globex/shares", Some(share), 201)), reached + 1);
+    assert_eq!(waiting.join().unwrap(), 200, "the member did not read the write it waited for");
+}
+
 #[test]
 fn ownership_moves_only_when_both_parties_confirmed() {
     let c = Control::start();

@@ -27,11 +27,9 @@ fn rejections_are_json_with_a_request_id_and_the_right_headers() {
     assert_eq!(status, 403);
     assert!(body.contains("\"error\":\"forbidden\"") && body.contains("\"request_id\""), "{body}");
     assert!(!body.contains("reason"), "the reason is only sent when explain_denials is set: {body}");
+    // No line per denial on stderr: that is the decision log's job, when one is configured.
     let log = gw.log();
-    assert!(
-        log.contains("403 request_id=") && log.contains("principal=\"dave\"") && log.contains("deny: no grant"),
-        "{log}"
-    );
+    assert!(!log.contains("403") && !log.contains("dave"), "{log}");
     assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
 
     let (status, head, _) = gw.request("GET", "/v1/orgs/acme/projects/web/containers/c-42", &[]);

@@ -19,7 +19,7 @@ fn ten_upgrades_under_load_drop_no_request() {
     let mut gw = Gateway::start();
     let port = gw.port;
     let config = gw.dir.join("config.toml");
-    let sock = std::env::temp_dir().join(format!("portcullis-upgrade-{port}.sock"));
+    let sock = portcullis::gateway::sockets::runtime_dir().unwrap().join(format!("portcullis-upgrade-{port}.sock"));
     let stop = Arc::new(AtomicBool::new(false));
     let auth = bearer("alice");
     let load = {

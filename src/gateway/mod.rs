@@ -31,6 +31,8 @@ use crate::reload::{LivePolicy, Reloader};
 use crate::route::{NoTarget, RouteTable};
 use crate::upstream::UpstreamGroup;
 
+pub mod sockets;
+
 /// Headers the gateway sets for the upstream. Client-sent ones (in any spelling) are removed.
 pub const PRINCIPAL_HEADER: &str = "x-portcullis-principal";
 pub const ORG_HEADER: &str = "x-portcullis-org";
@@ -171,15 +173,18 @@ impl Gateway {
     /// Waits until the live snapshot has org `org` at `wanted` or later; false past
     /// `revision_wait`.
     async fn wait_for_revision(&self, org: &str, wanted: u64) -> bool {
+        let handle = self.policy.handle();
+        // Subscribed before the first look, so a publication in between is not missed.
+        let mut published = handle.subscribe();
         let deadline = tokio::time::Instant::now() + self.revision_wait;
         loop {
-            if self.policy.handle().load().org(org).is_some_and(|o| o.model.revision >= wanted) {
+            if handle.load().org(org).is_some_and(|o| o.model.revision >= wanted) {
                 return true;
             }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
+            match tokio::time::timeout_at(deadline, published.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return false,
             }
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
     }
 
@@ -260,24 +265,6 @@ impl ProxyHttp for Gateway {
         };
         ctx.route = target.route;
         ctx.routed = true;
-        // Read your writes: a request naming an org revision (the answer to an admin write)
-        // waits, bounded, until this replica has it, before its token is checked (the write
-        // may have issued that token).
-        if let Some(value) = session.req_header().headers.get(crate::admin::REVISION_HEADER) {
-            let Some(wanted) = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) else {
-                let error = "bad Portcullis-Revision header: send the org revision (a number) an admin write returned";
-                return self.reject(session, ctx, 400, error, None, &[]).await;
-            };
-            if !self.wait_for_revision(target.org, wanted).await {
-                let reason = format!(
-                    "this replica has not reached revision {wanted} of org '{}' within {} ms; retry",
-                    target.org,
-                    self.revision_wait.as_millis()
-                );
-                let headers = [("retry-after", "1".to_string())];
-                return self.reject(session, ctx, 503, "revision not reached", Some(reason), &headers).await;
-            }
-        }
         // 3. Authenticate: exactly one credential (`None` here means two or more).
         if ctx.canonical.query().is_some_and(query_has_token) {
             let error = "a token in the query is not accepted; send it only in the Authorization header";
@@ -302,6 +289,31 @@ impl ProxyHttp for Gateway {
                 return self.reject(session, ctx, 401, "unauthenticated", None, &[("www-authenticate", www)]).await;
             }
         };
+        // Read your writes: a request naming an org revision (the answer to an admin write)
+        // waits, bounded, until this replica has it; only once its caller is authenticated
+        // and only in an org it belongs to, so a stranger cannot hold a connection here.
+        // (A token issued by that write is known here once the write has propagated.)
+        if let Some(value) = session.req_header().headers.get(crate::admin::REVISION_HEADER) {
+            let Some(wanted) = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) else {
+                let error = "bad Portcullis-Revision header: send the org revision (a number) an admin write returned";
+                return self.reject(session, ctx, 400, error, None, &[]).await;
+            };
+            let belongs = self
+                .policy
+                .handle()
+                .load()
+                .org(target.org)
+                .is_some_and(|o| crate::decide::member_of(o, target.org, principal.caller()).is_some());
+            if belongs && !self.wait_for_revision(target.org, wanted).await {
+                let reason = format!(
+                    "this replica has not reached revision {wanted} of org '{}' within {} ms; retry",
+                    target.org,
+                    self.revision_wait.as_millis()
+                );
+                let headers = [("retry-after", "1".to_string())];
+                return self.reject(session, ctx, 503, "revision not reached", Some(reason), &headers).await;
+            }
+        }
         // 4. Decide, with one load of the live snapshot.
         let request = target.request(principal.caller());
         let snapshot = self.policy.handle().load();
@@ -346,17 +358,9 @@ impl ProxyHttp for Gateway {
             }
         }
         if !decision.allowed {
-            // The reason goes to the log always, to the client only when configured.
-            let reason = explain(&snapshot, &request).to_string();
-            eprintln!(
-                "portcullis: 403 request_id={} {} {} principal={:?} revision={}: {reason}",
-                ctx.request_id,
-                session.req_header().method,
-                ctx.canonical.path(),
-                principal.rendered,
-                snapshot.revision()
-            );
-            let reason = self.explain_denials.then_some(reason);
+            // The reason is worked out only for who asked for it: the decision log (in the
+            // record above) and, when `explain_denials` is set, the client.
+            let reason = self.explain_denials.then(|| explain(&snapshot, &request).to_string());
             return self.reject(session, ctx, 403, "forbidden", reason, &[]).await;
         }
         ctx.org = target.org.to_string();
@@ -540,7 +544,7 @@ pub fn server(
         graceful_shutdown_timeout_seconds: Some(SHUTDOWN_GRACE_SECS),
         // SIGQUIT hands the listening sockets to a `serve --upgrade` waiting on this socket
         // (read when the server is made, so it is set here, not after).
-        upgrade_sock: config.gateway.upgrade_sock.display().to_string(),
+        upgrade_sock: sockets::upgrade_socket(&config.gateway)?.display().to_string(),
         ..Default::default()
     };
     let mut server = pingora::server::Server::new_with_opt_and_conf(options, conf);
@@ -583,6 +587,18 @@ pub fn server(
         service.add_tls_with_settings(&tls.listen.to_string(), None, settings);
     }
     server.add_service(service);
+    let ports: Vec<u16> = std::iter::once(config.gateway.listen.port())
+        .chain(config.gateway.tls.as_ref().map(|t| t.listen.port()))
+        .collect();
+    std::thread::spawn(move || {
+        let set = sockets::defer_accept(&ports, std::time::Duration::from_secs(10));
+        if set < ports.len() {
+            eprintln!(
+                "portcullis: TCP_DEFER_ACCEPT is set on {set} of the listeners on ports {ports:?}: an upgrade may drop \
+                 a connection accepted just before the old process stops"
+            );
+        }
+    });
     Ok((server, upstreams))
 }
 
