@@ -36,8 +36,9 @@ pub struct LivePolicy {
     dir: PathBuf,
     handle: Arc<SnapshotHandle>,
     /// The orgs from the store, as last published: policy text and revision. Locked by
-    /// writers only (reloads, store updates), which it also serialises.
-    stored: Mutex<BTreeMap<String, StoredText>>,
+    /// writers only (reloads, store updates), and briefly: a reload reads the files and
+    /// compiles with it released.
+    stored: Mutex<Stored>,
     ready: AtomicBool,
     reloads: AtomicU64,
     failures: AtomicU64,
@@ -56,7 +57,7 @@ impl LivePolicy {
         let live = LivePolicy {
             dir: dir.into(),
             handle: Arc::new(SnapshotHandle::new(snapshot)),
-            stored: Mutex::new(BTreeMap::new()),
+            stored: Mutex::new(Stored::default()),
             ready: AtomicBool::new(error.is_none()),
             reloads: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -70,7 +71,7 @@ impl LivePolicy {
         LivePolicy {
             dir: dir.into(),
             handle: Arc::new(SnapshotHandle::new(snapshot)),
-            stored: Mutex::new(BTreeMap::new()),
+            stored: Mutex::new(Stored::default()),
             ready: AtomicBool::new(true),
             reloads: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -97,9 +98,33 @@ impl LivePolicy {
 
     /// Reads the folder again and publishes it, with the stored orgs, if it all validates;
     /// returns the new revision. On error nothing changes.
+    ///
+    /// The files are read and compiled with no lock held, against a copy of the stored orgs;
+    /// the result is published only if no stored org changed meanwhile (else it is compiled
+    /// again), so a reload never puts an older stored org back. After
+    /// [`RELOAD_ATTEMPTS`] such races it compiles holding the lock, to finish.
     pub fn reload(&self) -> Result<u64, LoadError> {
-        let stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
-        match compile_with_stored(&self.dir, &stored) {
+        let mut attempt = 0;
+        loop {
+            let (orgs, generation) = {
+                let stored = self.lock_stored();
+                (stored.orgs.clone(), stored.generation)
+            };
+            let compiled = compile_with_stored(&self.dir, &orgs);
+            let stored = self.lock_stored();
+            if stored.generation == generation {
+                return self.publish_reload(compiled);
+            }
+            attempt += 1;
+            if attempt >= RELOAD_ATTEMPTS {
+                return self.publish_reload(compile_with_stored(&self.dir, &stored.orgs));
+            }
+        }
+    }
+
+    /// Publishes what a reload compiled; the caller holds the stored-orgs lock.
+    fn publish_reload(&self, compiled: Result<Snapshot, LoadError>) -> Result<u64, LoadError> {
+        match compiled {
             Ok(snapshot) => {
                 let revision = self.handle.replace(snapshot);
                 // Published before it is announced: a reader that sees `ready` sees the set.
@@ -115,6 +140,10 @@ impl LivePolicy {
         }
     }
 
+    fn lock_stored(&self) -> std::sync::MutexGuard<'_, Stored> {
+        self.stored.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// When a policy was last published from the files (start or reload), in seconds since
     /// the epoch; 0 if never.
     pub fn last_published(&self) -> u64 {
@@ -123,7 +152,7 @@ impl LivePolicy {
 
     /// Whether org `id` is one the store owns (as opposed to a policy file).
     pub fn is_stored(&self, id: &str) -> bool {
-        self.stored.lock().unwrap_or_else(|e| e.into_inner()).contains_key(id)
+        self.lock_stored().orgs.contains_key(id)
     }
 
     /// Publishes a stored org's policy at `revision`, unless a revision as recent is already
@@ -131,13 +160,14 @@ impl LivePolicy {
     /// is validated against the live kinds and global roles; if it does not validate, nothing
     /// changes. Returns whether it was published.
     pub fn publish_stored(&self, id: &str, policy_text: &str, revision: u64) -> Result<bool, PolicyErrors> {
-        let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
-        if stored.get(id).is_some_and(|s| s.revision >= revision) {
+        let mut stored = self.lock_stored();
+        if stored.orgs.get(id).is_some_and(|s| s.revision >= revision) {
             return Ok(false);
         }
         // Recorded even if it does not publish: the next full reload compiles it with the
         // files, and so either publishes it or is rejected naming it (`store:<org>`).
-        stored.insert(id.to_string(), StoredText { policy: policy_text.to_string(), revision });
+        stored.orgs.insert(id.to_string(), Arc::new(StoredText { policy: policy_text.to_string(), revision }));
+        stored.generation += 1;
         let text = stored_source(id, policy_text);
         let (set, _) = policy::parse(std::slice::from_ref(&text), FileMode::Policy)?;
         let Some(org) = set.orgs.first().filter(|o| o.id.as_str() == id && set.orgs.len() == 1) else {
@@ -181,7 +211,7 @@ impl LivePolicy {
 
     /// The revision of stored org `id` that is live, if it is one.
     pub fn stored_revision(&self, id: &str) -> Option<u64> {
-        self.stored.lock().unwrap_or_else(|e| e.into_inner()).get(id).map(|s| s.revision)
+        self.lock_stored().orgs.get(id).map(|s| s.revision)
     }
 
     /// Reloads and reports the outcome on stderr.
@@ -206,6 +236,16 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Races with store publications a reload retries before it compiles holding the lock.
+const RELOAD_ATTEMPTS: u32 = 3;
+
+/// The stored orgs, and a count of their changes (so a reload can tell it raced one).
+#[derive(Debug, Default)]
+struct Stored {
+    orgs: BTreeMap<String, Arc<StoredText>>,
+    generation: u64,
+}
+
 /// A stored org's policy text and revision.
 #[derive(Clone, Debug)]
 struct StoredText {
@@ -220,7 +260,7 @@ fn stored_source(id: &str, text: &str) -> SourceText {
 
 /// The folder's files and the stored orgs, compiled together (so an org in both is reported
 /// as declared twice), with each stored org's revision set.
-fn compile_with_stored(dir: &Path, stored: &BTreeMap<String, StoredText>) -> Result<Snapshot, LoadError> {
+fn compile_with_stored(dir: &Path, stored: &BTreeMap<String, Arc<StoredText>>) -> Result<Snapshot, LoadError> {
     if stored.is_empty() {
         return load_policy_dir(dir);
     }
@@ -301,5 +341,51 @@ impl BackgroundService for Reloader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+mod tests {
+    use super::LivePolicy;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn zeta(member: usize) -> String {
+        format!("[[org]]\nid = \"zeta\"\nowner = \"zed\"\nmembers = [\"zed\", \"m{member}\"]\n")
+    }
+
+    /// Reloads race store publications: whichever finishes last, the live org is the newest
+    /// stored revision, never one a reload compiled from an older copy.
+    #[test]
+    fn a_reload_never_puts_back_an_older_stored_org() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let (live, error) = LivePolicy::load(&dir);
+        assert!(error.is_none(), "{error:?}");
+        let live = Arc::new(live);
+        live.publish_stored("zeta", &zeta(1), 1).unwrap();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reloader = {
+            let (live, done) = (live.clone(), done.clone());
+            std::thread::spawn(move || {
+                for _ in 0..30 {
+                    live.reload().unwrap();
+                }
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        let mut revision = 1;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let live_now = live.handle().load().org("zeta").map(|o| o.model.revision);
+            assert_eq!(live_now, Some(revision), "a reload put back an older zeta");
+            revision += 1;
+            live.publish_stored("zeta", &zeta(revision as usize), revision).unwrap();
+        }
+        reloader.join().unwrap();
+        let snapshot = live.handle().load();
+        let org = snapshot.org("zeta").unwrap();
+        assert_eq!(org.model.revision, revision);
+        assert!(org.model.members.iter().any(|m| *m.id == *format!("m{revision}")), "an older text of zeta is live");
+        assert_eq!(live.stored_revision("zeta"), Some(revision));
     }
 }

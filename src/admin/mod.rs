@@ -15,16 +15,23 @@ use async_trait::async_trait;
 use http::{Method, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use crate::auth::Verifier;
 use crate::control::{AdminError, ControlPlane, Written};
 use crate::edit::{Edit, EditError};
 use crate::manage::Refusal;
-use crate::policy::{Permission, parse_permission, parse_share_verbs};
+use crate::policy::parse_share_verbs;
 use crate::principal::{Caller, Identity};
 use crate::transfer::TransferError;
+
+mod body;
+
+#[doc(hidden)]
+pub use body::parse_as_every_body;
+use body::{
+    BindingBody, ExplainBody, NewMember, NewOrg, NewProject, NewRole, NewTeam, ProjectChange, RolePermissions,
+    ShareBody, TeamMembers, TransferBody, bad_body, body, permissions,
+};
 
 /// The largest request body the admin API reads.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -34,7 +41,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const REVISION_HEADER: &str = "portcullis-revision";
 
 /// The OpenAPI document, as checked in.
-pub const OPENAPI: &str = include_str!("../openapi.json");
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// The admin API's HTTP application.
 pub struct AdminApi {
@@ -168,122 +175,6 @@ fn answer_error(e: &AdminError) -> Answer {
         AdminError::Store(_) | AdminError::Busy { .. } | AdminError::Random(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     Answer::error(status, e)
-}
-
-/// A 400 for a body that is not what the endpoint takes.
-fn bad_body(e: impl std::fmt::Display) -> Answer {
-    Answer::error(StatusCode::BAD_REQUEST, format!("bad request body: {e}"))
-}
-
-/// Parses a JSON body; errors name the field (`owner: invalid type: integer...`).
-fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Answer> {
-    if bytes.is_empty() {
-        return Err(bad_body("expected a JSON object, got an empty body"));
-    }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." { bad_body(e.into_inner()) } else { bad_body(format!("field `{path}`: {}", e.into_inner())) }
-    })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewOrg {
-    id: String,
-    owner: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewMember {
-    id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewTeam {
-    name: String,
-    #[serde(default)]
-    members: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TeamMembers {
-    members: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewProject {
-    id: String,
-    #[serde(default)]
-    restricted: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProjectChange {
-    restricted: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewRole {
-    name: String,
-    permissions: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RolePermissions {
-    permissions: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BindingBody {
-    subject: String,
-    role: String,
-    #[serde(default)]
-    project: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ShareBody {
-    subject: String,
-    kind: String,
-    #[serde(default)]
-    project: Option<String>,
-    id: String,
-    verbs: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExplainBody {
-    method: String,
-    path: String,
-    /// The token of the request to explain (not the caller's).
-    #[serde(default)]
-    token: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TransferBody {
-    to: String,
-    step_down_to: String,
-}
-
-fn permissions(entries: &[String]) -> Result<Vec<Permission>, Answer> {
-    entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| parse_permission(e).map_err(|k| bad_body(format!("field `permissions[{i}]`: {k}"))))
-        .collect()
 }
 
 /// `a=b&c=d`, percent-decoded; a key given twice, a bad escape or non-UTF-8 is refused.

@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+mod follow;
+
 use crate::auth::StoredTokens;
 use crate::edit::{self, Edit, EditError, role_permissions};
 use crate::manage::{self, Change, Refusal};
@@ -110,6 +112,8 @@ pub struct ControlPlane {
     pub tokens: Arc<StoredTokens>,
     /// Where the propagation lag of other replicas' writes is recorded.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Orgs being rebuilt after another replica's commit, at most one rebuild each.
+    refreshing: follow::Coalescer,
 }
 
 /// What one write changes: the org's policy, its pending transfer, and API tokens.
@@ -697,6 +701,7 @@ pub fn read_only(
         rules: TransferRules { ttl_secs: admin.transfer_ttl_secs },
         tokens,
         metrics: Arc::new(crate::metrics::Metrics::new(Vec::new())),
+        refreshing: follow::Coalescer::default(),
     };
     control.store.block_on(control.resync())
 }
@@ -722,36 +727,12 @@ pub fn open(
         rules: TransferRules { ttl_secs: admin.transfer_ttl_secs },
         tokens,
         metrics,
+        refreshing: follow::Coalescer::default(),
     });
     let published = control.store.block_on(control.resync())?;
     eprintln!("portcullis: store {}: {published} orgs", control.store.place());
     if let StoreLocation::Postgres { url } = &admin.store {
-        let (on_change, on_lost) = (Arc::downgrade(&control), Arc::downgrade(&control));
-        control.store.listen(
-            url,
-            move |org, revision, committed_ms| {
-                let Some(c) = on_change.upgrade() else { return };
-                if c.live.stored_revision(org).is_some_and(|r| r >= revision) {
-                    return;
-                }
-                let org = org.to_string();
-                tokio::spawn(async move {
-                    match c.refresh(&org).await {
-                        // From the writer's commit to this replica's snapshot (both clocks).
-                        Ok(()) => c.metrics.store_lag.observe(crate::store::now_ms().saturating_sub(committed_ms)),
-                        Err(e) => eprintln!("portcullis: cannot read org '{org}' after its change: {e}"),
-                    }
-                });
-            },
-            move || {
-                let Some(c) = on_lost.upgrade() else { return };
-                tokio::spawn(async move {
-                    if let Err(e) = c.resync().await {
-                        eprintln!("portcullis: cannot resync with the store: {e}");
-                    }
-                });
-            },
-        );
+        follow::other_replicas(&control, url);
     }
     Ok(control)
 }
