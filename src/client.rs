@@ -32,9 +32,12 @@ pub enum OrgCommand {
     Show,
     /// The org's audit log.
     Audit {
-        /// Only entries after this revision.
+        /// Only entries after this revision (with --refused: after this number).
         #[arg(long, default_value_t = 0)]
         after: u64,
+        /// Members' attempts that were refused (who, what, why), instead of the changes.
+        #[arg(long)]
+        refused: bool,
     },
 }
 
@@ -214,8 +217,9 @@ pub fn org_call(c: &Connection, cmd: &OrgCommand) -> Result<Call, ClientError> {
             body: Some(serde_json::json!({ "id": id, "owner": owner })),
         },
         OrgCommand::Show => Call { method: "GET", path: format!("/v1/orgs/{}", org_of(c)?), body: None },
-        OrgCommand::Audit { after } => {
-            Call { method: "GET", path: format!("/v1/orgs/{}/audit?after={after}", org_of(c)?), body: None }
+        OrgCommand::Audit { after, refused } => {
+            let log = if *refused { "audit/refused" } else { "audit" };
+            Call { method: "GET", path: format!("/v1/orgs/{}/{log}?after={after}", org_of(c)?), body: None }
         }
     })
 }

@@ -460,6 +460,13 @@ impl AdminApi {
                 let entries = c.audit(org, actor, q.number("after", 0)?, limit).await.map_err(|e| answer_error(&e))?;
                 Ok(Answer::ok(serde_json::json!({ "entries": entries })))
             }
+            ("GET", ["v1", "orgs", org, "audit", "refused"]) => {
+                let q = Query::parse(query, &["after", "limit"])?;
+                let limit = u32::try_from(q.number("limit", 100)?.clamp(1, 1000)).unwrap_or(100);
+                let refused =
+                    c.refusals(org, actor, q.number("after", 0)?, limit).await.map_err(|e| answer_error(&e))?;
+                Ok(Answer::ok(serde_json::json!({ "refused": refused })))
+            }
             (_, ["v1", "orgs", ..]) => Err(Answer::error(
                 S::NOT_FOUND,
                 format!("no admin endpoint {} {path}; see GET /v1/openapi.json", method.as_str()),

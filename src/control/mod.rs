@@ -378,7 +378,10 @@ impl ControlPlane {
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.current(org).await?;
             let member = member_of(&cur, actor)?;
-            let Outcome { after, transfer, tokens } = change(&cur, member)?;
+            let Outcome { after, transfer, tokens } = match change(&cur, member) {
+                Ok(outcome) => outcome,
+                Err(e) => return Err(self.refused(org, actor, action, detail, e).await),
+            };
             let tokens_changed = tokens.is_some();
             let text = render_org(&after);
             // What is committed is what the policy validator accepts, read back from the text.
@@ -406,6 +409,43 @@ impl ControlPlane {
             }
         }
         Err(AdminError::Busy { org: org.into() })
+    }
+
+    /// Records a member's attempt the model refused (who, what, why) in the org's log of
+    /// refusals, and gives the error back. Other errors (bad input, a busy or unreachable
+    /// store) are not refusals and are not recorded; a refusal that cannot be recorded is
+    /// reported on stderr, and the caller still gets the refusal.
+    async fn refused(&self, org: &str, actor: &Identity, action: &str, detail: &str, e: AdminError) -> AdminError {
+        if matches!(e, AdminError::Refused(_) | AdminError::Forbidden { .. } | AdminError::Transfer(_)) {
+            let attempt = crate::store::RefusedAttempt {
+                org: org.into(),
+                seq: 0,
+                at: now(),
+                actor: actor.to_string(),
+                action: action.into(),
+                detail: detail.into(),
+                reason: e.to_string(),
+            };
+            if let Err(store) = self.store.record_refusal(attempt).await {
+                eprintln!("portcullis: cannot record a refused {action} in org '{org}' by '{actor}': {store}");
+            }
+        }
+        e
+    }
+
+    /// The refused attempts of members of `org`, oldest first, after number `after` (`read`
+    /// on `events`, like the audit log).
+    pub async fn refusals(
+        &self,
+        org: &str,
+        actor: &Identity,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::store::RefusedAttempt>, AdminError> {
+        let cur = self.current(org).await?;
+        member_of(&cur, actor)?;
+        Self::need(&cur, actor, Verb::Read, "events", None, None)?;
+        Ok(self.store.refusals(org, after, limit).await?)
     }
 
     /// Whether `actor` is one of `[admin] operators`: users only, never a service account.
@@ -472,12 +512,14 @@ impl ControlPlane {
         // Whether the token exists is told only to whoever may manage it.
         let cur = self.current(org).await?;
         member_of(&cur, actor)?;
-        manage::authorize(&cur.snapshot, org, actor.caller(), &Change::ManageToken { account })?;
+        let detail = serde_json::json!({ "account": account, "token_id": id }).to_string();
+        if let Err(refusal) = manage::authorize(&cur.snapshot, org, actor.caller(), &Change::ManageToken { account }) {
+            return Err(self.refused(org, actor, "token.revoke", &detail, refusal.into()).await);
+        }
         let listed = self.store.tokens(Some(org)).await?;
         if !listed.iter().any(|t| t.id == id && t.account == account && t.revoked_at.is_none()) {
             return Err(EditError::NotFound { org: org.into(), what: "token", id: id.into() }.into());
         }
-        let detail = serde_json::json!({ "account": account, "token_id": id }).to_string();
         self.write(org, actor, "token.revoke", &detail, |cur, _| {
             manage::authorize(&cur.snapshot, org, actor.caller(), &Change::ManageToken { account })?;
             let revoke = TokenChange::Revoke { id: id.into() };

@@ -480,7 +480,7 @@ fn the_openapi_document_is_served_as_checked_in_and_every_operation_in_it_exists
             operations += 1;
         }
     }
-    assert_eq!(operations, 33);
+    assert_eq!(operations, 34);
 }
 
 #[test]
@@ -664,4 +664,39 @@ fn the_explain_endpoint_agrees_with_the_gateway_and_is_for_operators() {
     let body = serde_json::json!({ "method": "GET", "path": CONTAINER }).to_string();
     assert_eq!(c.expect("root", "POST", "/v1/explain", Some(&body), 200)["status"], 401);
     assert_eq!(c.call("gina", "POST", "/v1/explain", Some(&body)).0, 403);
+}
+
+/// A member's attempt the model refuses is recorded (who, what, why) for those who may read
+/// events; an outsider's is not, and neither adds to the audit log of changes.
+#[test]
+fn refused_attempts_of_members_are_recorded_and_outsiders_leave_no_trace() {
+    let c = Control::start();
+    globex(&c);
+    let changes = audit_len(&c);
+    // dave (a member with the default role) tries to make himself an admin and to share.
+    let bind = r#"{"subject":"dave","role":"admin"}"#;
+    let (status, refusal) = c.call("dave", "POST", "/v1/orgs/globex/bindings", Some(bind));
+    assert_eq!(status, 403, "{refusal}");
+    let share = r#"{"subject":"bob","kind":"containers","project":"web","id":"c-1","verbs":["delete"]}"#;
+    assert_eq!(c.call("dave", "POST", "/v1/orgs/globex/shares", Some(share)).0, 403);
+    // Someone outside globex: refused, and not recorded.
+    assert_eq!(c.call("mallory", "POST", "/v1/orgs/globex/bindings", Some(bind)).0, 403);
+    // Bad input is not a refusal of the model.
+    assert_eq!(c.call("dave", "POST", "/v1/orgs/globex/bindings", Some(r#"{"subject":1}"#)).0, 400);
+    let refused = c.expect("gina", "GET", "/v1/orgs/globex/audit/refused", None, 200);
+    let rows = refused["refused"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{refused}");
+    assert_eq!(rows[0]["seq"], 1);
+    assert_eq!(rows[0]["actor"], "dave");
+    assert_eq!(rows[0]["org"], "globex");
+    assert_eq!(rows[0]["action"], "binding.create", "{refused}");
+    assert!(rows[0]["detail"].as_str().unwrap().contains("admin"), "{refused}");
+    assert_eq!(rows[0]["reason"], refusal["error"], "the reason is what dave was told");
+    assert!(rows[0]["at"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!((rows[1]["seq"].as_u64(), rows[1]["action"].as_str()), (Some(2), Some("share.create")), "{refused}");
+    let after = c.expect("gina", "GET", "/v1/orgs/globex/audit/refused?after=1", None, 200);
+    assert_eq!(after["refused"].as_array().unwrap().len(), 1, "{after}");
+    assert_eq!(audit_len(&c), changes, "a refusal is not a change");
+    // Reading them needs read on events, like the audit log.
+    assert_eq!(c.call("dave", "GET", "/v1/orgs/globex/audit/refused", None).0, 403);
 }

@@ -134,6 +134,9 @@ fn the_briefs_cli_workflow_creates_assigns_shares_lists_revokes_and_transfers() 
         ],
     );
     assert!(!success && stderr.contains("403") && stderr.contains("'bob' needs update on secrets"), "{stderr}");
+    let refused = ok(&c, "gina", &["org", "audit", "--org", "globex", "--refused"]);
+    let last = refused["refused"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["actor"].as_str(), last["action"].as_str()), (Some("bob"), Some("share.create")), "{refused}");
 
     ok(&c, "gina", &["transfer", "start", "--org", "globex", "--to", "bob", "--step-down-to", "admin"]);
     ok(&c, "bob", &["transfer", "confirm", "--org", "globex"]);

@@ -62,6 +62,11 @@ fn the_api_works_on_postgres_and_survives_a_restart() {
     // Bad input writes nothing here either.
     assert_eq!(c.call("gina", "POST", "/v1/orgs/globex/shares", Some(r#"{"subject":1}"#)).0, 400);
     assert_eq!(c.expect("gina", "GET", "/v1/orgs/globex", None, 200)["revision"], rev);
+    // A member's refused attempt is recorded here too, numbered from 1.
+    assert_eq!(c.call("dave", "POST", "/v1/orgs/globex/bindings", Some(r#"{"subject":"dave","role":"admin"}"#)).0, 403);
+    let refused = c.expect("gina", "GET", "/v1/orgs/globex/audit/refused", None, 200);
+    assert_eq!(refused["refused"][0]["seq"], 1, "{refused}");
+    assert_eq!(refused["refused"][0]["actor"], "dave", "{refused}");
 }
 
 /// nginx in front of two ports for the gateway and two for the admin API.

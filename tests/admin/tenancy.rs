@@ -88,7 +88,8 @@ fn alpha_state(c: &Control) -> Value {
     let org = c.expect("anna", "GET", "/v1/orgs/alpha", None, 200);
     let audit = c.expect("anna", "GET", "/v1/orgs/alpha/audit?limit=1000", None, 200);
     let tokens = c.expect("anna", "GET", "/v1/orgs/alpha/service-accounts/alpha-bot/tokens", None, 200);
-    serde_json::json!({ "org": org, "audit": audit, "tokens": tokens })
+    let refused = c.expect("anna", "GET", "/v1/orgs/alpha/audit/refused?limit=1000", None, 200);
+    serde_json::json!({ "org": org, "audit": audit, "tokens": tokens, "refused": refused })
 }
 
 /// A concrete request for each operation of `openapi.json` that touches an org, aimed at
@@ -130,6 +131,7 @@ fn operations(token_id: &str) -> Vec<(&'static str, String, Option<String>)> {
         o("DELETE", "/v1/orgs/alpha/transfer", None),
         o("POST", "/v1/orgs/alpha/transfer/confirm", None),
         o("GET", "/v1/orgs/alpha/audit", None),
+        o("GET", "/v1/orgs/alpha/audit/refused", None),
         o("POST", "/v1/orgs/alpha/service-accounts/alpha-bot/tokens", None),
         o("GET", "/v1/orgs/alpha/service-accounts/alpha-bot/tokens", None),
         o("DELETE", &format!("/v1/orgs/alpha/service-accounts/alpha-bot/tokens/{token_id}"), None),

@@ -22,10 +22,17 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::transfer::Transfer;
 
+mod refusals;
+
+pub use refusals::RefusedAttempt;
+
 /// The schema, in order. Each runs once, in a transaction, and is recorded in
 /// `portcullis_schema`. Plain SQL that SQLite and PostgreSQL both accept.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_orgs.sql")), (2, include_str!("../migrations/0002_api_tokens.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/0001_orgs.sql")),
+    (2, include_str!("../../migrations/0002_api_tokens.sql")),
+    (3, include_str!("../../migrations/0003_refusals.sql")),
+];
 
 /// The PostgreSQL channel that carries `"<revision> <unix ms> <org>"` after each commit (the
 /// time is when the writer committed, for the propagation lag).
