@@ -455,16 +455,13 @@ impl AdminApi {
             ("POST", ["v1", "orgs", org, "transfer", "confirm"]) => e(c.confirm_transfer(org, actor).await, S::OK),
             ("DELETE", ["v1", "orgs", org, "transfer"]) => e(c.cancel_transfer(org, actor).await, S::OK),
             ("GET", ["v1", "orgs", org, "audit"]) => {
-                let q = Query::parse(query, &["after", "limit"])?;
-                let limit = u32::try_from(q.number("limit", 100)?.clamp(1, 1000)).unwrap_or(100);
-                let entries = c.audit(org, actor, q.number("after", 0)?, limit).await.map_err(|e| answer_error(&e))?;
+                let (after, limit) = page(query)?;
+                let entries = c.audit(org, actor, after, limit).await.map_err(|e| answer_error(&e))?;
                 Ok(Answer::ok(serde_json::json!({ "entries": entries })))
             }
             ("GET", ["v1", "orgs", org, "audit", "refused"]) => {
-                let q = Query::parse(query, &["after", "limit"])?;
-                let limit = u32::try_from(q.number("limit", 100)?.clamp(1, 1000)).unwrap_or(100);
-                let refused =
-                    c.refusals(org, actor, q.number("after", 0)?, limit).await.map_err(|e| answer_error(&e))?;
+                let (after, limit) = page(query)?;
+                let refused = c.refusals(org, actor, after, limit).await.map_err(|e| answer_error(&e))?;
                 Ok(Answer::ok(serde_json::json!({ "refused": refused })))
             }
             (_, ["v1", "orgs", ..]) => Err(Answer::error(
@@ -474,6 +471,13 @@ impl AdminApi {
             _ => Err(Answer::error(S::NOT_FOUND, format!("no admin endpoint {path}; see GET /v1/openapi.json"))),
         }
     }
+}
+
+/// `after` (default 0) and `limit` (1 to 1,000, default 100) of a log's page; nothing else.
+fn page(query: &str) -> Result<(u64, u32), Answer> {
+    let q = Query::parse(query, &["after", "limit"])?;
+    let limit = u32::try_from(q.number("limit", 100)?.clamp(1, 1000)).unwrap_or(100);
+    Ok((q.number("after", 0)?, limit))
 }
 
 fn respond(status: StatusCode, content_type: &str, body: Vec<u8>, revision: Option<u64>) -> Response<Vec<u8>> {
