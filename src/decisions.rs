@@ -195,31 +195,39 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Queue {
     }
 }
 
-/// Writes queued lines to `out`, flushing whenever the queue is empty; ends when every
-/// sender is gone. A line that cannot be written is counted as dropped; the first error is
-/// reported.
-fn drain(lines: &Receiver<Vec<u8>>, out: Box<dyn Write + Send>, name: &str) {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+/// Bytes gathered from the queue before they are written out in one call.
+const WRITE_BYTES: usize = 64 * 1024;
+
+/// Writes queued lines to `out`, gathered into one write of up to [`WRITE_BYTES`] or of
+/// whatever is queued, whichever is less; ends when every sender is gone. The lines of a
+/// write that fails are counted as dropped (not kept to be written twice); the first error
+/// is reported.
+fn drain(lines: &Receiver<Vec<u8>>, mut out: Box<dyn Write + Send>, name: &str) {
     let mut reported = false;
-    let mut report = |e: std::io::Error| {
-        if !std::mem::replace(&mut reported, true) {
-            eprintln!("portcullis: cannot write the decision log {name}: {e}; lines are dropped and counted");
+    let mut batch: Vec<u8> = Vec::with_capacity(WRITE_BYTES);
+    let mut count = 0u64;
+    let mut write_out = |batch: &mut Vec<u8>, count: &mut u64| {
+        if let Err(e) = out.write_all(batch).and_then(|()| out.flush()) {
+            DROPPED.fetch_add(*count, Ordering::Relaxed);
+            if !std::mem::replace(&mut reported, true) {
+                eprintln!("portcullis: cannot write the decision log {name}: {e}; lines are dropped and counted");
+            }
         }
+        batch.clear();
+        *count = 0;
     };
     while let Ok(first) = lines.recv() {
         let mut next = Some(first);
         while let Some(line) = next {
-            if let Err(e) = out.write_all(&line) {
-                DROPPED.fetch_add(1, Ordering::Relaxed);
-                report(e);
+            batch.extend_from_slice(&line);
+            count += 1;
+            if batch.len() >= WRITE_BYTES {
+                write_out(&mut batch, &mut count);
             }
             next = lines.try_recv().ok();
         }
-        if let Err(e) = out.flush() {
-            report(e);
-        }
+        write_out(&mut batch, &mut count);
     }
-    let _ = out.flush();
 }
 
 /// Installs the JSON writer for decision lines (to `spec.file`, appended, or stdout) behind

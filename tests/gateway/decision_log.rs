@@ -194,3 +194,38 @@ fn a_stalled_decision_log_drops_and_counts_lines_and_never_holds_a_request() {
     drop(gw);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A decision log that cannot be written (a full disk: /dev/full) loses lines, and every
+/// one of them is counted, once; requests are answered all along.
+#[test]
+fn lines_that_cannot_be_written_are_each_counted_once() {
+    let dir = scratch("declog");
+    let admin = super::free_port();
+    let extra = format!(
+        "\n[log]\nfile = \"/dev/full\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ndata_dir = \"{}\"\n",
+        dir.display()
+    );
+    let gw = Gateway::start_with(Setup { extra_config: &extra, ..Setup::default() });
+    crate::admin::wait_listening(admin, &gw);
+    let auth = bearer("nobody");
+    for _ in 0..50 {
+        assert_eq!(gw.status("GET", "/v1/orgs/acme/projects/web/containers/c-1", &[&auth]), 403);
+    }
+    let dropped = || -> u64 {
+        let text = super::request_on(admin, "GET", "/metrics", &[]).2;
+        text.lines()
+            .find_map(|l| l.strip_prefix("portcullis_decision_log_dropped_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no drop counter: {text}"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while dropped() < 50 {
+        assert!(std::time::Instant::now() < deadline, "{} of 50 lost lines counted", dropped());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(dropped(), 50, "a lost line was counted twice");
+    assert_eq!(gw.log().matches("cannot write the decision log /dev/full").count(), 1, "{}", gw.log());
+    drop(gw);
+    let _ = std::fs::remove_dir_all(dir);
+}
