@@ -17,8 +17,6 @@
 //!   one is put in canonical form (lower case, no trailing dot), which is what the upstream
 //!   receives.
 
-use pingora::http::RequestHeader;
-
 use crate::config::Limits;
 
 /// Why a request head was refused, with the status it is answered with.
@@ -67,28 +65,57 @@ pub struct Admitted {
     pub chunked: bool,
 }
 
-/// Checks a request head against `limits` and the framing rules above. `raw` is the head
-/// as received (pingora's `to_h1_raw`): pingora drops a fragment from the target and a
-/// Content-Length that comes with Transfer-Encoding from the parsed head, and only the raw
-/// bytes still show them.
-pub fn admit(head: &RequestHeader, raw: &[u8], limits: &Limits) -> Result<Admitted, Refused> {
-    let headers = &head.headers;
+/// What only the bytes of a head on the wire show: a parsed head has lost them (the HTTP
+/// library drops a fragment from the target, and a `Content-Length` that came with
+/// `Transfer-Encoding`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wire {
+    /// Bytes from the request line to the blank line.
+    pub head_bytes: usize,
+    /// The request line carried a `#`.
+    pub fragment: bool,
+    /// A `Content-Length` line came.
+    pub length_line: bool,
+}
+
+impl Wire {
+    /// From the head as received.
+    pub fn from_raw(raw: &[u8]) -> Wire {
+        let mut lines = raw.split(|&b| b == b'\n');
+        let fragment = lines.next().is_some_and(|request_line| request_line.contains(&b'#'));
+        let length_line = lines.any(|line| {
+            let name = line.split(|&b| b == b':').next().unwrap_or(&[]);
+            name.eq_ignore_ascii_case(b"content-length")
+        });
+        Wire { head_bytes: raw.len(), fragment, length_line }
+    }
+
+    /// For a head that never crossed a wire (explain): as HTTP/1.1 would send it.
+    pub fn rendered(method: &str, target: &[u8], headers: &http::HeaderMap) -> Wire {
+        let line = method.len() + 1 + target.len() + " HTTP/1.1\r\n".len();
+        let fields: usize = headers.iter().map(|(n, v)| n.as_str().len() + 2 + v.len() + 2).sum();
+        Wire {
+            head_bytes: line + fields + 2,
+            fragment: target.contains(&b'#'),
+            length_line: headers.contains_key(http::header::CONTENT_LENGTH),
+        }
+    }
+}
+
+/// Checks a request head (its parsed `headers`, and what the `wire` showed) against
+/// `limits` and the framing rules above.
+pub fn admit(headers: &http::HeaderMap, wire: &Wire, limits: &Limits) -> Result<Admitted, Refused> {
     if headers.len() > limits.max_headers {
         return Err(Refused::TooManyHeaders { count: headers.len(), limit: limits.max_headers });
     }
-    let size = raw.len();
+    let size = wire.head_bytes;
     if size > limits.max_header_bytes {
         return Err(Refused::HeadTooLarge { size, limit: limits.max_header_bytes });
     }
-
-    let mut lines = raw.split(|&b| b == b'\n');
-    if lines.next().is_some_and(|request_line| request_line.contains(&b'#')) {
+    if wire.fragment {
         return Err(Refused::Fragment);
     }
-    let raw_has_length = lines.any(|line| {
-        let name = line.split(|&b| b == b':').next().unwrap_or(&[]);
-        name.eq_ignore_ascii_case(b"content-length")
-    });
+    let raw_has_length = wire.length_line;
 
     let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
     let length = match (lengths.next(), lengths.next()) {
@@ -198,18 +225,18 @@ pub fn canonical_host(value: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
 mod tests {
     use super::*;
 
-    fn head(headers: &[(&str, &str)]) -> RequestHeader {
-        let mut h = RequestHeader::build("POST", b"/v1/x", None).unwrap();
+    fn head(headers: &[(&str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
         for (n, v) in headers {
-            h.append_header(n.to_string(), *v).unwrap();
+            h.append(http::HeaderName::from_bytes(n.as_bytes()).unwrap(), http::HeaderValue::from_str(v).unwrap());
         }
         h
     }
 
     /// The head as it was sent.
-    fn raw(h: &RequestHeader) -> Vec<u8> {
-        let mut out = format!("{} {} HTTP/1.1\r\n", h.method, String::from_utf8_lossy(h.raw_path())).into_bytes();
-        for (n, v) in h.headers.iter() {
+    fn raw(h: &http::HeaderMap) -> Vec<u8> {
+        let mut out = b"POST /v1/x HTTP/1.1\r\n".to_vec();
+        for (n, v) in h.iter() {
             out.extend_from_slice(format!("{}: ", n).as_bytes());
             out.extend_from_slice(v.as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -218,8 +245,8 @@ mod tests {
         out
     }
 
-    fn check(h: &RequestHeader, limits: &Limits) -> Result<Admitted, Refused> {
-        admit(h, &raw(h), limits)
+    fn check(h: &http::HeaderMap, limits: &Limits) -> Result<Admitted, Refused> {
+        admit(h, &Wire::from_raw(&raw(h)), limits)
     }
 
     fn refused(headers: &[(&str, &str)]) -> Option<u16> {
@@ -241,15 +268,17 @@ mod tests {
         let h = head(&[("transfer-encoding", "chunked")]);
         let mut sent = raw(&h);
         sent.splice(sent.len() - 2..sent.len() - 2, b"Content-Length: 5\r\n".iter().copied());
-        assert_eq!(admit(&h, &sent, &Limits::default()), Err(Refused::LengthAndChunked));
+        assert_eq!(admit(&h, &Wire::from_raw(&sent), &Limits::default()), Err(Refused::LengthAndChunked));
     }
 
     #[test]
     fn a_fragment_in_the_request_line_is_refused() {
         let h = head(&[]);
         let sent = b"POST /v1/x#f HTTP/1.1\r\nX-A: #\r\n\r\n";
-        assert_eq!(admit(&h, sent, &Limits::default()), Err(Refused::Fragment));
-        assert!(admit(&h, b"POST /v1/x HTTP/1.1\r\nX-A: #\r\n\r\n", &Limits::default()).is_ok());
+        assert_eq!(admit(&h, &Wire::from_raw(sent), &Limits::default()), Err(Refused::Fragment));
+        let fine = Wire::from_raw(b"POST /v1/x HTTP/1.1\r\nX-A: #\r\n\r\n");
+        assert!(admit(&h, &fine, &Limits::default()).is_ok());
+        assert!(Wire::rendered("GET", b"/v1/x#f", &h).fragment);
     }
 
     #[test]

@@ -137,6 +137,9 @@ enum Command {
         /// Print JSON instead of lines.
         #[arg(long)]
         json: bool,
+        /// A header of the request, `Name: value` (repeat for more).
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
         /// GET, POST, ...
         method: String,
         /// The request target, e.g. /v1/orgs/acme/projects/web/containers/c-1
@@ -232,8 +235,8 @@ pub fn run() -> ExitCode {
         Command::Share { conn, command } => admin_call(&conn, client::share_call(&conn, &command)),
         Command::Transfer { conn, command } => admin_call(&conn, client::transfer_call(&conn, &command)),
         Command::Acl { conn, command } => admin_call(&conn, client::acl_call(&conn, &command)),
-        Command::Explain { config, token, json, method, path } => {
-            explain_request(&config, token.as_deref(), json, &method, &path)
+        Command::Explain { config, token, json, headers, method, path } => {
+            explain_request(&config, token.as_deref(), &headers, json, &method, &path)
         }
         Command::Check { policies, principal, org, project, kind, id, verb } => match load_policy_dir(&policies) {
             Ok(snapshot) => {
@@ -344,15 +347,27 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
 }
 
 /// `portcullis explain`: the policies (and the store's orgs, with `[admin]`) as the gateway
-/// would load them, and the request through the gateway's steps.
-fn explain_request(path: &std::path::Path, token: Option<&str>, json: bool, method: &str, target: &str) -> ExitCode {
+/// would load them, and the request through the gateway's pipeline. Policies that do not
+/// validate are reported, and the answer is then the gateway's: 503, not ready.
+fn explain_request(
+    path: &std::path::Path,
+    token: Option<&str>,
+    extra_headers: &[String],
+    json: bool,
+    method: &str,
+    target: &str,
+) -> ExitCode {
     let config = match crate::config::load(path) {
         Ok(c) => c,
         Err(e) => return report(&e),
     };
+    let headers = match crate::dryrun::headers(token, extra_headers) {
+        Ok(h) => h,
+        Err(e) => return report(&e),
+    };
     let (policy, error) = crate::reload::LivePolicy::load(&config.gateway.policies);
     if let Some(e) = error {
-        return report(&e);
+        eprintln!("warning: the policies do not validate, so the gateway is not ready:\n{}", e.to_string().trim_end());
     }
     let policy = std::sync::Arc::new(policy);
     let tokens = std::sync::Arc::new(crate::auth::StoredTokens::default());
@@ -363,13 +378,13 @@ fn explain_request(path: &std::path::Path, token: Option<&str>, json: bool, meth
         return report(&e);
     }
     let verifier = match config.auth.as_ref().map(crate::auth::Verifier::load) {
-        Some(Ok(v)) => Some(v.with_stored_tokens(tokens)),
+        Some(Ok(v)) => Some(std::sync::Arc::new(v.with_stored_tokens(tokens))),
         Some(Err(e)) => return report(&e),
         None => None,
     };
-    let authorization = token.map(|t| format!("Bearer {t}"));
-    let snapshot = policy.handle().load_full();
-    let run = crate::dryrun::dry_run(&config, &snapshot, verifier.as_ref(), method, target, authorization.as_deref());
+    let pipeline = crate::gateway::pipeline::Pipeline::new(&config, policy, verifier)
+        .explaining(crate::gateway::pipeline::Explaining::Always);
+    let run = crate::dryrun::dry_run(&pipeline, method, target, &headers);
     if json {
         match serde_json::to_string_pretty(&run) {
             Ok(text) => out!("{text}"),

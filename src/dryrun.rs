@@ -1,19 +1,14 @@
 //! What the gateway would do with one request, step by step, without forwarding it:
 //! `portcullis explain` and the admin API's `POST /v1/explain`.
 //!
-//! It runs the gateway's own steps (canonicalise, route, authenticate, decide) with the
-//! gateway's own code, so its answer is the gateway's: the status a client would get, and
-//! what each step found. Framing and header-size checks (step 0) are about bytes on a
-//! connection and are not part of it.
+//! It runs the gateway's own [`Pipeline`] on the head it is given, so its answer is the
+//! gateway's: the status a client would get, and what each step found. A head given here
+//! never crossed a wire, so its size is counted as HTTP/1.1 would send it.
 
 use std::fmt;
 
-use crate::auth::Verifier;
-use crate::canon::{Canonical, canonicalise_with_limit};
-use crate::config::Config;
-use crate::explain::explain;
-use crate::route::NoTarget;
-use crate::snapshot::Snapshot;
+use crate::admit::Wire;
+use crate::gateway::pipeline::{Head, Passage, Pipeline, Verdict};
 
 /// The outcome of each step, as far as the request got.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -62,66 +57,66 @@ impl fmt::Display for DryRun {
     }
 }
 
-/// Runs `method` `target` with `authorization` (a header value, e.g. `Bearer ...`) through
-/// the gateway's steps for `config`, against `snapshot`.
-pub fn dry_run(
-    config: &Config,
-    snapshot: &Snapshot,
-    verifier: Option<&Verifier>,
-    method: &str,
-    target: &str,
-    authorization: Option<&str>,
-) -> DryRun {
-    let mut run = DryRun {
-        status: 0,
-        canonical: None,
-        route: None,
-        principal: None,
-        resource: None,
-        decision: None,
-        reason: String::new(),
-    };
-    let refuse = |mut run: DryRun, status: u16, reason: String| {
-        run.status = status;
-        run.reason = reason;
-        run
-    };
-    let mut canonical = Canonical::default();
-    if let Err(e) = canonicalise_with_limit(target.as_bytes(), config.limits.max_target_bytes, &mut canonical) {
-        return refuse(run, 400, format!("bad request target: {e}"));
-    }
-    run.canonical = Some(canonical.path_and_query());
-    let target = match config.routes.resolve(method, &canonical) {
-        Ok(t) => t,
-        Err(NoTarget::NotFound) => return refuse(run, 404, "no route matches the path".into()),
-        Err(NoTarget::MethodNotAllowed { allow }) => {
-            return refuse(run, 405, format!("the route does not map {method}; it maps {allow}"));
+/// Runs `method` `target` with `headers` through `pipeline` (which should explain
+/// [`Always`](crate::gateway::pipeline::Explaining::Always)). A revision the caller names
+/// is not waited for: if the snapshot does not have it, the answer is the gateway's 503.
+pub fn dry_run(pipeline: &Pipeline, method: &str, target: &str, headers: &http::HeaderMap) -> DryRun {
+    let head =
+        Head { method, target: target.as_bytes(), headers, wire: Wire::rendered(method, target.as_bytes(), headers) };
+    let mut passage = Passage::default();
+    let verdict = pipeline.verdict(&head, 0, &mut passage, false);
+    let resolved = passage.route.and_then(|_| pipeline.routes().resolve(method, &passage.canonical).ok());
+    let (status, reason) = match verdict {
+        Verdict::Forward => (200, passage.reason.clone().unwrap_or_default()),
+        Verdict::Reject(r) => {
+            let reason = match (&r.reason, r.header.as_ref()) {
+                (Some(reason), _) => format!("{}: {reason}", r.error),
+                (None, Some(("allow", allow))) => format!("{}; the route maps {allow}", r.error),
+                (None, _) => r.error.to_string(),
+            };
+            (r.status, reason)
         }
+        // Not asked for (`may_wait` is false); answered as the gateway does past its wait.
+        Verdict::Await { revision } => (503, format!("revision {revision} not reached")),
     };
-    run.route = config.routes.routes().get(target.route).map(|r| r.path.clone());
-    run.resource = Some(Resource {
-        org: target.org.into(),
-        project: target.project.map(Into::into),
-        kind: target.kind.into(),
-        id: target.id.map(Into::into),
-        verb: target.verb.name(),
-    });
-    if canonical.query().is_some_and(crate::auth::query_has_token) {
-        return refuse(run, 400, "a token in the query is not accepted".into());
+    DryRun {
+        status,
+        canonical: passage.canonical_ok.then(|| passage.canonical.path_and_query()),
+        route: resolved.as_ref().and_then(|t| pipeline.routes().routes().get(t.route)).map(|r| r.path.clone()),
+        principal: passage.principal.as_ref().map(|p| p.rendered.clone()),
+        resource: resolved.map(|t| Resource {
+            org: t.org.into(),
+            project: t.project.map(Into::into),
+            kind: t.kind.into(),
+            id: t.id.map(Into::into),
+            verb: t.verb.name(),
+        }),
+        decision: match passage.decided {
+            crate::metrics::Decided::Allow => Some("allow"),
+            crate::metrics::Decided::Deny => Some("deny"),
+            crate::metrics::Decided::None => None,
+        },
+        reason,
     }
-    let principal = match verifier {
-        Some(v) => v.verify_header(authorization.map(str::as_bytes)),
-        None => Err(crate::auth::AuthError::Missing),
-    };
-    let principal = match principal {
-        Ok(p) => p,
-        Err(e) => return refuse(run, 401, format!("unauthenticated: {e}")),
-    };
-    run.principal = Some(principal.rendered.clone());
-    let request = target.request(principal.caller());
-    let explanation = explain(snapshot, &request);
-    run.decision = Some(if explanation.decision.allowed { "allow" } else { "deny" });
-    run.status = if explanation.decision.allowed { 200 } else { 403 };
-    run.reason = explanation.text;
-    run
+}
+
+/// The headers of an explained request: `Authorization: Bearer <token>` when a token is
+/// given, then `extra` (`name: value` lines as a client would send them).
+pub fn headers(token: Option<&str>, extra: &[String]) -> Result<http::HeaderMap, String> {
+    let mut map = http::HeaderMap::new();
+    if let Some(token) = token {
+        let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| "the token has characters a header cannot carry".to_string())?;
+        map.append(http::header::AUTHORIZATION, value);
+    }
+    for line in extra {
+        let (name, value) =
+            line.split_once(':').ok_or_else(|| format!("header '{line}' has no ':'; write it as 'Name: value'"))?;
+        let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| format!("'{}' is not a header name", name.trim()))?;
+        let value = http::HeaderValue::from_str(value.trim())
+            .map_err(|_| format!("the value of header '{name}' has characters a header cannot carry"))?;
+        map.append(name, value);
+    }
+    Ok(map)
 }

@@ -108,6 +108,9 @@ pub(super) struct ExplainBody {
     /// The token of the request to explain (not the caller's).
     #[serde(default)]
     pub(super) token: Option<String>,
+    /// More headers of the request, as `Name: value` lines.
+    #[serde(default)]
+    pub(super) headers: Vec<String>,
 }
 
 #[derive(Deserialize)]

@@ -38,7 +38,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 /// The header that carries an org revision: in the answer to a write, and in a gateway
 /// request that must see at least that revision.
-pub const REVISION_HEADER: &str = "portcullis-revision";
+pub use crate::gateway::pipeline::REVISION_HEADER;
 
 /// The OpenAPI document, as checked in.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -293,16 +293,15 @@ impl AdminApi {
                     ));
                 }
                 let b: ExplainBody = body(bytes)?;
-                let authorization = b.token.map(|t| format!("Bearer {t}"));
-                let snapshot = self.observed.policy.handle().load_full();
-                let run = crate::dryrun::dry_run(
+                let headers = crate::dryrun::headers(b.token.as_deref(), &b.headers)
+                    .map_err(|e| Answer::error(S::BAD_REQUEST, format!("headers: {e}")))?;
+                let pipeline = crate::gateway::pipeline::Pipeline::new(
                     &self.observed.config,
-                    &snapshot,
-                    self.verifier.as_deref(),
-                    &b.method,
-                    &b.path,
-                    authorization.as_deref(),
-                );
+                    self.observed.policy.clone(),
+                    self.verifier.clone(),
+                )
+                .explaining(crate::gateway::pipeline::Explaining::Always);
+                let run = crate::dryrun::dry_run(&pipeline, &b.method, &b.path, &headers);
                 Ok(Answer::ok(to_json(&run)?))
             }
             ("POST", ["v1", "orgs"]) => {

@@ -1,13 +1,10 @@
-//! The gateway on pingora: every request goes through the steps of the request path in
+//! The gateway on pingora: every request head goes through the [`pipeline`] in
 //! `request_filter` (admit, canonicalise, route, authenticate, decide), and only an allowed
 //! request reaches `upstream_peer` and `upstream_request_filter`, which forward exactly the
 //! canonical target with the gateway's identity headers.
 //!
-//! Rejections: 400 for an ambiguous target, framing or Host, or two credentials; 401 (with
-//! `WWW-Authenticate`) without a verified token; 403 for a denial; 404 for no route; 405
-//! (with `Allow`) for an unmapped method; 413 and 431 over the limits; 503 before any valid
-//! policy has loaded. Bodies are JSON `{"error", "request_id"}`; the reason for a denial is
-//! added only when `explain_denials` is set.
+//! Rejections are the pipeline's, as JSON `{"error", "request_id"}` bodies; the reason for
+//! a denial is added only when `explain_denials` is set.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,18 +17,17 @@ use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::proxy::FailToProxy;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
-use crate::admit::admit;
-use crate::auth::{AuthError, Principal, Verifier, query_has_token};
-use crate::canon::{Canonical, canonicalise_with_limit};
-use crate::config::{Config, Limits};
-use crate::decide::decide;
-use crate::explain::explain;
-use crate::metrics::{Decided, Metrics};
+use crate::admit::Wire;
+use crate::auth::Verifier;
+use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::reload::{LivePolicy, Reloader};
-use crate::route::{NoTarget, RouteTable};
 use crate::upstream::UpstreamGroup;
 
+pub mod pipeline;
 pub mod sockets;
+
+use pipeline::{Head, Passage, Pipeline, Rejection, Verdict};
 
 /// Headers the gateway sets for the upstream. Client-sent ones (in any spelling) are removed.
 pub const PRINCIPAL_HEADER: &str = "x-portcullis-principal";
@@ -88,35 +84,21 @@ fn stripped(name: &str, trusted_peer: bool) -> bool {
     }
 }
 
-/// The proxy: the compiled route table, the key set, the live policy snapshot.
+/// The proxy: the request pipeline, and the upstream groups allowed requests go to.
 pub struct Gateway {
-    policy: Arc<LivePolicy>,
-    routes: RouteTable,
-    verifier: Option<Arc<Verifier>>,
+    pipeline: pipeline::Pipeline,
     /// Indexed like the config's `[[upstream]]`; `route_upstream` maps routes to them.
     upstreams: Arc<Vec<UpstreamGroup>>,
     metrics: Arc<Metrics>,
-    decision_log: crate::decisions::Policy,
-    /// The candidate policy of shadow mode: decided, compared, never enforced.
-    candidate: Option<Arc<LivePolicy>>,
     route_upstream: Vec<usize>,
-    limits: Limits,
-    explain_denials: bool,
     trusted_proxies: Vec<crate::config::Cidr>,
     next_request_id: AtomicU64,
-    /// How long a request carrying `Portcullis-Revision` waits for that revision.
-    revision_wait: std::time::Duration,
 }
 
 /// What one request carries from phase to phase.
 #[derive(Default)]
 pub struct Ctx {
-    canonical: Canonical,
-    route: usize,
-    principal: Option<Arc<Principal>>,
-    org: String,
-    /// The Host in canonical form, as the upstream receives it.
-    host: Option<String>,
+    passage: Passage,
     /// Bytes of a chunked request body seen so far (counted against the body limit).
     body_bytes: u64,
     /// Backends a connection was attempted to for this request, in order.
@@ -125,24 +107,18 @@ pub struct Ctx {
     peer: Option<std::net::IpAddr>,
     trusted_peer: bool,
     request_id: u64,
-    /// Whether a route matched (then `route` is its index), and what was decided.
-    routed: bool,
-    decided: Decided,
     /// When the request was sent upstream.
     sent_upstream: Option<std::time::Instant>,
     /// When the gateway started on it, and the upstream's time to a response head.
     started: Option<std::time::Instant>,
     upstream_us: Option<u64>,
-    /// The decision line to write when the request ends, if this one is logged.
-    record: Option<Box<crate::decisions::Record>>,
 }
 
 impl Gateway {
     /// The gateway for `config`; `upstreams` are built from its `[[upstream]]` in order.
     pub fn new(
         config: &Config,
-        policy: Arc<LivePolicy>,
-        verifier: Option<Arc<Verifier>>,
+        pipeline: Pipeline,
         upstreams: Arc<Vec<UpstreamGroup>>,
         metrics: Arc<Metrics>,
     ) -> Gateway {
@@ -154,29 +130,22 @@ impl Gateway {
             .map(|r| upstreams.iter().position(|u| u.name == r.upstream).unwrap_or(usize::MAX))
             .collect();
         Gateway {
-            policy,
-            routes: config.routes.clone(),
-            verifier,
+            pipeline,
             upstreams,
             metrics,
-            decision_log: crate::decisions::Policy::from_spec(config.log.as_ref()),
-            candidate: None,
             route_upstream,
-            limits: config.limits.clone(),
-            explain_denials: config.gateway.explain_denials,
             trusted_proxies: config.gateway.trusted_proxies.clone(),
             next_request_id: AtomicU64::new(1),
-            revision_wait: config.admin.as_ref().map_or(std::time::Duration::from_secs(2), |a| a.revision_wait),
         }
     }
 
     /// Waits until the live snapshot has org `org` at `wanted` or later; false past
     /// `revision_wait`.
     async fn wait_for_revision(&self, org: &str, wanted: u64) -> bool {
-        let handle = self.policy.handle();
+        let handle = self.pipeline.policy().handle();
         // Subscribed before the first look, so a publication in between is not missed.
         let mut published = handle.subscribe();
-        let deadline = tokio::time::Instant::now() + self.revision_wait;
+        let deadline = tokio::time::Instant::now() + self.pipeline.revision_wait();
         loop {
             if handle.load().org(org).is_some_and(|o| o.model.revision >= wanted) {
                 return true;
@@ -188,14 +157,21 @@ impl Gateway {
         }
     }
 
-    async fn reject(
+    async fn reject(&self, session: &mut Session, ctx: &Ctx, rejection: Rejection) -> Result<bool> {
+        if rejection.close {
+            session.set_keepalive(None);
+        }
+        self.respond_error(session, ctx, rejection.status, &rejection.error, rejection.reason, rejection.header).await
+    }
+
+    async fn respond_error(
         &self,
         session: &mut Session,
         ctx: &Ctx,
         status: u16,
         error: &str,
         reason: Option<String>,
-        headers: &[(&'static str, String)],
+        header: Option<(&'static str, String)>,
     ) -> Result<bool> {
         let mut body = serde_json::json!({ "error": error, "request_id": ctx.request_id.to_string() });
         if let (Some(reason), Some(map)) = (reason, body.as_object_mut()) {
@@ -206,8 +182,8 @@ impl Gateway {
         resp.insert_header("content-type", "application/json")?;
         resp.insert_header("content-length", body.len().to_string())?;
         resp.insert_header(REQUEST_ID_HEADER, ctx.request_id.to_string())?;
-        for (name, value) in headers {
-            resp.insert_header(*name, value.as_str())?;
+        if let Some((name, value)) = header {
+            resp.insert_header(name, value)?;
         }
         session.write_response_header(Box::new(resp), false).await?;
         session.write_response_body(Some(body), true).await?;
@@ -228,144 +204,27 @@ impl ProxyHttp for Gateway {
         ctx.started = Some(std::time::Instant::now());
         ctx.peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         ctx.trusted_peer = ctx.peer.is_some_and(|ip| self.trusted_proxies.iter().any(|c| c.contains(ip)));
-        session.set_keepalive(Some(self.limits.idle_timeout.as_secs()));
-        session.set_read_timeout(Some(self.limits.body_timeout));
+        let limits = self.pipeline.limits();
+        session.set_keepalive(Some(limits.idle_timeout.as_secs()));
+        session.set_read_timeout(Some(limits.body_timeout));
 
-        // 0. Admit the head: sizes, framing, Host.
-        let raw_head = session.to_h1_raw();
-        match admit(session.req_header(), &raw_head, &self.limits) {
-            Ok(admitted) => ctx.host = admitted.host,
-            Err(refused) => {
-                // Whatever follows this head on the connection is not read as a request.
-                session.set_keepalive(None);
-                let status = refused.status();
-                return self.reject(session, ctx, status, &refused.to_string(), None, &[]).await;
+        let wire = Wire::from_raw(&session.to_h1_raw());
+        let mut may_wait = true;
+        loop {
+            let request = session.req_header();
+            let head =
+                Head { method: request.method.as_str(), target: request.raw_path(), headers: &request.headers, wire };
+            match self.pipeline.verdict(&head, ctx.request_id, &mut ctx.passage, may_wait) {
+                Verdict::Forward => return Ok(false),
+                Verdict::Reject(rejection) => return self.reject(session, ctx, rejection).await,
+                Verdict::Await { revision } => {
+                    let org = std::mem::take(&mut ctx.passage.org);
+                    self.wait_for_revision(&org, revision).await;
+                    may_wait = false;
+                    ctx.passage = Passage::default();
+                }
             }
         }
-        if !self.policy.is_ready() {
-            let reason = "no valid policy is loaded yet; fix the policies folder (see the gateway's log)";
-            return self
-                .reject(session, ctx, 503, "not ready", Some(reason.into()), &[("retry-after", "5".into())])
-                .await;
-        }
-
-        // 1. Canonicalise the target once; only this form is used from here on.
-        let canonical =
-            canonicalise_with_limit(session.req_header().raw_path(), self.limits.max_target_bytes, &mut ctx.canonical);
-        if let Err(e) = canonical {
-            return self.reject(session, ctx, 400, "bad request target", Some(e.to_string()), &[]).await;
-        }
-        // 2. Route.
-        let target = match self.routes.resolve(session.req_header().method.as_str(), &ctx.canonical) {
-            Ok(t) => t,
-            Err(NoTarget::NotFound) => return self.reject(session, ctx, 404, "no such route", None, &[]).await,
-            Err(NoTarget::MethodNotAllowed { allow }) => {
-                return self.reject(session, ctx, 405, "method not allowed", None, &[("allow", allow)]).await;
-            }
-        };
-        ctx.route = target.route;
-        ctx.routed = true;
-        // 3. Authenticate: exactly one credential (`None` here means two or more).
-        if ctx.canonical.query().is_some_and(query_has_token) {
-            let error = "a token in the query is not accepted; send it only in the Authorization header";
-            return self.reject(session, ctx, 400, error, None, &[]).await;
-        }
-        let verified = {
-            let mut values = session.req_header().headers.get_all("authorization").iter();
-            let first = values.next().map(|v| v.as_bytes());
-            match (values.next(), &self.verifier) {
-                (Some(_), _) => None,
-                (None, Some(v)) => Some(v.verify_header(first)),
-                (None, None) => Some(Err(AuthError::UnknownKey { kid: "(no keys configured)".into() })),
-            }
-        };
-        let Some(verified) = verified else {
-            return self.reject(session, ctx, 400, "more than one Authorization header", None, &[]).await;
-        };
-        let principal = match verified {
-            Ok(p) => p,
-            Err(e) => {
-                let www = e.www_authenticate();
-                return self.reject(session, ctx, 401, "unauthenticated", None, &[("www-authenticate", www)]).await;
-            }
-        };
-        // Read your writes: a request naming an org revision (the answer to an admin write)
-        // waits, bounded, until this replica has it; only once its caller is authenticated
-        // and only in an org it belongs to, so a stranger cannot hold a connection here.
-        // (A token issued by that write is known here once the write has propagated.)
-        if let Some(value) = session.req_header().headers.get(crate::admin::REVISION_HEADER) {
-            let Some(wanted) = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) else {
-                let error = "bad Portcullis-Revision header: send the org revision (a number) an admin write returned";
-                return self.reject(session, ctx, 400, error, None, &[]).await;
-            };
-            let belongs = self
-                .policy
-                .handle()
-                .load()
-                .org(target.org)
-                .is_some_and(|o| crate::decide::member_of(o, target.org, principal.caller()).is_some());
-            if belongs && !self.wait_for_revision(target.org, wanted).await {
-                let reason = format!(
-                    "this replica has not reached revision {wanted} of org '{}' within {} ms; retry",
-                    target.org,
-                    self.revision_wait.as_millis()
-                );
-                let headers = [("retry-after", "1".to_string())];
-                return self.reject(session, ctx, 503, "revision not reached", Some(reason), &headers).await;
-            }
-        }
-        // 4. Decide, with one load of the live snapshot.
-        let request = target.request(principal.caller());
-        let snapshot = self.policy.handle().load();
-        let started = std::time::Instant::now();
-        let decision = decide(&snapshot, &request);
-        self.metrics.decision_latency.observe(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
-        ctx.decided = if decision.allowed { Decided::Allow } else { Decided::Deny };
-        if self.decision_log.logs(decision.allowed, ctx.request_id) {
-            let route = self.routes.routes().get(target.route).map(|r| r.path.clone()).unwrap_or_default();
-            ctx.record = Some(Box::new(crate::decisions::Record {
-                principal: principal.rendered.clone(),
-                org: target.org.into(),
-                kind: target.kind.into(),
-                level: if target.project.is_some() { "project" } else { "organisation" },
-                project: target.project.map(Into::into),
-                id: target.id.map(Into::into),
-                verb: target.verb.name(),
-                allowed: decision.allowed,
-                reason: explain(&snapshot, &request).text,
-                revision: snapshot.revision(),
-                route,
-            }));
-        }
-        if let Some(candidate) = self.candidate.as_ref().filter(|c| c.is_ready()) {
-            let shadow = candidate.handle().load();
-            if decide(&shadow, &request).allowed != decision.allowed {
-                self.metrics.shadow(target.route, decision.allowed);
-                let route = self.routes.routes().get(target.route).map_or("", |r| r.path.as_str());
-                let (live_reason, candidate_reason) =
-                    (explain(&snapshot, &request).text, explain(&shadow, &request).text);
-                let disagreement = crate::decisions::Disagreement {
-                    request_id: ctx.request_id,
-                    method: session.req_header().method.as_str(),
-                    path: ctx.canonical.path(),
-                    route,
-                    principal: &principal.rendered,
-                    live_allowed: decision.allowed,
-                    live_reason: &live_reason,
-                    candidate_reason: &candidate_reason,
-                };
-                crate::decisions::emit_shadow(&disagreement, self.decision_log == crate::decisions::Policy::OFF);
-            }
-        }
-        if !decision.allowed {
-            // The reason is worked out only for who asked for it: the decision log (in the
-            // record above) and, when `explain_denials` is set, the client.
-            let reason = self.explain_denials.then(|| explain(&snapshot, &request).to_string());
-            return self.reject(session, ctx, 403, "forbidden", reason, &[]).await;
-        }
-        ctx.org = target.org.to_string();
-        ctx.principal = Some(principal);
-        Ok(false)
     }
 
     async fn request_body_filter(
@@ -377,7 +236,7 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         // A declared length was checked in `admit`; a chunked body is counted as it comes.
         ctx.body_bytes += body.as_ref().map_or(0, |b| b.len() as u64);
-        if ctx.body_bytes > self.limits.max_body_bytes {
+        if ctx.body_bytes > self.pipeline.limits().max_body_bytes {
             return Err(Error::explain(ErrorType::HTTPStatus(413), "request body over max_body_bytes"));
         }
         Ok(())
@@ -386,10 +245,10 @@ impl ProxyHttp for Gateway {
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let upstream = self
             .route_upstream
-            .get(ctx.route)
+            .get(ctx.passage.route.unwrap_or(usize::MAX))
             .and_then(|&i| self.upstreams.get(i))
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "route names an unknown upstream"))?;
-        let Some(backend) = upstream.select(ctx.canonical.path().as_bytes(), &ctx.tried) else {
+        let Some(backend) = upstream.select(ctx.passage.canonical.path().as_bytes(), &ctx.tried) else {
             let why = if ctx.tried.is_empty() { "no healthy backend" } else { "no backend accepted the connection" };
             return Err(Error::explain(ErrorType::HTTPStatus(502), why));
         };
@@ -411,7 +270,8 @@ impl ProxyHttp for Gateway {
     ) -> Box<Error> {
         // Nothing was sent: trying the next backend is safe for any method.
         let backends =
-            self.route_upstream.get(ctx.route).and_then(|&i| self.upstreams.get(i)).map_or(0, |u| u.backend_count);
+            self.route_upstream.get(ctx.passage.route.unwrap_or(usize::MAX)).and_then(|&i| self.upstreams.get(i));
+        let backends = backends.map_or(0, |u| u.backend_count);
         e.set_retry(ctx.tried.len() < backends);
         e
     }
@@ -442,7 +302,7 @@ impl ProxyHttp for Gateway {
                 _ => "the request could not be forwarded",
             };
             // The response may already have started; then there is nothing left to say.
-            let _ = self.reject(session, ctx, code, message, None, &[]).await;
+            let _ = self.respond_error(session, ctx, code, message, None, None).await;
         }
         FailToProxy { error_code: code, can_reuse_downstream: false }
     }
@@ -455,8 +315,9 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         // 5. Forward exactly the target that was classified. Usually the client sent it in
         // canonical form already, and the request line is left as it is.
-        if !ctx.canonical.is_target(upstream_request.raw_path()) {
+        if !ctx.passage.canonical.is_target(upstream_request.raw_path()) {
             let uri: http::Uri = ctx
+                .passage
                 .canonical
                 .path_and_query()
                 .parse()
@@ -479,11 +340,11 @@ impl ProxyHttp for Gateway {
             };
             upstream_request.insert_header("x-forwarded-for", forwarded_for)?;
         }
-        if let Some(p) = &ctx.principal {
+        if let Some(p) = &ctx.passage.principal {
             upstream_request.insert_header(PRINCIPAL_HEADER, p.header_value.clone())?;
         }
-        upstream_request.insert_header(ORG_HEADER, ctx.org.as_str())?;
-        if let Some(host) = &ctx.host {
+        upstream_request.insert_header(ORG_HEADER, ctx.passage.org.as_str())?;
+        if let Some(host) = &ctx.passage.host {
             upstream_request.insert_header(http::header::HOST, host.as_str())?;
         }
         upstream_request.insert_header(REQUEST_ID_HEADER, ctx.request_id.to_string())?;
@@ -507,15 +368,15 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        self.metrics.request(ctx.routed.then_some(ctx.route), ctx.decided, status);
-        if let Some(record) = ctx.record.take() {
+        self.metrics.request(ctx.passage.route, ctx.passage.decided, status);
+        if let Some(record) = ctx.passage.record.take() {
             let total_us = ctx.started.map_or(0, |s| u64::try_from(s.elapsed().as_micros()).unwrap_or(u64::MAX));
             let method = session.req_header().method.as_str();
             crate::decisions::emit(
                 &record,
                 ctx.request_id,
                 method,
-                ctx.canonical.path(),
+                ctx.passage.canonical.path(),
                 status,
                 ctx.upstream_us,
                 total_us,
@@ -560,7 +421,7 @@ pub fn server(
         upstreams.push(group);
     }
     let upstreams = Arc::new(upstreams);
-    let mut gateway = Gateway::new(config, policy, verifier, upstreams.clone(), metrics);
+    let mut pipeline = Pipeline::new(config, policy, verifier).observed(config, metrics.clone());
     if let Some(dir) = &config.gateway.candidate_policies {
         let (candidate, error) = LivePolicy::load(dir);
         match error {
@@ -577,8 +438,9 @@ pub fn server(
         let candidate = Arc::new(candidate);
         let reloader = Reloader { live: candidate.clone() };
         server.add_service(pingora::services::background::background_service("candidate reloader", reloader));
-        gateway.candidate = Some(candidate);
+        pipeline = pipeline.shadowed_by(candidate);
     }
+    let gateway = Gateway::new(config, pipeline, upstreams.clone(), metrics);
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     service.threads = Some(config.gateway.threads);
     service.add_tcp(&config.gateway.listen.to_string());

@@ -5,6 +5,7 @@
 //!
 //! Tests named `aNN_`, `bNN_`, ... are the cases of `../shared/security/CASES.md`.
 
+mod agree;
 mod api_tokens;
 mod cases;
 mod conformance;
