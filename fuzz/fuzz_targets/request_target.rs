@@ -1,6 +1,6 @@
 //! Admit and canonicalise, on any bytes. The first byte picks what the rest is: a request
-//! target alone, or a whole request head (parsed as pingora parses it, then admitted, then
-//! its target canonicalised). Whatever is accepted must be the one form the gateway decides
+//! target alone, or a whole request head (parsed as an HTTP/1.1 parser parses it, then
+//! admitted, then its target canonicalised). Whatever is accepted must be the one form the gateway decides
 //! on and forwards: a fixed point of canonicalisation, with no `.`, `..` or empty segment
 //! and no encoded separator.
 #![no_main]
@@ -59,15 +59,19 @@ fn check_head(raw: &[u8]) {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Request::new(&mut headers);
     let Ok(httparse::Status::Complete(len)) = parsed.parse(raw) else { return };
-    let (Some(method), Some(path)) = (parsed.method, parsed.path) else { return };
-    let Ok(mut head) = pingora_http::RequestHeader::build(method, path.as_bytes(), None) else { return };
+    let (Some(_method), Some(path)) = (parsed.method, parsed.path) else { return };
+    let mut head = http::HeaderMap::new();
     for h in parsed.headers.iter() {
-        if head.append_header(h.name.to_string(), h.value).is_err() {
+        let (Ok(name), Ok(value)) =
+            (http::HeaderName::from_bytes(h.name.as_bytes()), http::HeaderValue::from_bytes(h.value))
+        else {
             return;
-        }
+        };
+        head.append(name, value);
     }
     let limits = Limits::default();
-    if portcullis::admit::admit(&head, &raw[..len], &limits).is_ok() {
-        check_target(head.raw_path());
+    let wire = portcullis::admit::Wire::from_raw(&raw[..len]);
+    if portcullis::admit::admit(&head, &wire, &limits).is_ok() {
+        check_target(path.as_bytes());
     }
 }
