@@ -32,7 +32,7 @@ if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null || ! command -v 
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-cargo build --release --quiet --bin portcullis --example load_world --example bare_pingora
+cargo build --release --quiet --bin portcullis --example load_world --example bare_hyper
 
 work=$(mktemp -d)
 pids=()
@@ -100,7 +100,7 @@ declare -A PID
 "$NGINX" -c "$work/nginx-up/nginx.conf" -p "$work/nginx-up" & pids+=($!); PID[direct]=$!
 "$NGINX" -c "$work/nginx-proxy/nginx.conf" -p "$work/nginx-proxy" & pids+=($!); PID[nginx]=$!
 "$NGINX" -c "$work/nginx-ka/nginx.conf" -p "$work/nginx-ka" & pids+=($!); PID[nginx-ka]=$!
-./target/release/examples/bare_pingora --listen "127.0.0.1:$BARE" --upstream "127.0.0.1:$UP" --threads "$THREADS" 2>/dev/null & pids+=($!); PID[pingora]=$!
+./target/release/examples/bare_hyper --listen "127.0.0.1:$BARE" --upstream "127.0.0.1:$UP" --threads "$THREADS" 2>/dev/null & pids+=($!); PID[pingora]=$!
 sed -i "s/^policies = .*/policies = \"policies\"\nthreads = $THREADS/" "$work/world/config.toml"
 ./target/release/portcullis serve --config "$work/world/config.toml" 2>"$work/portcullis.log" & pids+=($!); PID[portcullis]=$!
 

@@ -2,7 +2,7 @@
 # when they are missing and this shell may (root, apt-get), and says plainly what it could
 # not set up. Nothing is installed when everything is there already.
 #
-#   ensure tool:package ...    e.g. ensure cmake:cmake nginx:nginx
+#   ensure tool:package ...    e.g. ensure nginx:nginx
 #
 # A tool is a command name, or a glob of a path that must exist (PostgreSQL's server is not
 # on PATH: /usr/lib/postgresql/*/bin/pg_ctl). Sets UNAVAILABLE to the packages still missing.

@@ -1,18 +1,19 @@
 //! Step 0 of a request's path: admit the request head before anything reads it.
 //!
-//! pingora has already refused what HTTP/1.1 parsing cannot accept (bad Content-Length
-//! values, `Transfer-Encoding` it cannot frame, NUL or bare CR in header values, duplicate
-//! Host). What it passes on but a strict gateway must not
-//! (`../shared/notes/pingora-0.9-defaults.md`, `../shared/security/CASES.md` B, C, E):
+//! hyper has already refused what HTTP/1.1 parsing cannot accept (bad Content-Length
+//! values, `Transfer-Encoding` other than chunked, NUL or bare CR in header values, a
+//! request line it cannot read). What it passes on but a strict gateway must not
+//! (`../shared/security/CASES.md` B, C, E), seen in the parsed head and, for what parsing
+//! loses, in the [`Wire`] record of the bytes:
 //!
-//! - heads over the configured size or header count: 431 (pingora's own limits are 256
-//!   headers and 1 MiB, not configurable);
+//! - heads over the configured size or header count: 431;
 //! - a declared body over the configured size: 413 (a chunked body is counted as it
 //!   streams, in the gateway);
-//! - `Content-Length` together with `Transfer-Encoding`, a `Transfer-Encoding` other than
-//!   exactly `chunked`, or `Content-Length` given twice or as a list (even `3, 3`): 400, since
-//!   the upstream may frame the body differently from the gateway;
-//! - a `#` in the target (pingora drops the fragment silently): 400;
+//! - `Content-Length` together with `Transfer-Encoding` (hyper drops the length), a
+//!   `Transfer-Encoding` other than exactly `chunked`, or `Content-Length` given twice (hyper
+//!   keeps one of two equal lines) or as a list (even `3, 3`): 400, since the upstream may
+//!   frame the body differently from the gateway;
+//! - a `#` in the target (the parsed URI drops the fragment silently): 400;
 //! - a Host that is not one plain host name or address with an optional port: 400. A valid
 //!   one is put in canonical form (lower case, no trailing dot), which is what the upstream
 //!   receives.
@@ -74,8 +75,8 @@ pub struct Wire {
     pub head_bytes: usize,
     /// The request line carried a `#`.
     pub fragment: bool,
-    /// A `Content-Length` line came.
-    pub length_line: bool,
+    /// `Content-Length` lines that came.
+    pub length_lines: usize,
 }
 
 impl Wire {
@@ -83,11 +84,13 @@ impl Wire {
     pub fn from_raw(raw: &[u8]) -> Wire {
         let mut lines = raw.split(|&b| b == b'\n');
         let fragment = lines.next().is_some_and(|request_line| request_line.contains(&b'#'));
-        let length_line = lines.any(|line| {
-            let name = line.split(|&b| b == b':').next().unwrap_or(&[]);
-            name.eq_ignore_ascii_case(b"content-length")
-        });
-        Wire { head_bytes: raw.len(), fragment, length_line }
+        let length_lines = lines
+            .filter(|line| {
+                let name = line.split(|&b| b == b':').next().unwrap_or(&[]);
+                name.eq_ignore_ascii_case(b"content-length")
+            })
+            .count();
+        Wire { head_bytes: raw.len(), fragment, length_lines }
     }
 
     /// For a head that never crossed a wire (explain): as HTTP/1.1 would send it.
@@ -97,7 +100,7 @@ impl Wire {
         Wire {
             head_bytes: line + fields + 2,
             fragment: target.contains(&b'#'),
-            length_line: headers.contains_key(http::header::CONTENT_LENGTH),
+            length_lines: headers.get_all(http::header::CONTENT_LENGTH).iter().count(),
         }
     }
 }
@@ -115,7 +118,11 @@ pub fn admit(headers: &http::HeaderMap, wire: &Wire, limits: &Limits) -> Result<
     if wire.fragment {
         return Err(Refused::Fragment);
     }
-    let raw_has_length = wire.length_line;
+    // A parser may merge equal lengths given twice; the wire shows both.
+    if wire.length_lines > 1 {
+        return Err(Refused::BadContentLength);
+    }
+    let raw_has_length = wire.length_lines > 0;
 
     let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
     let length = match (lengths.next(), lengths.next()) {
@@ -264,7 +271,7 @@ mod tests {
         assert_eq!(refused(&[("content-length", "+3")]), Some(400));
         assert_eq!(refused(&[("content-length", "3")]), None);
         assert_eq!(refused(&[("transfer-encoding", "Chunked")]), None);
-        // pingora drops Content-Length from the parsed head when both came; the raw head has it.
+        // hyper drops Content-Length from the parsed head when both came; the raw head has it.
         let h = head(&[("transfer-encoding", "chunked")]);
         let mut sent = raw(&h);
         sent.splice(sent.len() - 2..sent.len() - 2, b"Content-Length: 5\r\n".iter().copied());

@@ -1,8 +1,8 @@
 //! Step 1 of a request's path: canonicalise the request target, once.
 //!
-//! pingora passes the target through raw (`/public/../admin`, `%2F`, `;`, raw `\` all reach
-//! the proxy untouched; see `../shared/notes/pingora-0.9-defaults.md`), and upstream
-//! frameworks disagree about how to read such paths. So the gateway decides on one form,
+//! The HTTP library passes the target through raw (`/public/../admin`, `%2F` and `;` all
+//! reach the proxy untouched), and upstream frameworks disagree about how to read such
+//! paths. So the gateway decides on one form,
 //! and forwards exactly that form, never the bytes the client sent. Anything ambiguous is
 //! rejected (400) rather than guessed at (`../shared/security/CASES.md`, section A):
 //!
@@ -14,8 +14,8 @@
 //! - `.` and `..` segments (raw or encoded) and empty segments (`//`) are rejected; one
 //!   trailing `/` is dropped, so `/a/` and `/a` are the same resource;
 //! - `;` (matrix parameters) is rejected, raw or encoded;
-//! - a space is rejected, raw or as `%20`: pingora percent-encodes a raw space in the
-//!   request line before the gateway sees it, so `%20` cannot be told from one;
+//! - a space is rejected, raw or as `%20` (a proxy in front may have escaped a raw one, so
+//!   `%20` cannot be told from one);
 //! - the forwarded path is rebuilt from the decoded segments with one encoding (unreserved
 //!   bytes and `!$&'()*+,=:@` as they are, everything else `%XX` upper case), so `%7e`,
 //!   `%7E` and `~` forward alike;
@@ -413,7 +413,7 @@ mod tests {
         assert_eq!(canon("/a%ff").unwrap_err(), CanonError::InvalidUtf8);
         assert!(matches!(canon("/public%EF%BC%8Fadmin").unwrap_err(), CanonError::Confusable { .. }));
         assert!(matches!(canon("/public%E2%88%95admin").unwrap_err(), CanonError::Confusable { .. }));
-        // Raw non-ASCII (pingora passes valid UTF-8 through raw) must be percent-encoded.
+        // Raw non-ASCII (a parser may pass valid UTF-8 through raw) must be percent-encoded.
         assert_eq!(canon("/caf\u{e9}").unwrap_err(), CanonError::ForbiddenByte { byte: 0xc3 });
         assert_eq!(canon("/a%2").unwrap_err(), CanonError::BadEscape);
         assert_eq!(canon("/a%zz").unwrap_err(), CanonError::BadEscape);

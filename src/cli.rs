@@ -305,6 +305,15 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
     let tokens = std::sync::Arc::new(crate::auth::StoredTokens::default());
     let routes = config.routes.routes().iter().map(|r| r.path.clone()).collect();
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(routes));
+    // The routes are published with the policies, and reload with them.
+    let source = crate::reload::RouteSource {
+        config: path.to_path_buf(),
+        upstreams: config.upstreams.iter().map(|u| u.name.clone()).collect(),
+        metrics: Some(metrics.clone()),
+    };
+    if let Err(e) = policy.follow_routes(source, config.routes.clone()) {
+        return report(&e);
+    }
     let control = match &config.admin {
         Some(admin) => match crate::control::open(admin, policy.clone(), tokens.clone(), metrics.clone()) {
             Ok(c) => Some((admin.listen, c)),
@@ -318,20 +327,21 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
         (Some(v), Some(_)) => Some(std::sync::Arc::new(v.with_stored_tokens(tokens))),
         (v, _) => v.map(std::sync::Arc::new),
     };
-    let (mut server, upstreams) =
-        match crate::gateway::server(&config, policy.clone(), verifier.clone(), metrics.clone(), upgrade) {
-            Ok(server) => server,
-            Err(e) => return report(&e),
-        };
+    let upstreams = crate::gateway::upstream_groups(&config);
+    let mut extras = crate::gateway::Extras::default();
     if let Some((listen, control)) = control {
         eprintln!("portcullis: admin API listening on {listen}");
-        let config = std::sync::Arc::new(config.clone());
-        let observed = crate::admin::Observed { config, metrics, upstreams, policy };
-        let api = crate::admin::AdminApi { control, verifier, observed };
-        server.add_service(crate::admin::service(listen, api));
+        let observed = crate::admin::Observed {
+            config: std::sync::Arc::new(config.clone()),
+            metrics: metrics.clone(),
+            upstreams: std::sync::Arc::new(upstreams.clone()),
+            policy: policy.clone(),
+        };
+        let api = crate::admin::AdminApi { control, verifier: verifier.clone(), observed };
+        extras.admin = Some((listen, std::sync::Arc::new(api)));
     }
     if let Some((addrs, key)) = &demo {
-        server.add_service(crate::demo::sample_service(addrs));
+        extras.sample.clone_from(addrs);
         match crate::demo::banner(&config, key, addrs) {
             Ok(text) => {
                 // Whoever reads it may have gone (`portcullis demo | head`): the gateway runs on.
@@ -343,7 +353,10 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
         }
     }
     eprintln!("portcullis: listening on {} (policies: {})", config.gateway.listen, config.gateway.policies.display());
-    server.run_forever()
+    match crate::gateway::run(&config, policy, verifier, metrics, upstreams, extras, upgrade) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e),
+    }
 }
 
 /// `portcullis explain`: the policies (and the store's orgs, with `[admin]`) as the gateway
@@ -369,6 +382,7 @@ fn explain_request(
     if let Some(e) = error {
         eprintln!("warning: the policies do not validate, so the gateway is not ready:\n{}", e.to_string().trim_end());
     }
+    policy.set_routes(config.routes.clone());
     let policy = std::sync::Arc::new(policy);
     let tokens = std::sync::Arc::new(crate::auth::StoredTokens::default());
     // Only reads: no migration, no LISTEN, nothing created.
@@ -407,24 +421,31 @@ fn admin_call(conn: &client::Connection, call: Result<client::Call, client::Clie
     }
 }
 
-/// Runs the sample platform upstream alone.
+/// Runs the sample platform upstream alone, until SIGTERM or SIGINT.
 fn upstream(listen: std::net::SocketAddr) -> ExitCode {
-    if let Err(e) = std::net::TcpListener::bind(listen) {
-        return report(&format!("cannot listen on {listen}: {e}"));
-    }
-    // SIGTERM and SIGINT stop it at once: it holds nothing worth a grace period (pingora's
-    // default waits five minutes).
-    let conf = pingora::server::configuration::ServerConf {
-        grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(1),
-        ..Default::default()
+    let listener = match crate::gateway::listener::bind(listen) {
+        Ok(l) => l,
+        Err(e) => return report(&format!("cannot listen on {listen}: {e}")),
     };
-    let mut server =
-        pingora::server::Server::new_with_opt_and_conf(pingora::server::configuration::Opt::default(), conf);
-    server.bootstrap();
-    server.add_service(crate::demo::sample_service(&[listen]));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return report(&format!("cannot start a runtime: {e}")),
+    };
     eprintln!("portcullis: sample platform listening on {listen}");
-    server.run_forever()
+    runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            return report(&"cannot listen for SIGTERM and SIGINT");
+        };
+        tokio::spawn(crate::serve::serve(listener, std::sync::Arc::new(crate::demo::SampleUpstream), stopping));
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = stop.send(true);
+        ExitCode::SUCCESS
+    })
 }
 
 /// Prints an error at the binary's edge (one line, or the whole list) and exits 2.

@@ -18,6 +18,8 @@
 //! max_body_bytes = 10485760
 //! idle_timeout_secs = 60
 //! body_timeout_secs = 30
+//! head_timeout_secs = 10       # from the first byte of a request head to its last
+//! max_connections = 50000      # past it, the longest-idle connection is closed
 //!
 //! [auth]                       # tokens: `Authorization: Bearer <JWT>`
 //! principal_claim = "sub"      # the default
@@ -214,11 +216,6 @@ pub struct Tls {
 }
 
 /// Limits on what a client may send, with safe defaults.
-///
-/// There is no limit on the time to send a request head: pingora reads it before any
-/// gateway code runs, with its own fixed 60-second timer per read, so a client sending one
-/// byte every 50 seconds keeps a connection open. After a first request, `idle_timeout`
-/// closes an idle connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub max_target_bytes: usize,
@@ -229,6 +226,11 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Time allowed between reads of a request body.
     pub body_timeout: Duration,
+    /// Time allowed for a request head, from its first byte to its last (slowloris), and
+    /// for a TLS handshake.
+    pub head_timeout: Duration,
+    /// Open client connections at most; past it, the longest-idle one is closed.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -240,6 +242,8 @@ impl Default for Limits {
             max_body_bytes: 10 * 1024 * 1024,
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),
+            head_timeout: Duration::from_secs(10),
+            max_connections: 50_000,
         }
     }
 }
@@ -514,6 +518,8 @@ fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {
         "max_body_bytes",
         "idle_timeout_secs",
         "body_timeout_secs",
+        "head_timeout_secs",
+        "max_connections",
     ];
     t.check_keys(p, &keys, &[]);
     let mut limits = Limits::default();
@@ -543,6 +549,12 @@ fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {
     }
     if let Some(n) = positive(p, "body_timeout_secs") {
         limits.body_timeout = Duration::from_secs(n);
+    }
+    if let Some(n) = positive(p, "head_timeout_secs") {
+        limits.head_timeout = Duration::from_secs(n);
+    }
+    if let Some(n) = positive(p, "max_connections") {
+        limits.max_connections = size(n);
     }
     limits
 }

@@ -14,11 +14,8 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use http::Response;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use pingora::apps::http_app::ServeHttp;
-use pingora::protocols::http::ServerSession;
 
 use crate::auth::AuthSpec;
 use crate::config::Config;
@@ -107,7 +104,7 @@ pub fn check(config: &Config) -> Result<Vec<SocketAddr>, DemoError> {
             if addrs.contains(&addr) {
                 continue;
             }
-            // Bound and released at once: a clear error now instead of pingora's at start.
+            // Bound and released at once: a clear error now, before anything starts.
             TcpListener::bind(addr).map_err(|source| DemoError::Bind {
                 addr,
                 upstream: upstream.name.clone(),
@@ -198,19 +195,19 @@ pub fn banner(config: &Config, key: &DemoKey, upstreams: &[SocketAddr]) -> Resul
 /// The sample platform: answers each request with what it received, as JSON.
 pub struct SampleUpstream;
 
-#[async_trait]
-impl ServeHttp for SampleUpstream {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+impl crate::serve::App for SampleUpstream {
+    async fn call(&self, request: http::Request<hyper::body::Incoming>) -> Response<Vec<u8>> {
+        use http_body_util::BodyExt as _;
+        let (head, mut body) = request.into_parts();
         let mut body_bytes = 0usize;
         while body_bytes < SAMPLE_BODY_CAP {
-            match session.read_request_body().await {
-                Ok(Some(chunk)) => body_bytes += chunk.len(),
-                Ok(None) | Err(_) => break,
+            match body.frame().await {
+                Some(Ok(frame)) => body_bytes += frame.data_ref().map_or(0, bytes::Bytes::len),
+                Some(Err(_)) | None => break,
             }
         }
-        let head = session.req_header();
         let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let path = String::from_utf8_lossy(head.raw_path()).into_owned();
+        let path = head.uri.path_and_query().map_or_else(|| head.uri.to_string(), |pq| pq.as_str().to_string());
         let json = if path == "/healthz" {
             serde_json::json!({ "status": "ok" })
         } else {
@@ -218,9 +215,9 @@ impl ServeHttp for SampleUpstream {
                 "service": "sample platform",
                 "method": head.method.as_str(),
                 "path": path,
-                "principal": header(crate::gateway::PRINCIPAL_HEADER),
-                "org": header(crate::gateway::ORG_HEADER),
-                "request_id": header(crate::gateway::REQUEST_ID_HEADER),
+                "principal": header(crate::gateway::forward::PRINCIPAL_HEADER),
+                "org": header(crate::gateway::forward::ORG_HEADER),
+                "request_id": header(crate::gateway::forward::REQUEST_ID_HEADER),
                 "body_bytes": body_bytes,
             })
         };
@@ -232,14 +229,4 @@ impl ServeHttp for SampleUpstream {
             .body(body)
             .unwrap_or_default()
     }
-}
-
-/// A pingora service running [`SampleUpstream`] on `addrs`.
-pub fn sample_service(addrs: &[SocketAddr]) -> impl pingora::services::Service + 'static {
-    let app = pingora::apps::http_app::HttpServer::new_app(SampleUpstream);
-    let mut service = pingora::services::listening::Service::new("sample platform".into(), app);
-    for addr in addrs {
-        service.add_tcp(&addr.to_string());
-    }
-    service
 }

@@ -65,7 +65,9 @@ pub fn dry_run(pipeline: &Pipeline, method: &str, target: &str, headers: &http::
         Head { method, target: target.as_bytes(), headers, wire: Wire::rendered(method, target.as_bytes(), headers) };
     let mut passage = Passage::default();
     let verdict = pipeline.verdict(&head, 0, &mut passage, false);
-    let resolved = passage.route.and_then(|_| pipeline.routes().resolve(method, &passage.canonical).ok());
+    let snapshot = pipeline.policy().handle().load();
+    let table = snapshot.routes().map(|r| &r.table);
+    let resolved = passage.route.and(table).and_then(|t| t.resolve(method, &passage.canonical).ok());
     let (status, reason) = match verdict {
         Verdict::Forward => (200, passage.reason.clone().unwrap_or_default()),
         Verdict::Reject(r) => {
@@ -82,7 +84,7 @@ pub fn dry_run(pipeline: &Pipeline, method: &str, target: &str, headers: &http::
     DryRun {
         status,
         canonical: passage.canonical_ok.then(|| passage.canonical.path_and_query()),
-        route: resolved.as_ref().and_then(|t| pipeline.routes().routes().get(t.route)).map(|r| r.path.clone()),
+        route: resolved.as_ref().zip(table).and_then(|(t, table)| table.routes().get(t.route)).map(|r| r.path.clone()),
         principal: passage.principal.as_ref().map(|p| p.rendered.clone()),
         resource: resolved.map(|t| Resource {
             org: t.org.into(),

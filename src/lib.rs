@@ -8,7 +8,8 @@
 //! 3. [`auth`]enticate the caller (JWT, or a service account's API token) as a typed
 //!    [`principal`]: a user, or a service account of one org,
 //! 4. [`decide`] against the live [`Snapshot`], loaded once from a [`SnapshotHandle`],
-//! 5. forward to an [`upstream`] or reject; [`gateway`] wires the steps into pingora.
+//! 5. forward to an upstream or reject; [`gateway`] is the data plane that runs the steps
+//!    (its `pipeline`) on hyper, one runtime per core.
 //!
 //! The permission model is `../shared/MODEL.md`. Policy text becomes a snapshot through
 //! [`policy`] (parse, validate, compile); [`source`] reads policy folders; [`explain`]
@@ -43,15 +44,14 @@ pub mod policy;
 pub mod principal;
 pub mod reload;
 pub mod route;
+pub mod serve;
 pub mod snapshot;
 pub mod source;
 pub mod store;
 pub mod strmap;
 pub mod swap;
-pub mod tls;
 pub(crate) mod tomlwalk;
 pub mod transfer;
-pub mod upstream;
 
 pub use decide::{Decision, Reason, Request, decide};
 pub use model::{Verb, VerbSet};

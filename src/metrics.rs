@@ -1,13 +1,18 @@
 //! What the gateway counts, and its Prometheus text exposition (`GET /metrics` on the admin
 //! listener).
 //!
-//! Every counter is an atomic in a table sized at start (routes × decision × status), and
+//! Every counter is an atomic in a table sized at start (route slots × decision × status), and
 //! every histogram a fixed set of buckets, so recording a request is a few relaxed atomic
 //! adds: no lock, no allocation, no label map on the request path. Labels are put together
 //! only when `/metrics` is scraped.
 
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Route patterns counted apart over a gateway's life (reloads add patterns); requests on
+/// patterns past this many are counted under `-`.
+pub const ROUTE_SLOTS: usize = 256;
 
 /// The statuses counted by value; anything else is counted as `other`.
 const STATUSES: [u16; 20] =
@@ -95,8 +100,9 @@ const STORE_LAG_MS: &[u64] = &[1, 2, 5, 10, 25, 50, 100, 250, 1_000, 10_000];
 /// The gateway's counters.
 #[derive(Debug)]
 pub struct Metrics {
-    /// Route patterns, in config order; requests no route matched are counted under `-`.
-    routes: Vec<String>,
+    /// Route patterns, each in the slot it was first given; requests no route matched are
+    /// counted under `-`. Locked only when routes are bound (start, reload) and on a scrape.
+    routes: Mutex<Vec<String>>,
     /// (route + 1) × decision × status.
     requests: Box<[AtomicU64]>,
     pub decision_latency: Histogram,
@@ -110,11 +116,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(routes: Vec<String>) -> Metrics {
-        let n_routes = routes.len();
+    /// Counters with `routes` in the first slots (more are given by [`slots`](Self::slots)).
+    pub fn new(mut routes: Vec<String>) -> Metrics {
+        routes.truncate(ROUTE_SLOTS);
+        let n_routes = ROUTE_SLOTS;
         let cells = (n_routes + 1) * Decided::ALL.len() * (STATUSES.len() + 1);
         Metrics {
-            routes,
+            routes: Mutex::new(routes),
             requests: (0..cells).map(|_| AtomicU64::new(0)).collect(),
             decision_latency: Histogram::new(DECISION_NS),
             upstream_latency: Histogram::new(UPSTREAM_US),
@@ -124,16 +132,36 @@ impl Metrics {
         }
     }
 
-    /// Counts one disagreement of the candidate policy with the live one on `route`.
+    /// The slot of each pattern: the one it had, or a new one (`usize::MAX`, counted under
+    /// `-`, once every slot is taken).
+    pub fn slots<'a>(&self, patterns: impl Iterator<Item = &'a str>) -> Vec<usize> {
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        patterns
+            .map(|p| match routes.iter().position(|r| r == p) {
+                Some(i) => i,
+                None if routes.len() < ROUTE_SLOTS => {
+                    routes.push(p.to_string());
+                    routes.len() - 1
+                }
+                None => usize::MAX,
+            })
+            .collect()
+    }
+
+    fn labels(&self) -> Vec<String> {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts one disagreement of the candidate policy with the live one on route slot `route`.
     pub fn shadow(&self, route: usize, live_allowed: bool) {
         let table = if live_allowed { &self.shadow_allow_to_deny } else { &self.shadow_deny_to_allow };
-        if let Some(c) = table.get(route.min(self.routes.len())) {
+        if let Some(c) = table.get(route.min(ROUTE_SLOTS)) {
             c.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn cell(&self, route: Option<usize>, decided: Decided, status: u16) -> usize {
-        let route = route.filter(|r| *r < self.routes.len()).map_or(0, |r| r + 1);
+        let route = route.filter(|r| *r < ROUTE_SLOTS).map_or(0, |r| r + 1);
         let status = STATUSES.iter().position(|s| *s == status).unwrap_or(OTHER_STATUS);
         (route * Decided::ALL.len() + decided.index()) * (STATUSES.len() + 1) + status
     }
@@ -157,8 +185,9 @@ impl Metrics {
             "# HELP portcullis_requests_total Requests answered, by route pattern, decision and status.\n\
              # TYPE portcullis_requests_total counter"
         );
-        for route in 0..=self.routes.len() {
-            let label = if route == 0 { "-" } else { self.routes.get(route - 1).map_or("-", String::as_str) };
+        let labels = self.labels();
+        for route in 0..=labels.len() {
+            let label = if route == 0 { "-" } else { labels.get(route - 1).map_or("-", String::as_str) };
             let route = route.checked_sub(1);
             for decided in Decided::ALL {
                 for (si, status) in STATUSES.iter().map(|s| s.to_string()).chain(["other".to_string()]).enumerate() {
@@ -186,7 +215,7 @@ impl Metrics {
             for (i, c) in table.iter().enumerate() {
                 let n = c.load(Ordering::Relaxed);
                 if n > 0 {
-                    let label = self.routes.get(i).map_or("-", String::as_str);
+                    let label = labels.get(i).map_or("-", String::as_str);
                     let _ = writeln!(
                         out,
                         "portcullis_shadow_disagreements_total{{route=\"{}\",change=\"{change}\"}} {n}",

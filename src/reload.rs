@@ -5,6 +5,10 @@
 //! whole, the last good snapshot keeps serving, and the error (file, line, what to fix) is
 //! reported. A gateway that starts without a valid policy is *not ready*: it answers every
 //! request 503 until a valid set appears, and never decides against a partial or empty one.
+//!
+//! A gateway's routes (the `[[route]]` tables of its config file) are part of the snapshot:
+//! a change to the config file, or SIGHUP, reads them again with the policies, and both are
+//! published together or not at all.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,12 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use notify::{RecursiveMode, Watcher};
-use pingora::server::ShutdownWatch;
-use pingora::services::background::BackgroundService;
 
 use crate::policy::{self, FileMode, LoadError, PolicyErrors, SourceText};
+use crate::route::{RouteTable, Routes, RoutesError};
 use crate::snapshot::Snapshot;
 use crate::source::{load_policy_dir, read_policy_dir};
 use crate::swap::SnapshotHandle;
@@ -44,6 +46,35 @@ pub struct LivePolicy {
     failures: AtomicU64,
     /// When a policy was last published (seconds since the epoch; 0: never).
     published_at: AtomicU64,
+    /// Where the routes are read from on a reload, for a gateway's policy.
+    routes: std::sync::OnceLock<RouteSource>,
+}
+
+/// Where a gateway's routes come from: the `[[route]]` tables of its config file, bound to
+/// the upstream groups it started with and counted in its metrics.
+#[derive(Debug)]
+pub struct RouteSource {
+    pub config: PathBuf,
+    /// The gateway's upstream groups, in config order.
+    pub upstreams: Vec<String>,
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+}
+
+impl RouteSource {
+    /// Binds `table` to the upstream groups and metric slots.
+    pub fn bind(&self, table: RouteTable) -> Result<Routes, RoutesError> {
+        let metric = match &self.metrics {
+            Some(m) => m.slots(table.routes().iter().map(|r| r.path.as_str())),
+            None => vec![usize::MAX; table.routes().len()],
+        };
+        Routes::bind(table, &self.upstreams, metric)
+    }
+
+    /// Reads the config file's routes again.
+    fn read(&self) -> Result<Routes, RoutesError> {
+        let config = crate::config::load(&self.config).map_err(|e| RoutesError::Config(e.to_string()))?;
+        self.bind(config.routes)
+    }
 }
 
 impl LivePolicy {
@@ -62,6 +93,7 @@ impl LivePolicy {
             reloads: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             published_at: AtomicU64::new(if error.is_none() { unix_now() } else { 0 }),
+            routes: std::sync::OnceLock::new(),
         };
         (live, error)
     }
@@ -76,7 +108,29 @@ impl LivePolicy {
             reloads: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             published_at: AtomicU64::new(unix_now()),
+            routes: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Publishes `table` (the config's routes at start) and, from now on, reads the routes
+    /// from `source` on every reload. Only the first call sets the source.
+    pub fn follow_routes(&self, source: RouteSource, table: RouteTable) -> Result<(), RoutesError> {
+        let routes = source.bind(table)?;
+        self.handle.replace_routes(Arc::new(routes));
+        let _ = self.routes.set(source);
+        Ok(())
+    }
+
+    /// Publishes `table` as the routes, unbound to any upstream or metric (explain).
+    pub fn set_routes(&self, table: RouteTable) {
+        let metric = vec![usize::MAX; table.routes().len()];
+        let upstream = vec![usize::MAX; table.routes().len()];
+        self.handle.replace_routes(Arc::new(Routes { table, upstream, metric }));
+    }
+
+    /// The config file the routes are read from, if they are followed.
+    pub fn routes_file(&self) -> Option<&Path> {
+        self.routes.get().map(|s| s.config.as_path())
     }
 
     /// Where the snapshot is published.
@@ -104,6 +158,16 @@ impl LivePolicy {
     /// again), so a reload never puts an older stored org back. After
     /// [`RELOAD_ATTEMPTS`] such races it compiles holding the lock, to finish.
     pub fn reload(&self) -> Result<u64, LoadError> {
+        let routes = match self.routes.get().map(RouteSource::read).transpose() {
+            Ok(routes) => routes.map(Arc::new),
+            Err(e) => return self.publish_reload(Err(e.into())),
+        };
+        let with_routes = |compiled: Result<Snapshot, LoadError>| {
+            compiled.map(|mut snapshot| {
+                snapshot.routes = routes.clone();
+                snapshot
+            })
+        };
         let mut attempt = 0;
         loop {
             let (orgs, generation) = {
@@ -113,11 +177,11 @@ impl LivePolicy {
             let compiled = compile_with_stored(&self.dir, &orgs);
             let stored = self.lock_stored();
             if stored.generation == generation {
-                return self.publish_reload(compiled);
+                return self.publish_reload(with_routes(compiled));
             }
             attempt += 1;
             if attempt >= RELOAD_ATTEMPTS {
-                return self.publish_reload(compile_with_stored(&self.dir, &stored.orgs));
+                return self.publish_reload(with_routes(compile_with_stored(&self.dir, &stored.orgs)));
             }
         }
     }
@@ -275,37 +339,53 @@ fn compile_with_stored(dir: &Path, stored: &BTreeMap<String, Arc<StoredText>>) -
 
 /// The background task that reloads a [`LivePolicy`] on file changes and SIGHUP.
 pub struct Reloader {
-    pub live: Arc<LivePolicy>,
+    live: Arc<LivePolicy>,
+    /// File events, taken by the task when it starts.
+    changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<std::time::Instant>>>,
+    _watchers: Vec<notify::RecommendedWatcher>,
 }
 
-#[async_trait]
-impl BackgroundService for Reloader {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let (tx, mut changed) = tokio::sync::mpsc::unbounded_channel::<std::time::Instant>();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            // Any event (or a watch error) is a reason to look again; reading a folder that
-            // did not change publishes an identical policy, which is harmless.
-            let interesting = event.map_or(true, |e| !matches!(e.kind, notify::EventKind::Access(_)));
-            if interesting {
-                let _ = tx.send(std::time::Instant::now());
-            }
-        });
-        let _watcher = match watcher {
-            Ok(mut w) => match w.watch(&self.live.dir, RecursiveMode::NonRecursive) {
-                Ok(()) => Some(w),
-                Err(e) => {
-                    eprintln!(
-                        "portcullis: cannot watch {} for changes ({e}); reload with SIGHUP",
-                        self.live.dir.display()
-                    );
-                    None
-                }
-            },
-            Err(e) => {
-                eprintln!("portcullis: cannot watch for file changes ({e}); reload with SIGHUP");
-                None
-            }
+impl Reloader {
+    /// Watches the policies folder (and the config file whose routes `live` follows) from
+    /// now on, before the gateway serves: a change made just after start is not missed.
+    pub fn new(live: Arc<LivePolicy>) -> Reloader {
+        let (tx, changes) = tokio::sync::mpsc::unbounded_channel::<std::time::Instant>();
+        // Any event (or a watch error) is a reason to look again; reading a folder that did
+        // not change publishes an identical policy, which is harmless.
+        let interesting = |event: &notify::Result<notify::Event>| {
+            event.as_ref().map_or(true, |e| !matches!(e.kind, notify::EventKind::Access(_)))
         };
+        let policies_tx = tx.clone();
+        let mut watchers: Vec<_> = watch(&live.dir, move |event| {
+            if interesting(&event) {
+                let _ = policies_tx.send(std::time::Instant::now());
+            }
+        })
+        .into_iter()
+        .collect();
+        // The config file's folder, for events on the config file (an editor may replace
+        // the file, which a watch on the file itself would not survive).
+        watchers.extend(live.routes_file().and_then(|config| {
+            let name = config.file_name()?.to_owned();
+            let folder = config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            watch(folder, move |event| {
+                let about_config =
+                    event.as_ref().map_or(true, |e| e.paths.iter().any(|p| p.file_name() == Some(&name)));
+                if about_config && interesting(&event) {
+                    let _ = tx.send(std::time::Instant::now());
+                }
+            })
+        }));
+        Reloader { live, changes: Mutex::new(Some(changes)), _watchers: watchers }
+    }
+}
+
+impl Reloader {
+    /// Reloads on file changes and SIGHUP until `stopping` becomes true (run it on a
+    /// runtime).
+    pub async fn run(self, mut stopping: tokio::sync::watch::Receiver<bool>) {
+        let taken = self.changes.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(mut changed) = taken else { return };
         let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(s) => {
                 // From here on SIGHUP reloads (before, it would have ended the process).
@@ -319,7 +399,7 @@ impl BackgroundService for Reloader {
         };
         loop {
             tokio::select! {
-                _ = shutdown.changed() => return,
+                () = crate::serve::stopped(&mut stopping) => return,
                 Some(first) = changed.recv() => {
                     // Wait for a quiet moment: SETTLE with no event (an editor's save, or a
                     // tool writing several files, is a burst), at most MAX_SETTLE_ROUNDS
@@ -340,6 +420,28 @@ impl BackgroundService for Reloader {
                     self.live.reload_and_report("SIGHUP");
                 }
             }
+        }
+    }
+}
+
+/// A watch on `folder` calling `on_event`; `None`, with the reason on stderr, if the
+/// system cannot watch it (then SIGHUP still reloads).
+fn watch(
+    folder: &Path,
+    on_event: impl Fn(notify::Result<notify::Event>) + Send + 'static,
+) -> Option<notify::RecommendedWatcher> {
+    let mut watcher = match notify::recommended_watcher(on_event) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("portcullis: cannot watch for file changes ({e}); reload with SIGHUP");
+            return None;
+        }
+    };
+    match watcher.watch(folder, RecursiveMode::NonRecursive) {
+        Ok(()) => Some(watcher),
+        Err(e) => {
+            eprintln!("portcullis: cannot watch {} for changes ({e}); reload with SIGHUP", folder.display());
+            None
         }
     }
 }

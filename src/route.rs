@@ -141,6 +141,48 @@ struct Node {
     tail: Option<usize>,
 }
 
+/// The route table a snapshot decides with, bound to the running gateway: for each route,
+/// the upstream group it forwards to and the metrics slot it is counted in. It is part of
+/// the snapshot, so routes and policies change together, in one publication.
+#[derive(Clone, Debug)]
+pub struct Routes {
+    pub table: RouteTable,
+    /// Per route: the index of its upstream group.
+    pub upstream: Vec<usize>,
+    /// Per route: its slot in the request metrics.
+    pub metric: Vec<usize>,
+}
+
+impl Routes {
+    /// Binds `table` to the gateway's upstream groups (by name, in config order) and metric
+    /// slots. A route naming a group the gateway did not start with is an error: upstream
+    /// groups are made at start.
+    pub fn bind(table: RouteTable, upstreams: &[String], metric: Vec<usize>) -> Result<Routes, RoutesError> {
+        let mut upstream = Vec::with_capacity(table.routes.len());
+        for r in &table.routes {
+            let i = upstreams
+                .iter()
+                .position(|u| *u == r.upstream)
+                .ok_or_else(|| RoutesError::NewUpstream { route: r.path.clone(), upstream: r.upstream.clone() })?;
+            upstream.push(i);
+        }
+        Ok(Routes { table, upstream, metric })
+    }
+}
+
+/// Why a route table was not taken on a reload.
+#[derive(Debug, thiserror::Error)]
+pub enum RoutesError {
+    /// The config file does not load; the text names the file, line and key.
+    #[error("the routes were not reloaded: {0}")]
+    Config(String),
+    #[error(
+        "route '{route}' names upstream '{upstream}', which this gateway did not start with: upstream groups are \
+         made at start, so restart the gateway to add one"
+    )]
+    NewUpstream { route: String, upstream: String },
+}
+
 /// Every route, compiled into a segment trie.
 #[derive(Clone, Debug)]
 pub struct RouteTable {

@@ -36,6 +36,9 @@ pub struct Snapshot {
     /// changes, so replacing one org copies pointers, not keys.
     pub(crate) org_index: Arc<StrMap<u32>>,
     pub(crate) orgs: Vec<Arc<OrgSnapshot>>,
+    /// The gateway's routes, published with the policies; `None` outside a gateway (and
+    /// carried over from the snapshot replaced when a new one comes without).
+    pub(crate) routes: Option<Arc<crate::route::Routes>>,
 }
 
 impl Snapshot {
@@ -68,7 +71,24 @@ impl Snapshot {
     /// Builds a snapshot from compiled orgs (revision 0).
     pub(crate) fn from_orgs(globals: Arc<Globals>, orgs: Vec<Arc<OrgSnapshot>>) -> Snapshot {
         let org_index = orgs.iter().enumerate().map(|(i, o)| (&*o.model.id, i as u32)).collect();
-        Snapshot { revision: 0, globals, org_index: Arc::new(org_index), orgs }
+        Snapshot { revision: 0, globals, org_index: Arc::new(org_index), orgs, routes: None }
+    }
+
+    /// The route table published with this snapshot.
+    #[inline]
+    pub fn routes(&self) -> Option<&crate::route::Routes> {
+        self.routes.as_deref()
+    }
+
+    /// A copy of this snapshot (orgs shared) with `routes`.
+    pub fn with_routes(&self, routes: Arc<crate::route::Routes>) -> Snapshot {
+        Snapshot {
+            revision: self.revision,
+            globals: self.globals.clone(),
+            org_index: self.org_index.clone(),
+            orgs: self.orgs.clone(),
+            routes: Some(routes),
+        }
     }
 
     /// A copy of this snapshot with `org` compiled and put in place of the org of the same
@@ -88,6 +108,7 @@ impl Snapshot {
                     globals: self.globals.clone(),
                     org_index: self.org_index.clone(),
                     orgs,
+                    routes: self.routes.clone(),
                 })
             }
             None => {

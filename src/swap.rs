@@ -103,6 +103,13 @@ impl SnapshotHandle {
         }
     }
 
+    /// Publishes the live orgs with `routes` in place of the route table.
+    pub fn replace_routes(&self, routes: Arc<crate::route::Routes>) -> u64 {
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.current.load_full();
+        self.store(old.with_routes(routes), &old)
+    }
+
     /// Removes org `id`; `None` if there was none.
     pub fn remove_org(&self, id: &str) -> Option<u64> {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -111,10 +118,14 @@ impl SnapshotHandle {
         Some(self.store(old.without_org(id), &old))
     }
 
-    /// Stores `new` as the revision after `old`, and retires the snapshot it replaces.
-    /// Callers hold the writer lock.
+    /// Stores `new` as the revision after `old` (with `old`'s routes if it has none), and
+    /// retires the snapshot it replaces. Callers hold the writer lock.
     fn store(&self, mut new: Snapshot, old: &Snapshot) -> u64 {
         new.revision = old.revision + 1;
+        // Routes change only when a new table comes with the snapshot.
+        if new.routes.is_none() {
+            new.routes = old.routes.clone();
+        }
         let revision = new.revision;
         let replaced = self.current.swap(Arc::new(new));
         if let Some(retired) = &self.retired {

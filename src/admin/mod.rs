@@ -11,10 +11,7 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use http::{Method, Response, StatusCode};
-use pingora::apps::http_app::ServeHttp;
-use pingora::protocols::http::ServerSession;
 
 use crate::auth::Verifier;
 use crate::control::{AdminError, ControlPlane, Written};
@@ -54,7 +51,7 @@ pub struct AdminApi {
 pub struct Observed {
     pub config: Arc<crate::config::Config>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    pub upstreams: Arc<Vec<crate::upstream::UpstreamGroup>>,
+    pub upstreams: Arc<Vec<std::sync::Arc<crate::gateway::upstream::UpstreamGroup>>>,
     pub policy: Arc<crate::reload::LivePolicy>,
 }
 
@@ -511,10 +508,9 @@ fn json(a: Answer) -> Response<Vec<u8>> {
     respond(a.status, "application/json", body, a.revision)
 }
 
-#[async_trait]
-impl ServeHttp for AdminApi {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let head = session.req_header();
+impl crate::serve::App for AdminApi {
+    async fn call(&self, request: http::Request<hyper::body::Incoming>) -> Response<Vec<u8>> {
+        let (head, body) = request.into_parts();
         let method = head.method.clone();
         let path = head.uri.path().to_string();
         let query = head.uri.query().unwrap_or("").to_string();
@@ -567,32 +563,19 @@ impl ServeHttp for AdminApi {
                 format!("the body is over {MAX_BODY} bytes, the admin API's limit"),
             ));
         }
-        let mut bytes = Vec::new();
-        loop {
-            match session.read_request_body().await {
-                Ok(Some(chunk)) => {
-                    if bytes.len() + chunk.len() > MAX_BODY {
-                        return json(Answer::error(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            format!("the body is over {MAX_BODY} bytes, the admin API's limit"),
-                        ));
-                    }
-                    bytes.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => return json(Answer::error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
+        use http_body_util::BodyExt as _;
+        let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return json(Answer::error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is over {MAX_BODY} bytes, the admin API's limit"),
+                ));
             }
-        }
+            Err(e) => return json(Answer::error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
+        };
         json(self.handle(&method, &path, &query, &principal.identity, &bytes).await)
     }
-}
-
-/// A pingora service running the admin API on `listen`.
-pub fn service(listen: std::net::SocketAddr, api: AdminApi) -> impl pingora::services::Service + 'static {
-    let app = pingora::apps::http_app::HttpServer::new_app(api);
-    let mut service = pingora::services::listening::Service::new("admin api".into(), app);
-    service.add_tcp(&listen.to_string());
-    service
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use crate::decisions::{Disagreement, Policy as LogPolicy, Record};
 use crate::explain::explain;
 use crate::metrics::{Decided, Metrics};
 use crate::reload::LivePolicy;
-use crate::route::{NoTarget, RouteTable};
+use crate::route::NoTarget;
 
 /// The header a client sends to be decided against at least that revision of the org (the
 /// revision an admin write answered with): read your writes.
@@ -57,8 +57,11 @@ pub struct Passage {
     /// The canonical target; valid when `canonical_ok`.
     pub canonical: Canonical,
     pub canonical_ok: bool,
-    /// The route that matched.
+    /// The route that matched, its upstream group and its metrics slot (in the snapshot the
+    /// request was decided with).
     pub route: Option<usize>,
+    pub upstream: usize,
+    pub metric: Option<usize>,
     pub principal: Option<Arc<Principal>>,
     /// The org of the resource, once routed.
     pub org: String,
@@ -114,7 +117,6 @@ pub enum Verdict {
 /// The steps and everything they decide with.
 pub struct Pipeline {
     policy: Arc<LivePolicy>,
-    routes: RouteTable,
     verifier: Option<Arc<Verifier>>,
     limits: Limits,
     explaining: Explaining,
@@ -131,7 +133,6 @@ impl Pipeline {
     pub fn new(config: &Config, policy: Arc<LivePolicy>, verifier: Option<Arc<Verifier>>) -> Pipeline {
         Pipeline {
             policy,
-            routes: config.routes.clone(),
             verifier,
             limits: config.limits.clone(),
             explaining: if config.gateway.explain_denials { Explaining::Denials } else { Explaining::Never },
@@ -162,10 +163,6 @@ impl Pipeline {
 
     pub fn policy(&self) -> &Arc<LivePolicy> {
         &self.policy
-    }
-
-    pub fn routes(&self) -> &RouteTable {
-        &self.routes
     }
 
     pub fn limits(&self) -> &Limits {
@@ -206,6 +203,12 @@ impl Pipeline {
             let reason = "no valid policy is loaded yet; fix the policies folder (see the gateway's log)";
             return Err(Rejection::new(503, "not ready").reason(reason).header("retry-after", "5"));
         }
+        // One load of the live snapshot: its routes and its policies decide together.
+        let snapshot = self.policy.handle().load();
+        let Some(routes) = snapshot.routes() else {
+            let reason = "no route table is loaded; the gateway publishes its config's [[route]] tables at start";
+            return Err(Rejection::new(503, "not ready").reason(reason).header("retry-after", "5"));
+        };
 
         // 1. Canonicalise the target once; only this form is used from here on.
         canonicalise_with_limit(head.target, self.limits.max_target_bytes, &mut passage.canonical)
@@ -213,7 +216,7 @@ impl Pipeline {
         passage.canonical_ok = true;
 
         // 2. Route.
-        let target = match self.routes.resolve(head.method, &passage.canonical) {
+        let target = match routes.table.resolve(head.method, &passage.canonical) {
             Ok(t) => t,
             Err(NoTarget::NotFound) => return Err(Rejection::new(404, "no such route")),
             Err(NoTarget::MethodNotAllowed { allow }) => {
@@ -221,6 +224,8 @@ impl Pipeline {
             }
         };
         passage.route = Some(target.route);
+        passage.upstream = routes.upstream.get(target.route).copied().unwrap_or(usize::MAX);
+        passage.metric = routes.metric.get(target.route).copied();
 
         // 3. Authenticate: exactly one credential.
         if passage.canonical.query().is_some_and(query_has_token) {
@@ -246,7 +251,6 @@ impl Pipeline {
         // Read your writes: a request naming an org revision (the answer to an admin write)
         // waits, bounded, until this replica has it; only once its caller is authenticated
         // and only in an org it belongs to, so a stranger cannot hold a connection here.
-        let snapshot = self.policy.handle().load();
         if let Some(value) = head.headers.get(REVISION_HEADER) {
             let Some(wanted) = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) else {
                 let error = "bad Portcullis-Revision header: send the org revision (a number) an admin write returned";
@@ -268,7 +272,7 @@ impl Pipeline {
             }
         }
 
-        // 4. Decide, with one load of the live snapshot.
+        // 4. Decide.
         let request = target.request(principal.caller());
         let started = std::time::Instant::now();
         let decision = decide(&snapshot, &request);
@@ -277,7 +281,7 @@ impl Pipeline {
         }
         passage.decided = if decision.allowed { Decided::Allow } else { Decided::Deny };
         if self.decision_log.logs(decision.allowed, request_id) {
-            let route = self.routes.routes().get(target.route).map(|r| r.path.clone()).unwrap_or_default();
+            let route = routes.table.routes().get(target.route).map(|r| r.path.clone()).unwrap_or_default();
             passage.record = Some(Box::new(Record {
                 principal: principal.rendered.clone(),
                 org: target.org.into(),
@@ -296,9 +300,9 @@ impl Pipeline {
             let shadow = candidate.handle().load();
             if decide(&shadow, &request).allowed != decision.allowed {
                 if let Some(metrics) = &self.metrics {
-                    metrics.shadow(target.route, decision.allowed);
+                    metrics.shadow(passage.metric.unwrap_or(usize::MAX), decision.allowed);
                 }
-                let route = self.routes.routes().get(target.route).map_or("", |r| r.path.as_str());
+                let route = routes.table.routes().get(target.route).map_or("", |r| r.path.as_str());
                 let (live_reason, candidate_reason) =
                     (explain(&snapshot, &request).text, explain(&shadow, &request).text);
                 let disagreement = Disagreement {

@@ -1,13 +1,14 @@
 //! The gateway's listening sockets: where a new process meets the running one to take them
 //! over (`serve --upgrade`), and how they accept. The upgrade socket's folder must be one only
 //! the gateway's user can write, or anyone could hand a new process sockets of their own.
-//! Connections are handed over only once their first bytes have arrived (`TCP_DEFER_ACCEPT`,
-//! nginx's `deferred`): an old process that stops on SIGQUIT drops connections it accepted
-//! whose request has not arrived yet, and a deferred accept leaves it none of those.
+//! Connections are accepted only once their first bytes have arrived (`TCP_DEFER_ACCEPT`,
+//! nginx's `deferred`): a connection that never sends costs no accept, and an old process
+//! that stops on SIGQUIT holds no connection whose request has not arrived yet.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::AsRawFd;
+#[cfg(test)]
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// Where `serve` and `serve --upgrade` meet to hand over the listening sockets: `[gateway]
 /// upgrade_sock`, or `portcullis-upgrade-<port>.sock` in [`runtime_dir`]. Whoever can write
@@ -70,45 +71,13 @@ pub fn private_dir(dir: &Path) -> Result<PathBuf, String> {
 /// Seconds the kernel holds a connection that has sent nothing before handing it over anyway.
 const DEFER_ACCEPT_SECS: libc::c_int = 5;
 
-/// Sets `TCP_DEFER_ACCEPT` on this process's listening TCP sockets bound to one of `ports`,
-/// waiting up to `within` for them to exist (pingora binds them when its services start);
-/// returns how many it set. The option lives on the socket, so a process that takes the
-/// sockets over in an upgrade keeps it.
-pub fn defer_accept(ports: &[u16], within: Duration) -> usize {
-    let deadline = Instant::now() + within;
-    loop {
-        let set = listening_fds(ports).into_iter().filter(|&fd| set_defer_accept(fd)).count();
-        if set >= ports.len() || Instant::now() >= deadline {
-            return set;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Sets `TCP_DEFER_ACCEPT` on a listening socket; whether it took. The option lives on the
+/// socket, so a process that takes the socket over in an upgrade keeps it.
+pub fn set_defer_accept(socket: &impl AsRawFd) -> bool {
+    set_defer_accept_fd(socket.as_raw_fd())
 }
 
-/// The file descriptors of this process that are listening TCP sockets on one of `ports`.
-fn listening_fds(ports: &[u16]) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
-    let mut fds = Vec::new();
-    for entry in entries.flatten() {
-        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        let is_socket = std::fs::read_link(entry.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"));
-        if !is_socket {
-            continue;
-        }
-        // SAFETY: the descriptor was open a moment ago and is only borrowed for the calls
-        // below; were it closed and reused meanwhile, the checks read another socket's state
-        // and set nothing unless that one listens on our port too.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let listening = getsockopt_int(borrowed, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Some(1);
-        let tcp = getsockopt_int(borrowed, libc::SOL_SOCKET, libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP);
-        if listening && tcp && local_port(borrowed).is_some_and(|p| ports.contains(&p)) {
-            fds.push(fd);
-        }
-    }
-    fds
-}
-
-fn set_defer_accept(fd: i32) -> bool {
+fn set_defer_accept_fd(fd: i32) -> bool {
     let value: libc::c_int = DEFER_ACCEPT_SECS;
     // SAFETY: `value` outlives the call and its size is passed with it.
     let rc = unsafe {
@@ -123,6 +92,7 @@ fn set_defer_accept(fd: i32) -> bool {
     rc == 0
 }
 
+#[cfg(test)]
 fn getsockopt_int(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int) -> Option<libc::c_int> {
     let mut value: libc::c_int = 0;
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
@@ -131,29 +101,11 @@ fn getsockopt_int(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int) -> 
     (rc == 0).then_some(value)
 }
 
-fn local_port(fd: BorrowedFd<'_>) -> Option<u16> {
-    // SAFETY: a zeroed sockaddr_storage is a valid value, and it outlives the call with its size.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: as above; the kernel writes at most `len` bytes.
-    let rc = unsafe { libc::getsockname(fd.as_raw_fd(), (&raw mut addr).cast(), &raw mut len) };
-    if rc != 0 {
-        return None;
-    }
-    match libc::c_int::from(addr.ss_family) {
-        // SAFETY: the family says which layout the kernel wrote.
-        libc::AF_INET => Some(u16::from_be(unsafe { *(&raw const addr).cast::<libc::sockaddr_in>() }.sin_port)),
-        libc::AF_INET6 => Some(u16::from_be(unsafe { *(&raw const addr).cast::<libc::sockaddr_in6>() }.sin6_port)),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
-    use super::{defer_accept, getsockopt_int, private_dir};
+    use super::{getsockopt_int, private_dir, set_defer_accept};
     use std::os::fd::AsFd;
-    use std::time::Duration;
 
     #[test]
     fn the_upgrade_socket_folder_is_private_or_refused() {
@@ -176,13 +128,12 @@ mod tests {
     }
 
     #[test]
-    fn listening_sockets_on_the_ports_given_accept_only_once_data_has_arrived() {
+    fn a_deferred_socket_accepts_only_once_data_has_arrived() {
         let ours = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = ours.local_addr().unwrap().port();
-        assert_eq!(defer_accept(&[port], Duration::from_secs(1)), 1);
+        assert!(set_defer_accept(&ours));
         let deferred = |l: &std::net::TcpListener| getsockopt_int(l.as_fd(), libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT);
         assert!(deferred(&ours).is_some_and(|v| v > 0), "{:?}", deferred(&ours));
-        assert_eq!(deferred(&other), Some(0), "a socket on another port was changed");
+        assert_eq!(deferred(&other), Some(0), "another socket was changed");
     }
 }

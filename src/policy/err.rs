@@ -226,4 +226,7 @@ pub enum LoadError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Invalid(#[from] PolicyErrors),
+    /// The gateway's routes, which reload with the policies, do not load.
+    #[error(transparent)]
+    Routes(#[from] crate::route::RoutesError),
 }

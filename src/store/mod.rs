@@ -11,7 +11,7 @@
 //! is told [`Committed::Conflict`] and computes again).
 //!
 //! The store runs on its own small tokio runtime, so that the pool's connections belong to
-//! one runtime whatever calls it (pingora's services each run their own).
+//! one runtime whatever calls it (the gateway's cores and its background runtime alike).
 
 use std::future::Future;
 use std::path::Path;

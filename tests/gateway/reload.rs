@@ -248,3 +248,45 @@ fn readyz_is_503_until_a_valid_policy_loads() {
     let _ = std::fs::remove_dir_all(&policies);
     let _ = std::fs::remove_dir_all(&store);
 }
+
+/// Routes are part of the snapshot: a route added to the config file applies without a
+/// restart, a route table that does not load keeps the last good one (with the error's file
+/// and line), and a removed route is 404 again.
+#[test]
+fn routes_reload_with_the_policies_and_a_bad_table_keeps_the_last_good_one() {
+    let gw = Gateway::start();
+    let dave = bearer("dave");
+    let boxed = "/v1/orgs/acme/projects/web/boxes/c-42";
+    assert_eq!(gw.status("GET", boxed, &[&dave]), 404);
+    let config = gw.dir.join("config.toml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let route = "\n[[route]]\npath = \"/v1/orgs/{org}/projects/{project}/boxes/{id}\"\nkind = \"containers\"\n\
+                 upstream = \"platform\"\n";
+    write_atomically(&config, &format!("{original}{route}"));
+    eventually("the new route applies", || gw.status("GET", boxed, &[&dave]) == 200);
+    assert!(gw.last().starts_with(&format!("GET {boxed} HTTP/1.1")), "{}", gw.last());
+    // Decided as containers: dave may read c-42 but not delete it.
+    assert_eq!(gw.status("DELETE", boxed, &[&dave]), 403);
+
+    // An unknown capture: the whole reload is refused, and the boxes route keeps serving.
+    let bad = route.replace("{id}", "{box}");
+    write_atomically(&config, &format!("{original}{route}{}", bad.replace("boxes", "crates")));
+    eventually("the rejection is logged", || gw.log().contains("unknown capture"));
+    let log = gw.log();
+    assert!(log.contains("config.toml:"), "the error names the file and line: {log}");
+    assert!(log.contains("keeps serving"), "{log}");
+    assert_eq!(gw.status("GET", boxed, &[&dave]), 200, "the last good routes stopped serving");
+
+    // A route to an upstream group the gateway did not start with asks for a restart.
+    let elsewhere = route.replace("boxes", "crates").replace("\"platform\"", "\"elsewhere\"");
+    let with_upstream =
+        format!("{original}{route}\n[[upstream]]\nname = \"elsewhere\"\nbackends = [\"127.0.0.1:9\"]\n{elsewhere}");
+    write_atomically(&config, &with_upstream);
+    eventually("the new upstream is refused", || gw.log().contains("restart the gateway to add one"));
+    assert_eq!(gw.status("GET", "/v1/orgs/acme/projects/web/crates/c-42", &[&dave]), 404);
+
+    // Removed again (and SIGHUP reloads too): 404.
+    std::fs::write(&config, &original).unwrap();
+    let _ = std::process::Command::new("kill").args(["-HUP", &gw.pid().to_string()]).status();
+    eventually("the removed route is gone", || gw.status("GET", boxed, &[&dave]) == 404);
+}
