@@ -19,7 +19,7 @@
 //! idle_timeout_secs = 60
 //! body_timeout_secs = 30
 //! head_timeout_secs = 10       # from the first byte of a request head to its last
-//! max_connections = 50000      # past it, the longest-idle connection is closed
+//! max_connections = 16384      # past it, the longest-idle connection is closed
 //!
 //! [auth]                       # tokens: `Authorization: Bearer <JWT>`
 //! principal_claim = "sub"      # the default
@@ -243,7 +243,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),
             head_timeout: Duration::from_secs(10),
-            max_connections: 50_000,
+            max_connections: 16_384,
         }
     }
 }

@@ -64,7 +64,7 @@ impl Scanner {
     pub fn new(max_head: usize) -> Scanner {
         Scanner {
             state: State::Head,
-            head: Vec::with_capacity(1024),
+            head: Vec::new(),
             head_size: 0,
             keep: max_head.saturating_add(1),
             last: [0; 2],

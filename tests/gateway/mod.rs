@@ -16,6 +16,7 @@ mod jwks;
 mod reload;
 mod restart;
 mod shadow;
+mod slowloris;
 mod tls;
 mod upstream;
 
