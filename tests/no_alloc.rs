@@ -2,6 +2,9 @@
 //! decision (owner, role, narrowed role, project role, restricted, share, `*` share,
 //! subtree share, team share, `all` share, collection, every deny reason).
 //!
+//! And what one whole request costs on a gateway core (pipeline, forwarding, hyper's own
+//! buffers and headers): counted on a real core thread serving a keep-alive client.
+//!
 //! Its own test binary, because the global allocator is process-wide.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
 
@@ -16,7 +19,12 @@ thread_local! {
     /// Allocations made by this thread. Per thread, so tests running in parallel (and the
     /// harness's own threads) cannot disturb a count; `const` so reading it never allocates.
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Whether this thread is the gateway core under count.
+    static CORE: Cell<bool> = const { Cell::new(false) };
 }
+
+/// Allocations made by the gateway core thread under count.
+static CORE_ALLOCATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn allocations() -> usize {
     ALLOCATIONS.with(Cell::get)
@@ -24,6 +32,9 @@ fn allocations() -> usize {
 
 fn count() {
     let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+    if CORE.try_with(Cell::get).unwrap_or(false) {
+        CORE_ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 unsafe impl GlobalAlloc for Counting {
@@ -181,3 +192,140 @@ fn the_counter_sees_allocations() {
     assert!(allocations() > before);
     drop(v);
 }
+
+/// Reads one response with a Content-Length body; its status.
+fn read_response(stream: &mut std::net::TcpStream, buf: &mut Vec<u8>) -> u16 {
+    use std::io::Read;
+    buf.clear();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return 0,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// One allowed request through a gateway core (canonicalise, route, verify a JWT from the
+/// cache, decide, forward over a pooled upstream connection, stream the answer back): the
+/// allocations it makes, per request, over a warm keep-alive connection.
+#[test]
+fn a_request_through_a_gateway_core_allocates_a_bounded_few_times() {
+    use std::io::Write;
+    use std::sync::Arc;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The upstream: answers every request `200 ok` on keep-alive connections.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in upstream.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    use std::io::Read;
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.clear();
+                    if stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let listen: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let socket = portcullis::gateway::listener::bind(listen).unwrap();
+    let gateway_addr = socket.local_addr().unwrap();
+    let text = std::fs::read_to_string(root.join("config.toml"))
+        .unwrap()
+        .replace("policies = \"policies\"", &format!("policies = \"{}\"", root.join("policies").display()))
+        .replace("backends = [\"127.0.0.1:9000\"]", &format!("backends = [\"{upstream_addr}\"]"))
+        .replace("demo_key = true", "demo_key = false")
+        .replace(
+            "# [[auth.key]]",
+            &format!(
+                "[[auth.key]]\nkid = \"test\"\nalgorithm = \"RS256\"\nfile = \"{}\"\n# ",
+                root.join("tests/fixtures/keys/rsa.pub.pem").display()
+            ),
+        );
+    let config = portcullis::config::parse(&root.join("config.toml"), &text).unwrap();
+    let (policy, error) = portcullis::reload::LivePolicy::load(&config.gateway.policies);
+    assert!(error.is_none(), "{error:?}");
+    let metrics = Arc::new(portcullis::metrics::Metrics::new(Vec::new()));
+    let source = portcullis::reload::RouteSource {
+        config: root.join("config.toml"),
+        upstreams: config.upstreams.iter().map(|u| u.name.clone()).collect(),
+        metrics: Some(metrics.clone()),
+    };
+    policy.follow_routes(source, config.routes.clone()).unwrap();
+    let verifier = portcullis::auth::Verifier::load(config.auth.as_ref().unwrap()).unwrap();
+    let pipeline = portcullis::gateway::pipeline::Pipeline::new(&config, Arc::new(policy), Some(Arc::new(verifier)))
+        .observed(&config, metrics.clone());
+    let upstreams = portcullis::gateway::upstream_groups(&config);
+    let shared = Arc::new(portcullis::gateway::forward::Shared::new(pipeline, upstreams, metrics, Vec::new()));
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let setup = portcullis::gateway::listener::CoreSetup {
+        shared,
+        plain: vec![socket],
+        tls: Vec::new(),
+        tls_config: None,
+        stopping,
+        max_connections: 100,
+        grace: std::time::Duration::from_millis(100),
+    };
+    let core = std::thread::spawn(move || {
+        CORE.with(|c| c.set(true));
+        portcullis::gateway::listener::run_core(setup)
+    });
+
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(&std::fs::read(root.join("tests/fixtures/keys/rsa.key.pem")).unwrap())
+            .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("test".into());
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600;
+    let token = jsonwebtoken::encode(&header, &serde_json::json!({ "sub": "dave", "exp": exp }), &key).unwrap();
+    let request = format!(
+        "GET /v1/orgs/acme/projects/web/containers/c-42 HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    let mut client = std::net::TcpStream::connect(gateway_addr).unwrap();
+    let mut buf = Vec::new();
+    for _ in 0..200 {
+        client.write_all(request.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut client, &mut buf), 200, "{}", String::from_utf8_lossy(&buf));
+    }
+    let requests = 2_000;
+    let before = CORE_ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..requests {
+        client.write_all(request.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut client, &mut buf), 200);
+    }
+    let per_request = (CORE_ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) - before) as f64 / requests as f64;
+    eprintln!("allocations per request on a gateway core: {per_request:.1}");
+    let _ = stop.send(true);
+    drop(client);
+    core.join().unwrap().unwrap();
+    assert!(per_request > 1.0, "the counter saw nothing on the core: {per_request}");
+    assert!(per_request <= BUDGET, "{per_request:.1} allocations per request, over the budget of {BUDGET}");
+}
+
+/// Allocations per request allowed on a gateway core (36 measured on 2026-12-02: hyper's
+/// server and client heads, header maps and connection state, and the forwarded head).
+const BUDGET: f64 = 45.0;
