@@ -4,19 +4,25 @@
 #   2. nginx:        nginx as a plain reverse proxy in front of it, as configured out of the
 #                    box (`proxy_pass`; a new upstream connection per request), no auth,
 #   3. nginx-ka:     the same with upstream keep-alive (a tuned nginx),
-#   4. pingora:      a bare pingora proxy (examples/bare_pingora.rs): the floor under Portcullis,
-#   5. portcullis:   JWT auth, routing and a decision per request against the engine
+#   4. haproxy-jwt:  HAProxy 2.6 as an edge authorizer: the same HS256 tokens verified on every
+#                    request (`jwt_verify`, `exp` checked) and an allow-list map of the 1,000
+#                    requests (method, path, subject), with upstream keep-alive,
+#   5. bare-hyper:   a hyper proxy built like the gateway (examples/bare_hyper.rs): the floor
+#                    under Portcullis,
+#   6. portcullis:   JWT auth, routing and a decision per request against the engine
 #                    benchmark's world (10,000 orgs, 100,000 members, 1,000,000 shares), each
 #                    request one the world allows, cycling over 1,000 requests spread over
 #                    every org.
 # Every proxy gets the same number of worker threads (THREADS, default: the CPU count). Each
 # target gets 64 keep-alive connections (throughput) and 1 connection (latency). It prints
-# req/s, p50 and p99, and the ratios. Goals: Portcullis >= 1.2x nginx's req/s, and its added
-# p99 over direct no more than nginx's.
+# req/s, CPU per request, p50 and p99, then the ratios against the goals of issue 12:
+# Portcullis's CPU per request <= 1.2x nginx-ka's and <= 0.6x HAProxy+JWT's, req/s >= 2x
+# HAProxy+JWT's, added p99 at 1 connection <= nginx-ka's, and <= 3 us of CPU per request
+# above the bare hyper floor.
 #
 #   bash benches/load.sh            # DURATION=10 seconds per run by default
 #
-# It installs Debian's nginx and wrk if missing, listens on 127.0.0.1 only, and stops every
+# It installs Debian's nginx, haproxy and wrk if missing, listens on 127.0.0.1 only, and stops every
 # process it started (by pid) on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,12 +31,14 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-$(nproc)}
 
-if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null || ! command -v curl >/dev/null \
+    || ! command -v haproxy >/dev/null; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx wrk curl >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx haproxy wrk curl >/dev/null
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
 cargo build --release --quiet --bin portcullis --example load_world --example bare_hyper
 
@@ -44,7 +52,7 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-UP=$(free_port); NGX=$(free_port); NGXKA=$(free_port); BARE=$(free_port); GW=$(free_port)
+UP=$(free_port); NGX=$(free_port); NGXKA=$(free_port); HAP=$(free_port); BARE=$(free_port); GW=$(free_port)
 
 echo "== generating the world (10,000 orgs, 1,000,000 shares) and 1,000 allowed requests"
 ./target/release/examples/load_world --out "$work/world" --listen "127.0.0.1:$GW" --upstream "127.0.0.1:$UP" --requests 1000
@@ -96,11 +104,55 @@ CONF
 }
 proxy_conf "$work/nginx-proxy" "$NGX" no
 proxy_conf "$work/nginx-ka" "$NGXKA" yes
+# HAProxy: the allow-list map, "METHOD|path|subject", from the requests and their tokens.
+mkdir -p "$work/haproxy"
+python3 - "$work/world/requests.lua" >"$work/haproxy/allow.map" <<'PY'
+import base64, hashlib, json, re, sys
+for method, path, token in re.findall(r'\{ "([A-Z]+)", "([^"]*)", "([^"]*)" \}', open(sys.argv[1]).read()):
+    if token.startswith("pcat_"):
+        # A service account's API token: known by its SHA-256.
+        subject = hashlib.sha256(token.encode()).hexdigest()
+    else:
+        payload = token.split(".")[1]
+        subject = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+    print(f"{method}|{path}|{subject} allow")
+PY
+cat >"$work/haproxy/haproxy.cfg" <<CONF
+global
+    nbthread $THREADS
+    maxconn 8000
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+    http-reuse always
+frontend edge
+    bind 127.0.0.1:$HAP
+    http-request set-var(txn.bearer) http_auth_bearer
+    http-request deny deny_status 401 unless { var(txn.bearer) -m found }
+    acl api_token var(txn.bearer) -m beg pcat_
+    http-request set-var(txn.sub) var(txn.bearer),sha2(256),hex,lower if api_token
+    http-request deny deny_status 401 if !api_token !{ var(txn.bearer),jwt_header_query('\$.alg') -m str HS256 }
+    http-request deny deny_status 401 if !api_token !{ var(txn.bearer),jwt_verify(HS256,"$(cat "$work/world/hmac.secret")") -m int 1 }
+    http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('\$.exp','int') if !api_token
+    http-request set-var(txn.now) date()
+    http-request deny deny_status 401 if !api_token { var(txn.exp),sub(txn.now) -m int lt 0 }
+    http-request set-var(txn.sub) var(txn.bearer),jwt_payload_query('\$.sub') if !api_token
+    http-request set-var-fmt(txn.key) "%[method]|%[path]|%[var(txn.sub)]"
+    http-request deny deny_status 403 unless { var(txn.key),map($work/haproxy/allow.map) -m found }
+    default_backend platform
+backend platform
+    server up 127.0.0.1:$UP
+CONF
+"$HAPROXY" -c -q -f "$work/haproxy/haproxy.cfg" || { echo "haproxy does not accept the config"; exit 1; }
 declare -A PID
 "$NGINX" -c "$work/nginx-up/nginx.conf" -p "$work/nginx-up" & pids+=($!); PID[direct]=$!
 "$NGINX" -c "$work/nginx-proxy/nginx.conf" -p "$work/nginx-proxy" & pids+=($!); PID[nginx]=$!
 "$NGINX" -c "$work/nginx-ka/nginx.conf" -p "$work/nginx-ka" & pids+=($!); PID[nginx-ka]=$!
-./target/release/examples/bare_hyper --listen "127.0.0.1:$BARE" --upstream "127.0.0.1:$UP" --threads "$THREADS" 2>/dev/null & pids+=($!); PID[pingora]=$!
+"$HAPROXY" -db -f "$work/haproxy/haproxy.cfg" & pids+=($!); PID[haproxy-jwt]=$!
+./target/release/examples/bare_hyper --listen "127.0.0.1:$BARE" --upstream "127.0.0.1:$UP" --threads "$THREADS" 2>/dev/null & pids+=($!); PID[bare-hyper]=$!
 sed -i "s/^policies = .*/policies = \"policies\"\nthreads = $THREADS/" "$work/world/config.toml"
 ./target/release/portcullis serve --config "$work/world/config.toml" 2>"$work/portcullis.log" & pids+=($!); PID[portcullis]=$!
 
@@ -150,11 +202,12 @@ echo "== $CONNECTIONS connections x ${DURATION}s, then 1 connection x ${DURATION
 run direct "$UP"
 run nginx "$NGX"
 run nginx-ka "$NGXKA"
-run pingora "$BARE"
+run haproxy-jwt "$HAP"
+run bare-hyper "$BARE"
 run portcullis "$GW"
 
 echo
-for base in nginx nginx-ka pingora; do
+for base in nginx nginx-ka haproxy-jwt bare-hyper; do
     awk -v name="$base" -v pr="${RPS[portcullis]}" -v br="${RPS[$base]}" \
         -v d99="${P99[direct]}" -v b99="${P99[$base]}" -v p99="${P99[portcullis]}" \
         -v dl="${L99[direct]}" -v bl="${L99[$base]}" -v pl="${L99[portcullis]}" 'BEGIN {
@@ -162,7 +215,14 @@ for base in nginx nginx-ka pingora; do
             name, pr / br, p99 - d99, b99 - d99, pl - dl, bl - dl
     }'
 done
-awk -v p="${CPU[portcullis]}" -v b="${CPU[pingora]}" -v n="${CPU[nginx]}" -v k="${CPU[nginx-ka]}" 'BEGIN {
-    printf "CPU per request: Portcullis %.1f us = bare pingora %.1f us + %.1f us of its own; nginx %.1f us, nginx-ka %.1f us\n", p, b, p - b, n, k
+awk -v p="${CPU[portcullis]}" -v b="${CPU[bare-hyper]}" -v n="${CPU[nginx]}" -v k="${CPU[nginx-ka]}" \
+    -v h="${CPU[haproxy-jwt]}" -v pr="${RPS[portcullis]}" -v hr="${RPS[haproxy-jwt]}" \
+    -v pl="${L99[portcullis]}" -v kl="${L99[nginx-ka]}" -v dl="${L99[direct]}" 'BEGIN {
+    printf "CPU per request: Portcullis %.1f us = bare hyper %.1f us + %.1f us of its own; nginx %.1f us, nginx-ka %.1f us, HAProxy+JWT %.1f us\n", p, b, p - b, n, k, h
+    print "goals (issue 12), from this run:"
+    printf "  CPU/req vs nginx-ka      %.2fx (goal <= 1.2x)   %s\n", p / k, (p / k <= 1.2 ? "met" : "missed")
+    printf "  CPU/req vs HAProxy+JWT   %.2fx (goal <= 0.6x)   %s\n", p / h, (p / h <= 0.6 ? "met" : "missed")
+    printf "  req/s vs HAProxy+JWT     %.2fx (goal >= 2x)     %s\n", pr / hr, (pr / hr >= 2 ? "met" : "missed")
+    printf "  added p99, 1 connection  %.0f us vs nginx-ka %.0f us   %s\n", pl - dl, kl - dl, (pl <= kl ? "met" : "missed")
+    printf "  own work above the floor %.1f us (goal <= 3 us)   %s\n", p - b, (p - b <= 3 ? "met" : "missed")
 }'
-echo "(goals, against nginx: req/s ratio >= 1.2x; Portcullis's added p99 <= nginx's)"

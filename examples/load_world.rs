@@ -112,6 +112,7 @@ fn main() {
     header.kid = Some("load".into());
     let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 24 * 3600;
     let mut lua = String::from("local requests = {\n");
+    let mut api_tokens = std::collections::BTreeMap::new();
     let mut found = 0;
     let mut seed = 1;
     while found < wanted {
@@ -120,8 +121,22 @@ fn main() {
             if found == wanted || method.is_empty() || !decide(&snapshot, &c.request()).allowed {
                 continue;
             }
-            let claims = serde_json::json!({ "sub": c.principal, "exp": exp });
-            let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+            // Users carry JWTs; a service account of an org carries that org's API token.
+            let token = if c.service_account {
+                let token = format!(
+                    "pcat_{}",
+                    portcullis::auth::hex(&portcullis::auth::TokenCache::digest(&format!(
+                        "load token of {}/{}",
+                        c.org, c.principal
+                    )))
+                );
+                let sha256 = portcullis::auth::hex(&portcullis::auth::TokenCache::digest(&token));
+                api_tokens.insert((c.org.clone(), c.principal.clone()), sha256);
+                token
+            } else {
+                let claims = serde_json::json!({ "sub": c.principal, "exp": exp });
+                jsonwebtoken::encode(&header, &claims, &key).unwrap()
+            };
             writeln!(lua, "  {{ {}, {}, {} }},", quote(method), quote(&path), quote(&token)).unwrap();
             found += 1;
         }
@@ -132,5 +147,18 @@ fn main() {
          return wrk.format(r[1], r[2], { [\"Authorization\"] = \"Bearer \" .. r[3], [\"Host\"] = \"load.test\" }, nil)\nend\n",
     );
     std::fs::write(out.join("requests.lua"), lua).unwrap();
+    let entries: String = api_tokens
+        .iter()
+        .map(|((org, account), sha256)| {
+            format!("\n[[auth.api_token]]\norg = \"{org}\"\naccount = \"{account}\"\nsha256 = \"{sha256}\"\n")
+        })
+        .collect();
+    // `[[auth.api_token]]` belongs under `[auth]`, before the upstream and routes.
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap().replacen(
+        "\n[[upstream]]",
+        &format!("{entries}\n[[upstream]]"),
+        1,
+    );
+    std::fs::write(out.join("config.toml"), config).unwrap();
     eprintln!("wrote {} ({} requests)", out.display(), found);
 }
