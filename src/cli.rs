@@ -352,7 +352,6 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
             Err(e) => return report(&e),
         }
     }
-    eprintln!("portcullis: listening on {} (policies: {})", config.gateway.listen, config.gateway.policies.display());
     match crate::gateway::run(&config, policy, verifier, metrics, upstreams, extras, upgrade) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(&e),

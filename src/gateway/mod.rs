@@ -78,6 +78,11 @@ fn sockets_for(
     count: usize,
 ) -> Result<Vec<TcpListener>, StartError> {
     let mut sockets = inherited.take(role, addr);
+    if sockets.is_empty() {
+        // SO_REUSEPORT would let this process share the port with one already listening
+        // there (a second gateway by mistake): a plain bind first says whether it is free.
+        std::net::TcpListener::bind(addr).map_err(|source| StartError::Listen { addr, source })?;
+    }
     while sockets.len() < count {
         sockets.push(listener::bind(addr).map_err(|source| StartError::Listen { addr, source })?);
     }
@@ -146,6 +151,7 @@ pub fn run(
         eprintln!("portcullis: sockets handed over that this config does not listen on were closed: {leftover:?}");
     }
     raise_open_files(config.limits.max_connections);
+    eprintln!("portcullis: listening on {} (policies: {})", g.listen, g.policies.display());
 
     // What a later upgrade hands over: a duplicate of every listening socket.
     let mut handover: Vec<(Role, SocketAddr, TcpListener)> = Vec::new();
