@@ -117,3 +117,38 @@ fn idle_and_slow_head_connections_do_not_slow_a_real_request() {
     );
     drop(idle_connections);
 }
+
+/// At `max_connections`, a new connection is served and the longest-idle one is closed to
+/// make room; the others stay open.
+#[test]
+fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
+    let gw = Gateway::start_with(Setup {
+        replace: &[
+            ("explain_denials = false", "explain_denials = false\nthreads = 1"),
+            ("max_connections = 16384", "max_connections = 20"),
+        ],
+        ..Default::default()
+    });
+    let dave = bearer("dave");
+    let request = format!("GET {C42} HTTP/1.1\r\nHost: gw.test\r\n{dave}\r\n\r\n");
+    let mut open: Vec<TcpStream> = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut s), 200);
+        open.push(s);
+        // Distinct idle times, oldest first.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut newest = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    newest.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    newest.write_all(request.as_bytes()).unwrap();
+    assert_eq!(read_response(&mut newest), 200, "the connection over the cap was not served");
+    // The longest-idle connection was closed: it reads the end of the stream.
+    let mut rest = Vec::new();
+    assert_eq!(open[0].read_to_end(&mut rest).unwrap_or(usize::MAX), 0, "the longest-idle connection is still open");
+    // The next one is still served.
+    open[1].write_all(request.as_bytes()).unwrap();
+    assert_eq!(read_response(&mut open[1]), 200, "a connection that was not the longest idle was closed");
+}
