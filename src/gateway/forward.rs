@@ -275,8 +275,8 @@ async fn forward(
     let method = parts.method.clone();
     let headers = upstream_headers(&parts, conn, passage, request_id);
     let limits = shared.pipeline.limits();
-    let too_large = Rc::new(Cell::new(false));
-    let body = RequestBody::new(body, limits.max_body_bytes, limits.body_timeout, too_large.clone());
+    let stopped = Rc::new(Cell::new(None));
+    let body = RequestBody::new(body, limits.max_body_bytes, limits.body_timeout, stopped.clone());
     let mut request = Request::new(body);
     *request.method_mut() = parts.method;
     *request.uri_mut() = uri;
@@ -319,12 +319,20 @@ async fn forward(
                     handed_back += 1;
                 }
                 None => {
-                    let response = if too_large.get() {
-                        let message = "the request body is larger than max_body_bytes";
-                        error_response(413, message, None, None, request_id, true)
-                    } else {
-                        let message = "bad gateway: the upstream closed the connection";
-                        error_response(502, message, None, None, request_id, true)
+                    // The client's body, not the upstream, may be why the exchange failed.
+                    let response = match stopped.get() {
+                        Some(BodyStop::TooLarge) => {
+                            let message = "the request body is larger than max_body_bytes";
+                            error_response(413, message, None, None, request_id, true)
+                        }
+                        Some(BodyStop::TimedOut) => {
+                            let message = "the request body did not arrive within body_timeout_secs";
+                            error_response(408, message, None, None, request_id, true)
+                        }
+                        None => {
+                            let message = "bad gateway: the upstream closed the connection";
+                            error_response(502, message, None, None, request_id, true)
+                        }
                     };
                     return with_method(response, &method);
                 }
@@ -436,6 +444,13 @@ pub enum BodyError {
     Read(#[from] hyper::Error),
 }
 
+/// Why the gateway stopped a client's body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyStop {
+    TooLarge,
+    TimedOut,
+}
+
 /// A client's request body on its way upstream: counted against the body limit, and given
 /// at most the body timeout between two pieces.
 pub struct RequestBody {
@@ -444,12 +459,12 @@ pub struct RequestBody {
     limit: u64,
     timeout: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    too_large: Rc<Cell<bool>>,
+    stopped: Rc<Cell<Option<BodyStop>>>,
 }
 
 impl RequestBody {
-    fn new(inner: Incoming, limit: u64, timeout: Duration, too_large: Rc<Cell<bool>>) -> RequestBody {
-        RequestBody { inner, seen: 0, limit, timeout, timer: None, too_large }
+    fn new(inner: Incoming, limit: u64, timeout: Duration, stopped: Rc<Cell<Option<BodyStop>>>) -> RequestBody {
+        RequestBody { inner, seen: 0, limit, timeout, timer: None, stopped }
     }
 }
 
@@ -463,7 +478,7 @@ impl Body for RequestBody {
             Poll::Ready(Some(Ok(frame))) => {
                 this.seen += frame.data_ref().map_or(0, |d| d.len() as u64);
                 if this.seen > this.limit {
-                    this.too_large.set(true);
+                    this.stopped.set(Some(BodyStop::TooLarge));
                     return Poll::Ready(Some(Err(BodyError::TooLarge)));
                 }
                 if let Some(timer) = this.timer.as_mut() {
@@ -477,7 +492,10 @@ impl Body for RequestBody {
                 let timeout = this.timeout;
                 let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::TimedOut))),
+                    Poll::Ready(()) => {
+                        this.stopped.set(Some(BodyStop::TimedOut));
+                        Poll::Ready(Some(Err(BodyError::TimedOut)))
+                    }
                     Poll::Pending => Poll::Pending,
                 }
             }

@@ -152,3 +152,22 @@ fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
     open[1].write_all(request.as_bytes()).unwrap();
     assert_eq!(read_response(&mut open[1]), 200, "a connection that was not the longest idle was closed");
 }
+
+/// A body that stops arriving for `body_timeout_secs` is answered 408 and closed, and the
+/// upstream never receives a whole request.
+#[test]
+fn a_body_that_stops_arriving_is_408() {
+    let gw = Gateway::start_with(Setup {
+        replace: &[("body_timeout_secs = 30", "body_timeout_secs = 1")],
+        ..Default::default()
+    });
+    let dave = bearer("dave");
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    s.write_all(format!("PUT {C42} HTTP/1.1\r\nHost: gw.test\r\n{dave}\r\nContent-Length: 10\r\n\r\nabc").as_bytes())
+        .unwrap();
+    assert_eq!(read_response(&mut s), 408);
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    assert_eq!(gw.forwarded(), 0, "{}", gw.last());
+}
