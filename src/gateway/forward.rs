@@ -148,6 +148,8 @@ pub async fn handle(
     let started = Instant::now();
     let request_id = shared.next_request_id.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = request.into_parts();
+    // Kept for the decision log (a standard method is copied without allocating).
+    let method = parts.method.clone();
     let target = target_of(&parts);
     // HTTP/2 has no framing of its own to confuse: its head is what was sent.
     let wire = if parts.version == http::Version::HTTP_2 {
@@ -185,7 +187,7 @@ pub async fn handle(
         crate::decisions::emit(
             &record,
             request_id,
-            parts_method(&response),
+            method.as_str(),
             passage.canonical.path(),
             status,
             upstream_us,
@@ -193,11 +195,6 @@ pub async fn handle(
         );
     }
     Ok(response)
-}
-
-/// The method of the request a response answers (kept in its extensions).
-fn parts_method(response: &Response<ResponseBody>) -> &str {
-    response.extensions().get::<http::Method>().map_or("-", http::Method::as_str)
 }
 
 /// The upstream's time to a response head, in microseconds.
@@ -272,7 +269,6 @@ async fn forward(
     let Ok(uri) = http::Uri::try_from(passage.canonical.path_and_query()) else {
         return error_response(500, "the canonical target is not a URI", None, None, request_id, false);
     };
-    let method = parts.method.clone();
     let headers = upstream_headers(&parts, conn, passage, request_id);
     let limits = shared.pipeline.limits();
     let stopped = Rc::new(Cell::new(None));
@@ -289,7 +285,7 @@ async fn forward(
     loop {
         let Some(backend) = group.select(key, &tried) else {
             let message = "bad gateway: no backend of the upstream answered";
-            return with_method(error_response(502, message, None, None, request_id, false), &method);
+            return error_response(502, message, None, None, request_id, false);
         };
         let pooled = if handed_back < 2 { core.checkout(backend).await } else { None };
         let mut sender = match pooled {
@@ -311,7 +307,7 @@ async fn forward(
                 shared.metrics.upstream_latency.observe(upstream_us);
                 let mut response = downstream_response(response, core.clone(), backend, sender);
                 response.extensions_mut().insert(UpstreamTime(upstream_us));
-                return with_method(response, &method);
+                return response;
             }
             Ok(Err(mut e)) => match e.take_message() {
                 Some(unsent) => {
@@ -334,20 +330,15 @@ async fn forward(
                             error_response(502, message, None, None, request_id, true)
                         }
                     };
-                    return with_method(response, &method);
+                    return response;
                 }
             },
             Err(_) => {
                 let message = "gateway timeout: the upstream did not answer in time";
-                return with_method(error_response(504, message, None, None, request_id, false), &method);
+                return error_response(504, message, None, None, request_id, false);
             }
         }
     }
-}
-
-fn with_method(mut response: Response<ResponseBody>, method: &http::Method) -> Response<ResponseBody> {
-    response.extensions_mut().insert(method.clone());
-    response
 }
 
 /// A new HTTP/1.1 connection to `addr`, its driver spawned on this core; `None` if it did

@@ -122,6 +122,7 @@ fn every_decision_is_one_json_line_with_its_reason_and_no_token() {
     assert_eq!(deny["decision"], "deny");
     assert_eq!(deny["status"], 403);
     assert_eq!(deny["verb"], "delete");
+    assert_eq!(deny["method"], "DELETE");
     assert!(deny["reason"].as_str().unwrap().contains("erin"), "{deny}");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(!text.contains(&token("alice")[..40]) && !text.contains("Bearer"), "a token reached the decision log");
