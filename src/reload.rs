@@ -340,8 +340,8 @@ fn compile_with_stored(dir: &Path, stored: &BTreeMap<String, Arc<StoredText>>) -
 /// The background task that reloads a [`LivePolicy`] on file changes and SIGHUP.
 pub struct Reloader {
     live: Arc<LivePolicy>,
-    /// File events, taken by the task when it starts.
-    changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<std::time::Instant>>>,
+    /// File events, from the watchers beside it.
+    changes: tokio::sync::mpsc::UnboundedReceiver<std::time::Instant>,
     _watchers: Vec<notify::RecommendedWatcher>,
 }
 
@@ -376,20 +376,18 @@ impl Reloader {
                 }
             })
         }));
-        Reloader { live, changes: Mutex::new(Some(changes)), _watchers: watchers }
+        Reloader { live, changes, _watchers: watchers }
     }
-}
 
-impl Reloader {
     /// Reloads on file changes and SIGHUP until `stopping` becomes true (run it on a
     /// runtime).
     pub async fn run(self, mut stopping: tokio::sync::watch::Receiver<bool>) {
-        let taken = self.changes.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(mut changed) = taken else { return };
+        // The watchers stay alive as long as the loop, in `_watchers`.
+        let Reloader { live, changes: mut changed, _watchers } = self;
         let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(s) => {
                 // From here on SIGHUP reloads (before, it would have ended the process).
-                eprintln!("portcullis: {} reloads on SIGHUP", self.live.dir.display());
+                eprintln!("portcullis: {} reloads on SIGHUP", live.dir.display());
                 Some(s)
             }
             Err(e) => {
@@ -414,10 +412,10 @@ impl Reloader {
                             break;
                         }
                     }
-                    self.live.reload_and_report("files changed");
+                    live.reload_and_report("files changed");
                 }
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                    self.live.reload_and_report("SIGHUP");
+                    live.reload_and_report("SIGHUP");
                 }
             }
         }

@@ -129,7 +129,8 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// The pipeline of `config`'s gateway over `policy`: no metrics, no decision log, no
-    /// shadow (add them with the `with_` methods).
+    /// shadow (add them with [`observed`](Self::observed) and
+    /// [`shadowed_by`](Self::shadowed_by)).
     pub fn new(config: &Config, policy: Arc<LivePolicy>, verifier: Option<Arc<Verifier>>) -> Pipeline {
         Pipeline {
             policy,

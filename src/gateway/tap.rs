@@ -129,9 +129,7 @@ impl Scanner {
                     continue;
                 }
                 State::Length(n) => {
-                    let skip = usize::try_from(n).unwrap_or(usize::MAX).min(bytes.len());
-                    bytes = bytes.get(skip..).unwrap_or_default();
-                    let left = n - skip as u64;
+                    let left = skip(&mut bytes, n);
                     self.state = if left == 0 { State::Head } else { State::Length(left) };
                     continue;
                 }
@@ -157,9 +155,7 @@ impl Scanner {
                     };
                 }
                 State::ChunkData(n) => {
-                    let skip = usize::try_from(n).unwrap_or(usize::MAX).min(bytes.len());
-                    bytes = bytes.get(skip..).unwrap_or_default();
-                    let left = n - skip as u64;
+                    let left = skip(&mut bytes, n);
                     self.state = if left == 0 { State::ChunkEnd } else { State::ChunkData(left) };
                     continue;
                 }
@@ -224,6 +220,13 @@ impl Scanner {
             _ => None,
         }
     }
+}
+
+/// Skips up to `n` body bytes of `bytes`; how many of the `n` remain.
+fn skip(bytes: &mut &[u8], n: u64) -> u64 {
+    let skipped = usize::try_from(n).unwrap_or(usize::MAX).min(bytes.len());
+    *bytes = bytes.get(skipped..).unwrap_or_default();
+    n - skipped as u64
 }
 
 /// A connection's bytes, scanned as they are read.

@@ -661,6 +661,14 @@ fn the_explain_endpoint_agrees_with_the_gateway_and_is_for_operators() {
         assert_eq!(ask(method, CONTAINER)["status"], gateway, "{method}");
     }
     assert_eq!(ask("TRACE", CONTAINER)["status"], 405);
+    // Headers of the explained request count as the gateway's do: two credentials are 400.
+    let twice = serde_json::json!({
+        "method": "GET", "path": CONTAINER, "token": dave, "headers": [format!("Authorization: Bearer {dave}")]
+    })
+    .to_string();
+    assert_eq!(c.expect("root", "POST", "/v1/explain", Some(&twice), 200)["status"], 400);
+    let bad = r#"{"method":"GET","path":"/v1/orgs/globex/billing","headers":["no colon"]}"#;
+    assert_eq!(c.call("root", "POST", "/v1/explain", Some(bad)).0, 400);
     let body = serde_json::json!({ "method": "GET", "path": CONTAINER }).to_string();
     assert_eq!(c.expect("root", "POST", "/v1/explain", Some(&body), 200)["status"], 401);
     assert_eq!(c.call("gina", "POST", "/v1/explain", Some(&body)).0, 403);
