@@ -247,9 +247,12 @@ pub fn run() -> ExitCode {
                     kind: &kind,
                     id: id.as_deref(),
                     verb,
+                    at: crate::instant::now(),
                 };
-                out!("{}", explain(&snapshot, &request));
-                ExitCode::SUCCESS
+                let explained = explain(&snapshot, &request);
+                out!("{explained}");
+                // Scripts read the answer from the status: 0 allow, 1 deny.
+                if explained.decision.allowed { ExitCode::SUCCESS } else { ExitCode::from(1) }
             }
             Err(e) => report(&e),
         },

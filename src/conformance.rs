@@ -147,6 +147,7 @@ fn run_case(file: &Path, source: &[policy::SourceText], report: &mut Report) {
             kind: &c.kind,
             id: c.id.as_deref(),
             verb: c.verb,
+            at: c.at.unwrap_or_else(crate::instant::now),
         };
         let got = explain(&snapshot, &request);
         if got.decision.allowed == c.expect_allow {

@@ -28,15 +28,17 @@
 //! "#;
 //! let snapshot = policy::compile_text("example.toml", text).unwrap();
 //! let read = Request { org: "acme", principal: Caller::User("bob"), project: Some("web"),
-//!                      kind: "containers", id: Some("c1"), verb: Verb::Read };
+//!                      kind: "containers", id: Some("c1"), verb: Verb::Read,
+//!                      at: portcullis::instant::now() };
 //! assert!(decide(&snapshot, &read).allowed);
 //! assert!(!decide(&snapshot, &Request { verb: Verb::Delete, ..read }).allowed);
 //! ```
 
 use crate::model::{IdProblem, Level, Verb, VerbSet, normalise_id};
 use crate::policy::KindId;
+use crate::policy::Subject;
 use crate::principal::Caller;
-use crate::snapshot::{HAS_NARROWED, NO_PROFILE, ORG_SCOPE, OrgSnapshot, Snapshot, slot};
+use crate::snapshot::{HAS_NARROWED, HAS_OWNED, NO_PROFILE, ORG_SCOPE, OrgSnapshot, Snapshot, slot};
 
 /// What is asked: may `principal` do `verb` on this resource of `org`?
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +52,9 @@ pub struct Request<'a> {
     /// `None` addresses the collection.
     pub id: Option<&'a str>,
     pub verb: Verb,
+    /// When it is decided, in seconds since the Unix epoch: grants that expire at or before
+    /// this instant count for nothing.
+    pub at: i64,
 }
 
 /// The answer, with its cause.
@@ -112,14 +117,23 @@ pub fn decide(snapshot: &Snapshot, request: &Request<'_>) -> Decision {
     if member == org.model.owner {
         return allow(Reason::Owner);
     }
-    let base = base_access(org, member, target.project);
-    if role_verbs(org, base.profile, &target).contains(request.verb) {
+    let base = base_access(org, member, target.project, request.at);
+    if role_verbs(org, base.profile, &target, member).contains(request.verb) {
         return allow(Reason::Role(base.scope));
     }
-    if role_verbs(org, base.all_in_project, &target).contains(request.verb) {
+    if role_verbs(org, base.all_in_project, &target, member).contains(request.verb) {
         return allow(Reason::Role(Scope::Project));
     }
-    if share_verbs(org, member, &target).contains(request.verb) {
+    if base.expiring {
+        let (org_scope, project_scope) = expiring_verbs(org, member, &target, request.at, base.scope);
+        if org_scope.contains(request.verb) {
+            return allow(Reason::Role(Scope::Organisation));
+        }
+        if project_scope.contains(request.verb) {
+            return allow(Reason::Role(Scope::Project));
+        }
+    }
+    if share_verbs(org, member, &target, request.at).contains(request.verb) {
         return allow(Reason::Share);
     }
     deny(Reason::NoGrant)
@@ -183,52 +197,115 @@ pub(crate) struct BaseAccess {
     pub scope: Scope,
     /// `all`'s bindings in the resource's project, added to `profile` and never replacing it.
     pub all_in_project: u32,
+    /// Whether bindings that expire reach the member (see [`expiring_verbs`]).
+    pub expiring: bool,
 }
 
 /// MODEL.md step 5: which bindings count for this resource. In a project where the member
 /// (directly or by team) has a project binding, those replace the org ones; a restricted
 /// project without one gives nothing of the member's own; otherwise the org bindings.
-/// `all`'s bindings in the project add to each of these.
-pub(crate) fn base_access(org: &OrgSnapshot, member: u32, project: Option<u32>) -> BaseAccess {
-    let org_profile = org.member_info.get(member as usize).map_or(NO_PROFILE, |m| m.profile);
+/// `all`'s bindings in the project add to each of these. A binding counts only until it
+/// expires (`at`).
+pub(crate) fn base_access(org: &OrgSnapshot, member: u32, project: Option<u32>, at: i64) -> BaseAccess {
+    let (org_profile, expiring) =
+        org.member_info.get(member as usize).map_or((NO_PROFILE, false), |m| (m.profile, m.expiring));
     let Some(p) = project else {
-        return BaseAccess { profile: org_profile, scope: Scope::Organisation, all_in_project: NO_PROFILE };
+        return BaseAccess { profile: org_profile, scope: Scope::Organisation, all_in_project: NO_PROFILE, expiring };
     };
     let all_in_project = org.all_project_profiles.get(p as usize).copied().unwrap_or(NO_PROFILE);
     let (profile, scope) = if let Some(&profile) = org.project_profiles.get(&crate::policy::pair(member, p)) {
         (profile, Scope::Project)
+    } else if expiring && own_expiring_in(org, member, p, at) {
+        // Its own project binding, live until it expires, replaces the org ones here; its
+        // verbs come from `expiring_verbs`.
+        (NO_PROFILE, Scope::Project)
     } else if org.restricted.get(p as usize).copied().unwrap_or(true) {
         (NO_PROFILE, Scope::Project)
     } else {
         (org_profile, Scope::Organisation)
     };
-    BaseAccess { profile, scope, all_in_project }
+    BaseAccess { profile, scope, all_in_project, expiring }
 }
 
-/// The verbs a profile grants on the target: the kind-wide entries, plus entries narrowed
-/// to this id (or an ancestor of it). A collection counts kind-wide entries only.
-pub(crate) fn role_verbs(org: &OrgSnapshot, profile: u32, t: &Target<'_>) -> VerbSet {
-    let bits = org.profile_slot(profile, slot(t.kind, t.level));
+/// Whether `subject` is `member` or a team of it (not `all`).
+fn reaches(subject: Subject, member: u32, teams: &[u32]) -> bool {
+    match subject {
+        Subject::Member(m) => m == member,
+        Subject::Team(t) => teams.contains(&t),
+        Subject::All => false,
+    }
+}
+
+fn teams_of_member(org: &OrgSnapshot, member: u32) -> &[u32] {
+    org.member_info.get(member as usize).map_or(&[], |info| org.teams_of(info))
+}
+
+/// Whether a live expiring binding of the member's own (or a team's) is in project `p`.
+fn own_expiring_in(org: &OrgSnapshot, member: u32, p: u32, at: i64) -> bool {
+    let teams = teams_of_member(org, member);
+    org.expiring.iter().any(|g| g.scope == p && at < g.expires && reaches(g.subject, member, teams))
+}
+
+/// The verbs live expiring bindings give the member on the target: (organisation scope,
+/// project scope). Organisation-scope ones count where the org bindings do (`base_scope`);
+/// project-scope ones in their project.
+pub(crate) fn expiring_verbs(
+    org: &OrgSnapshot,
+    member: u32,
+    t: &Target<'_>,
+    at: i64,
+    base_scope: Scope,
+) -> (VerbSet, VerbSet) {
+    let teams = teams_of_member(org, member);
+    let (mut org_scope, mut project_scope) = (VerbSet::EMPTY, VerbSet::EMPTY);
+    for g in org.expiring.iter() {
+        if at >= g.expires || !(g.subject == Subject::All || reaches(g.subject, member, teams)) {
+            continue;
+        }
+        if g.scope == ORG_SCOPE {
+            if base_scope == Scope::Organisation {
+                org_scope = org_scope.union(role_verbs(org, g.profile, t, member));
+            }
+        } else if Some(g.scope) == t.project {
+            project_scope = project_scope.union(role_verbs(org, g.profile, t, member));
+        }
+    }
+    (org_scope, project_scope)
+}
+
+/// The verbs a profile grants `member` on the target: the kind-wide entries, plus entries
+/// narrowed to this id (or an ancestor of it), plus `owned` entries if `member` is the
+/// resource's recorded creator. A collection counts kind-wide entries only.
+pub(crate) fn role_verbs(org: &OrgSnapshot, profile: u32, t: &Target<'_>, member: u32) -> VerbSet {
+    let at = slot(t.kind, t.level);
+    let bits = org.profile_slot(profile, at);
     let mut verbs = VerbSet::from_bits(bits);
-    if let (true, Some(id)) = (bits & HAS_NARROWED != 0, t.id) {
+    let Some(id) = t.id else { return verbs };
+    if bits & HAS_NARROWED != 0 {
         let narrowed = org.narrowed.covering(profile, t.level.index() as u32, t.kind, id, t.hierarchical);
         verbs = verbs.union(narrowed);
+    }
+    if bits & HAS_OWNED != 0 {
+        let owned = VerbSet::from_bits(org.owned_slot(profile, at));
+        if !verbs.covers(owned) && org.created_by(t.project.unwrap_or(ORG_SCOPE), t.kind, id, member) {
+            verbs = verbs.union(owned);
+        }
     }
     verbs
 }
 
-/// The verbs shares give the member on the target: shares to it, to one of its teams or
-/// to `all`, on the id or (hierarchical kinds) an ancestor of it; `*` shares cover every id
-/// and the collection.
-pub(crate) fn share_verbs(org: &OrgSnapshot, member: u32, t: &Target<'_>) -> VerbSet {
+/// The verbs shares live at `at` give the member on the target: shares to it, to one of its
+/// teams or to `all`, on the id or (hierarchical kinds) an ancestor of it; `*` shares cover
+/// every id and the collection.
+pub(crate) fn share_verbs(org: &OrgSnapshot, member: u32, t: &Target<'_>, at: i64) -> VerbSet {
     let scope = t.project.unwrap_or(ORG_SCOPE);
     let Some(info) = org.member_info.get(member as usize) else {
         return VerbSet::EMPTY;
     };
     let teams = org.teams_of(info);
-    let mut verbs = org.shares.wildcard_verbs(scope, t.kind, member, teams);
+    let mut verbs = org.shares.wildcard_verbs(scope, t.kind, member, teams, at);
     if let Some(id) = t.id {
-        verbs = verbs.union(org.shares.verbs(scope, t.kind, id, t.hierarchical, member, teams));
+        verbs = verbs.union(org.shares.verbs(scope, t.kind, id, t.hierarchical, member, teams, at));
     }
     verbs
 }
@@ -268,7 +345,7 @@ role = "admin"
         let snapshot = crate::policy::compile_text("two.toml", TWO_ORGS).unwrap();
         decide(
             &snapshot,
-            &Request { org, principal, project: None, kind: "secrets", id: Some("s"), verb: Verb::Delete },
+            &Request { org, principal, project: None, kind: "secrets", id: Some("s"), verb: Verb::Delete, at: 0 },
         )
     }
 

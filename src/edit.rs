@@ -193,7 +193,13 @@ pub fn role_permissions(org: &OrgDecl, globals: &Globals, name: &str) -> Result<
         .iter()
         .filter_map(|e| {
             let kind = globals.kinds.info(e.kind)?.name.to_string();
-            Some(Permission { level: e.level, kind, id: e.id.as_deref().map(Into::into), verbs: e.verbs })
+            Some(Permission {
+                level: e.level,
+                kind,
+                id: e.id.as_deref().map(Into::into),
+                owned: e.owned,
+                verbs: e.verbs,
+            })
         })
         .collect())
 }
@@ -227,6 +233,7 @@ pub fn apply(org: &OrgDecl, edit: &Edit) -> Result<OrgDecl, EditError> {
             }
             o.bindings.retain(|b| b.subject.as_str() != id);
             o.shares.retain(|sh| sh.subject.as_str() != id);
+            o.created.retain(|c| c.subject.as_str() != id);
             // Shares it gave stay (the org gave them through it); who gave them is in the
             // audit log, and `granted_by` must name a member.
             for sh in &mut o.shares {
@@ -274,6 +281,7 @@ pub fn apply(org: &OrgDecl, edit: &Edit) -> Result<OrgDecl, EditError> {
             let in_project = |p: &Option<Located<String>>| p.as_ref().is_some_and(|p| p.as_str() == id);
             o.bindings.retain(|b| !in_project(&b.project));
             o.shares.retain(|sh| !in_project(&sh.project));
+            o.created.retain(|c| !in_project(&c.project));
         }
         Edit::CreateRole { name, permissions } => {
             if o.roles.iter().any(|r| r.name.as_str() == name) {
@@ -310,6 +318,7 @@ pub fn apply(org: &OrgDecl, edit: &Edit) -> Result<OrgDecl, EditError> {
                 subject: s(subject),
                 role: s(role),
                 project: project.as_deref().map(s),
+                expires_at: None,
                 loc: Loc::SYNTHETIC,
             });
         }
@@ -334,6 +343,7 @@ pub fn apply(org: &OrgDecl, edit: &Edit) -> Result<OrgDecl, EditError> {
                 verbs: *verbs,
                 granted_by: Some(s(granted_by)),
                 granted_at: Some(Located::synthetic(*granted_at)),
+                expires_at: None,
                 loc: Loc::SYNTHETIC,
             };
             // Sharing again with the same subject replaces the verbs (and who gave them).

@@ -11,7 +11,7 @@ use crate::Request;
 use crate::decide::{Decision, Reason, ResourceProblem, Scope, decide, resolve, role_verbs};
 use crate::model::{Level, Verb, path_covers};
 use crate::policy::{OrgModel, Subject};
-use crate::snapshot::{NO_PROFILE, OrgSnapshot, Snapshot};
+use crate::snapshot::{NO_PROFILE, ORG_SCOPE, OrgSnapshot, Snapshot};
 
 /// A decision and the sentence that explains it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,23 +120,27 @@ fn role_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>, scope: Sco
             Scope::Organisation => b.project.is_none(),
             Scope::Project => b.project.is_some() && b.project == t.project,
         };
-        let Some(how) = via(model, member, b.subject).filter(|_| in_scope) else { continue };
+        let Some(how) = via(model, member, b.subject).filter(|_| in_scope && b.live_at(r.at)) else { continue };
         let Some(role) = model.role(snapshot.globals(), b.role) else { continue };
-        let grants = role.entries.iter().any(|e| {
+        let created = |id: &str| org.created_by(t.project.unwrap_or(ORG_SCOPE), t.kind, id, member);
+        let entry = role.entries.iter().find(|e| {
             e.level == t.level
                 && e.kind == t.kind
                 && e.verbs.contains(r.verb)
-                && (e.id.is_none() || id_matches(e.id.as_deref(), t.id, t.hierarchical))
+                && if e.owned { t.id.is_some_and(created) } else { id_matches(e.id.as_deref(), t.id, t.hierarchical) }
         });
-        if grants {
+        if let Some(entry) = entry {
             let at = match (scope, r.project) {
                 (Scope::Project, Some(p)) => format!("in project '{p}'"),
                 _ => "at organisation scope".to_string(),
             };
+            let owned =
+                if entry.owned { format!(" (an `owned` entry: '{}' created it)", r.principal) } else { String::new() };
             return Some(format!(
-                "role '{}' bound to '{}' {how} {at} grants {} on {}",
+                "role '{}' bound to '{}' {how} {at}{} grants {} on {}{owned}",
                 role.name,
                 model.subject_name(b.subject),
+                until(b.expires_at),
                 r.verb,
                 resource_name(r)
             ));
@@ -149,7 +153,7 @@ fn share_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>) -> Option
     let (_, member, t) = resolve(snapshot, r).ok()?;
     let model = &org.model;
     for s in &model.shares {
-        let Some(how) = via(model, member, s.subject) else { continue };
+        let Some(how) = via(model, member, s.subject).filter(|_| s.live_at(r.at)) else { continue };
         let covers = s.kind == t.kind
             && s.project == t.project
             && s.verbs.contains(r.verb)
@@ -160,16 +164,22 @@ fn share_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>) -> Option
                 .and_then(|g| model.members.get(g as usize))
                 .map_or(String::new(), |m| format!(", granted by '{}'", m.id));
             return Some(format!(
-                "share of {} on {} {}{} to '{}' {how}{by}",
+                "share of {} on {} {}{} to '{}' {how}{by}{}",
                 s.verbs,
                 r.kind,
                 s.id,
                 r.project.map_or(String::new(), |p| format!(" in project '{p}'")),
                 model.subject_name(s.subject),
+                until(s.expires_at),
             ));
         }
     }
     None
+}
+
+/// `" until 2026-12-01T00:00:00Z"` for a grant that expires.
+fn until(expires_at: Option<i64>) -> String {
+    expires_at.map_or(String::new(), |e| format!(" until {}", crate::instant::render(e)))
 }
 
 fn no_grant_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>, resource: &str) -> String {
@@ -178,7 +188,7 @@ fn no_grant_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>, resour
         let p = t.project.unwrap_or_default();
         let own_in_project = org.project_profiles.contains_key(&crate::policy::pair(member, p));
         let org_profile = org.member_info.get(member as usize).map_or(NO_PROFILE, |m| m.profile);
-        if own_in_project && role_verbs(org, org_profile, &t).contains(r.verb) {
+        if own_in_project && role_verbs(org, org_profile, &t, member).contains(r.verb) {
             text.push_str(&format!(
                 " (its organisation role would grant it, but in project '{project}' it is replaced by the project role \
                  bound to '{}' or a team of it)",
@@ -242,6 +252,7 @@ project = "web"
             kind: "containers",
             id: Some("c1"),
             verb,
+            at: 0,
         };
         explain(&snapshot, &r)
     }
@@ -254,6 +265,62 @@ project = "web"
         let e = text("nia", "web", Verb::Update);
         assert!(e.decision.allowed, "{e}");
         assert!(e.text.contains("role 'member' bound to 'all' via 'all' in project 'web'"), "{e}");
+    }
+
+    #[test]
+    fn owned_entries_and_expiring_grants_are_named_only_while_they_count() {
+        let text = r#"
+[[kind]]
+name = "spaces"
+levels = ["project"]
+
+[[role]]
+name = "project-user"
+permissions = ["project:spaces:create", "project:spaces:owned:write"]
+
+[[org]]
+id = "loft"
+owner = "lena"
+members = ["lena", "ana"]
+projects = [{ id = "dev" }]
+
+[[org.binding]]
+subject = "ana"
+role = "project-user"
+
+[[org.created]]
+subject = "ana"
+kind = "spaces"
+project = "dev"
+id = "mine"
+
+[[org.share]]
+subject = "ana"
+kind = "spaces"
+project = "dev"
+id = "theirs"
+verbs = ["delete"]
+expires_at = "1970-01-01T00:01:40Z"
+"#;
+        let snapshot = compile_text("loft.toml", text).unwrap();
+        let r = |id, at| Request {
+            org: "loft",
+            principal: crate::Caller::User("ana"),
+            project: Some("dev"),
+            kind: "spaces",
+            id: Some(id),
+            verb: Verb::Delete,
+            at,
+        };
+        let e = explain(&snapshot, &r("mine", 0));
+        assert!(e.decision.allowed, "{e}");
+        assert!(e.text.contains("(an `owned` entry: 'ana' created it)"), "{e}");
+        let e = explain(&snapshot, &r("theirs", 99));
+        assert!(e.decision.allowed, "{e}");
+        assert!(e.text.contains("until 1970-01-01T00:01:40Z"), "{e}");
+        let e = explain(&snapshot, &r("theirs", 100));
+        assert!(!e.decision.allowed, "{e}");
+        assert!(e.text.starts_with("no grant"), "{e}");
     }
 
     #[test]

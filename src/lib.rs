@@ -36,6 +36,7 @@ pub mod dryrun;
 pub mod edit;
 pub mod explain;
 pub mod gateway;
+pub mod instant;
 pub mod jwks;
 pub mod manage;
 pub mod metrics;

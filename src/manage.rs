@@ -122,8 +122,9 @@ impl fmt::Display for Needed {
 pub fn authorize(snapshot: &Snapshot, org: &str, actor: Caller<'_>, change: &Change<'_>) -> Result<(), Refusal> {
     let o = snapshot.org(org).ok_or_else(|| Refusal::UnknownOrg { org: org.into() })?;
     let owner = o.model.members.get(o.model.owner as usize).map_or("", |m| &*m.id);
+    let at = crate::instant::now();
     let need = |verb: Verb, kind: &str, project: Option<&str>, id: Option<&str>| -> Result<(), Refusal> {
-        let request = Request { org, principal: actor, project, kind, id, verb };
+        let request = Request { org, principal: actor, project, kind, id, verb, at };
         if decide(snapshot, &request).allowed {
             Ok(())
         } else {

@@ -91,6 +91,11 @@ impl VerbSet {
         self.0 & verb.bit() != 0
     }
 
+    /// The set without `create`, which no other verb implies (so it stays closed).
+    pub const fn without_create(self) -> VerbSet {
+        VerbSet(self.0 & !Verb::Create.bit())
+    }
+
     pub const fn union(self, other: VerbSet) -> VerbSet {
         VerbSet(self.0 | other.0)
     }

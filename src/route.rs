@@ -89,8 +89,9 @@ pub struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    /// The decision request for this target made by `principal`.
-    pub fn request(&self, principal: crate::principal::Caller<'a>) -> crate::decide::Request<'a> {
+    /// The decision request for this target made by `principal`, decided at `at` (seconds
+    /// since the Unix epoch).
+    pub fn request(&self, principal: crate::principal::Caller<'a>, at: i64) -> crate::decide::Request<'a> {
         crate::decide::Request {
             org: self.org,
             principal,
@@ -98,6 +99,7 @@ impl<'a> Target<'a> {
             kind: self.kind,
             id: self.id,
             verb: self.verb,
+            at,
         }
     }
 }

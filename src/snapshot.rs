@@ -148,6 +148,8 @@ pub(crate) const NO_PROFILE: u32 = u32::MAX;
 pub(crate) const ORG_SCOPE: u32 = u32::MAX;
 /// Set in a profile's slot when narrowed entries exist for that (kind, level).
 pub(crate) const HAS_NARROWED: u8 = 0x80;
+/// Set in a profile's slot when `owned` entries exist for that (kind, level).
+pub(crate) const HAS_OWNED: u8 = 0x40;
 
 /// One org, compiled.
 #[derive(Debug)]
@@ -168,10 +170,28 @@ pub struct OrgSnapshot {
     pub(crate) all_project_profiles: Box<[u32]>,
     /// Every profile's slots back to back, `slots_per_profile` each.
     pub(crate) profile_slots: Box<[u8]>,
+    /// The verbs of `owned` entries, laid out like `profile_slots` (empty if no role has any).
+    pub(crate) owned_slots: Box<[u8]>,
     pub(crate) slots_per_profile: usize,
     /// Narrowed role entries: holder = profile, scope = level index.
     pub(crate) narrowed: GrantIndex,
     pub(crate) shares: ShareIndex,
+    /// Creator records, as an index of "shares" to the creator: a probe answers whether a
+    /// member created a resource.
+    pub(crate) creators: ShareIndex,
+    /// Bindings with an `expires_at`: kept out of the interned profiles (which cannot
+    /// change with time) and checked against the request's instant.
+    pub(crate) expiring: Box<[ExpiringBinding]>,
+}
+
+/// A binding that ends at `expires`, compiled to a one-role profile.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExpiringBinding {
+    pub(crate) subject: crate::policy::Subject,
+    /// A project index, or [`ORG_SCOPE`].
+    pub(crate) scope: u32,
+    pub(crate) profile: u32,
+    pub(crate) expires: i64,
 }
 
 /// What the decision needs of one member, in one place (one cache line read).
@@ -181,6 +201,8 @@ pub(crate) struct MemberInfo {
     pub(crate) profile: u32,
     pub(crate) teams_start: u32,
     pub(crate) teams_len: u32,
+    /// Whether some expiring binding reaches this member (itself, a team of it, or `all`).
+    pub(crate) expiring: bool,
 }
 
 impl OrgSnapshot {
@@ -213,6 +235,22 @@ impl OrgSnapshot {
             return 0;
         }
         self.profile_slots.get(profile as usize * self.slots_per_profile + slot).copied().unwrap_or(0)
+    }
+
+    /// The verbs of a profile's `owned` entries in a slot.
+    #[inline]
+    pub(crate) fn owned_slot(&self, profile: u32, slot: usize) -> u8 {
+        if profile == NO_PROFILE || slot >= self.slots_per_profile {
+            return 0;
+        }
+        self.owned_slots.get(profile as usize * self.slots_per_profile + slot).copied().unwrap_or(0)
+    }
+
+    /// Whether `member` is the recorded creator of the resource (`scope` a project index or
+    /// [`ORG_SCOPE`]; `id` in normal form).
+    #[inline]
+    pub(crate) fn created_by(&self, scope: u32, kind: KindId, id: &str, member: u32) -> bool {
+        !self.creators.verbs(scope, kind, id, false, member, &[], i64::MIN).is_empty()
     }
 }
 
@@ -334,14 +372,16 @@ impl GrantIndex {
 
 /// Shares indexed by resource: (scope, kind, id) to the subjects it is shared with.
 ///
-/// A holder is packed in a `u32`: the subject's index (25 bits), its tag (member, team or
-/// `all`, 2 bits) and the verbs (5 bits).
+/// A holder is packed in a `u64`: the subject's index (25 bits), its tag (member, team or
+/// `all`, 2 bits), the verbs (5 bits), and in the high 32 bits the instant it expires in
+/// seconds since the epoch ([`NEVER`] for a share without one; an instant past 2106 counts
+/// as never).
 #[derive(Debug, Default)]
 pub(crate) struct ShareIndex {
     hasher: DefaultHashBuilder,
     table: HashTable<u32>,
     buckets: Vec<Bucket>,
-    holders: Vec<u32>,
+    holders: Vec<u64>,
     ids: String,
     /// `*` shares: `(scope << 16) | kind` to a range of `holders`.
     wildcard: HashMap<u64, (u32, u32)>,
@@ -355,8 +395,9 @@ struct Bucket {
     scope: u32,
     id_start: u32,
     id_len: u32,
-    /// With one holder (the common case), the packed holder itself; otherwise where the
-    /// holders start in `holders`.
+    /// With one holder (the common case), the packed holder itself; otherwise `holders_start`
+    /// says where the holders start in `holders`.
+    inline: u64,
     holders_start: u32,
     holders_len: u32,
     kind: KindId,
@@ -369,15 +410,25 @@ const INDEX_BITS: u32 = 25;
 /// Members and teams per org are limited to 2^25 (33 million) by the holder packing.
 pub(crate) const MAX_SUBJECT_INDEX: u32 = (1 << INDEX_BITS) - 1;
 
-/// A share's subject, packed for the index.
-pub(crate) fn pack_holder(subject: crate::policy::Subject, verbs: VerbSet) -> u32 {
+/// The expiry of a holder that never expires.
+pub(crate) const NEVER: u32 = u32::MAX;
+/// The bits of a packed holder that name who it is for and until when (all but the verbs).
+const SUBJECT_AND_EXPIRY: u64 = ((1 << (INDEX_BITS + 2)) - 1) | (0xFFFF_FFFF << 32);
+
+/// A share's subject, verbs and expiry, packed for the index.
+pub(crate) fn pack_holder(subject: crate::policy::Subject, verbs: VerbSet, expires: Option<i64>) -> u64 {
     use crate::policy::Subject;
     let (tag, index) = match subject {
         Subject::Member(m) => (TAG_MEMBER, m),
         Subject::Team(t) => (TAG_TEAM, t),
         Subject::All => (TAG_ALL, 0),
     };
-    (index & MAX_SUBJECT_INDEX) | (tag << INDEX_BITS) | (u32::from(verbs.bits()) << (INDEX_BITS + 2))
+    let expiry = match expires {
+        None => NEVER,
+        Some(e) => u32::try_from(e.max(0)).map_or(NEVER, |e| e.min(NEVER - 1)),
+    };
+    let low = (index & MAX_SUBJECT_INDEX) | (tag << INDEX_BITS) | (u32::from(verbs.bits()) << (INDEX_BITS + 2));
+    u64::from(low) | (u64::from(expiry) << 32)
 }
 
 fn wildcard_key(scope: u32, kind: KindId) -> u64 {
@@ -386,7 +437,7 @@ fn wildcard_key(scope: u32, kind: KindId) -> u64 {
 
 impl ShareIndex {
     /// Builds the index from `(scope, kind, id, packed holder)` for each share.
-    pub(crate) fn build<'a>(shares: impl ExactSizeIterator<Item = (u32, KindId, &'a str, u32)> + Clone) -> ShareIndex {
+    pub(crate) fn build<'a>(shares: impl ExactSizeIterator<Item = (u32, KindId, &'a str, u64)> + Clone) -> ShareIndex {
         let n = shares.len();
         let id_bytes = shares.clone().map(|(_, _, id, _)| id.len()).sum();
         let mut index = ShareIndex {
@@ -397,8 +448,8 @@ impl ShareIndex {
         };
         // One pass: a new resource gets a bucket holding its first holder inline. Further
         // holders of the same resource (rare) wait in `extra` for the second pass.
-        let mut extra: Vec<(u32, u32)> = Vec::new();
-        let mut wild: Vec<(u64, u32)> = Vec::new();
+        let mut extra: Vec<(u32, u64)> = Vec::new();
+        let mut wild: Vec<(u64, u64)> = Vec::new();
         for (scope, kind, id, holder) in shares {
             if id == "*" {
                 wild.push((wildcard_key(scope, kind), holder));
@@ -413,7 +464,8 @@ impl ShareIndex {
                         scope,
                         id_start: u32::try_from(index.ids.len()).unwrap_or(u32::MAX),
                         id_len: u32::try_from(id.len()).unwrap_or(0),
-                        holders_start: holder,
+                        inline: holder,
+                        holders_start: 0,
                         holders_len: 1,
                         kind,
                     });
@@ -432,18 +484,18 @@ impl ShareIndex {
         for group in extra.chunk_by(|x, y| x.0 == y.0) {
             let Some(b) = group.first().and_then(|&(b, _)| index.buckets.get_mut(b as usize)) else { continue };
             let start = index.holders.len();
-            push_merged(&mut index.holders, start, b.holders_start);
+            push_merged(&mut index.holders, start, b.inline);
             for &(_, holder) in group {
                 push_merged(&mut index.holders, start, holder);
             }
             b.holders_len = (index.holders.len() - start) as u32;
-            b.holders_start = match (b.holders_len, index.holders.pop()) {
-                (1, Some(lone)) => lone,
+            match (b.holders_len, index.holders.pop()) {
+                (1, Some(lone)) => b.inline = lone,
                 (_, popped) => {
                     index.holders.extend(popped);
-                    start as u32
+                    b.holders_start = start as u32;
                 }
-            };
+            }
         }
         wild.sort_unstable_by_key(|(key, _)| *key);
         for group in wild.chunk_by(|a, b| a.0 == b.0) {
@@ -473,26 +525,27 @@ impl ShareIndex {
             .copied()
     }
 
-    fn holders_verbs(&self, start: u32, len: u32, member: u32, teams: &[u32]) -> VerbSet {
+    fn holders_verbs(&self, start: u32, len: u32, member: u32, teams: &[u32], at: i64) -> VerbSet {
         let start = start as usize;
         let mut bits = 0u8;
         for &h in self.holders.get(start..start + len as usize).unwrap_or(&[]) {
-            bits |= holder_verbs(h, member, teams);
+            bits |= holder_verbs(h, member, teams, at);
         }
         VerbSet::from_bits(bits)
     }
 
-    fn bucket_verbs(&self, b: &Bucket, member: u32, teams: &[u32]) -> VerbSet {
+    fn bucket_verbs(&self, b: &Bucket, member: u32, teams: &[u32], at: i64) -> VerbSet {
         if b.holders_len == 1 {
-            VerbSet::from_bits(holder_verbs(b.holders_start, member, teams))
+            VerbSet::from_bits(holder_verbs(b.inline, member, teams, at))
         } else {
-            self.holders_verbs(b.holders_start, b.holders_len, member, teams)
+            self.holders_verbs(b.holders_start, b.holders_len, member, teams, at)
         }
     }
 
     /// The verbs shared with `member` (directly, through one of `teams`, or with `all`) on
-    /// `id`, or on an ancestor of it for hierarchical kinds.
+    /// `id`, or on an ancestor of it for hierarchical kinds, by shares live at `at`.
     #[inline]
+    #[allow(clippy::too_many_arguments, reason = "the decision's coordinates, passed by value")]
     pub(crate) fn verbs(
         &self,
         scope: u32,
@@ -501,52 +554,60 @@ impl ShareIndex {
         hierarchical: bool,
         member: u32,
         teams: &[u32],
+        at: i64,
     ) -> VerbSet {
         if self.buckets.is_empty() {
             return VerbSet::EMPTY;
         }
-        covering_ids(id, hierarchical).fold(VerbSet::EMPTY, |v, i| v.union(self.exact(scope, kind, i, member, teams)))
+        covering_ids(id, hierarchical)
+            .fold(VerbSet::EMPTY, |v, i| v.union(self.exact(scope, kind, i, member, teams, at)))
     }
 
-    fn exact(&self, scope: u32, kind: KindId, id: &str, member: u32, teams: &[u32]) -> VerbSet {
+    fn exact(&self, scope: u32, kind: KindId, id: &str, member: u32, teams: &[u32], at: i64) -> VerbSet {
         let hash = grant_hash(&self.hasher, 0, scope, kind, id);
         match self.find(hash, scope, kind, id).and_then(|b| self.buckets.get(b as usize)) {
-            Some(b) => self.bucket_verbs(b, member, teams),
+            Some(b) => self.bucket_verbs(b, member, teams, at),
             None => VerbSet::EMPTY,
         }
     }
 
-    /// The verbs `*` shares give `member` on every resource of this kind in this scope.
+    /// The verbs `*` shares live at `at` give `member` on every resource of this kind in
+    /// this scope.
     #[inline]
-    pub(crate) fn wildcard_verbs(&self, scope: u32, kind: KindId, member: u32, teams: &[u32]) -> VerbSet {
+    pub(crate) fn wildcard_verbs(&self, scope: u32, kind: KindId, member: u32, teams: &[u32], at: i64) -> VerbSet {
         if self.wildcard_kinds & (1 << (u64::from(kind) % 64)) == 0 {
             return VerbSet::EMPTY;
         }
         match self.wildcard.get(&wildcard_key(scope, kind)) {
-            Some(&(start, len)) => self.holders_verbs(start, len, member, teams),
+            Some(&(start, len)) => self.holders_verbs(start, len, member, teams, at),
             None => VerbSet::EMPTY,
         }
     }
 }
 
 /// The verbs in packed holder `h` if it reaches `member` (itself, one of its `teams`, or
-/// `all`); none otherwise.
+/// `all`) and has not expired at `at`; none otherwise.
 #[inline]
-fn holder_verbs(h: u32, member: u32, teams: &[u32]) -> u8 {
-    let index = h & MAX_SUBJECT_INDEX;
-    let reaches = match (h >> INDEX_BITS) & 0b11 {
+fn holder_verbs(h: u64, member: u32, teams: &[u32], at: i64) -> u8 {
+    let expiry = (h >> 32) as u32;
+    if expiry != NEVER && at >= i64::from(expiry) {
+        return 0;
+    }
+    let low = h as u32;
+    let index = low & MAX_SUBJECT_INDEX;
+    let reaches = match (low >> INDEX_BITS) & 0b11 {
         TAG_MEMBER => index == member,
         TAG_TEAM => teams.contains(&index),
         _ => true,
     };
-    if reaches { (h >> (INDEX_BITS + 2)) as u8 } else { 0 }
+    if reaches { (low >> (INDEX_BITS + 2)) as u8 } else { 0 }
 }
 
-/// Appends `holder`, or ORs its verbs into the entry for the same subject at or after
-/// `start` (a subject given the same resource twice, or through two share entries).
-fn push_merged(holders: &mut Vec<u32>, start: usize, holder: u32) {
-    const SUBJECT: u32 = (1 << (INDEX_BITS + 2)) - 1;
-    if let Some(h) = holders.get_mut(start..).and_then(|s| s.iter_mut().find(|h| **h & SUBJECT == holder & SUBJECT)) {
+/// Appends `holder`, or ORs its verbs into the entry for the same subject and expiry at or
+/// after `start` (a subject given the same resource twice, or through two share entries).
+fn push_merged(holders: &mut Vec<u64>, start: usize, holder: u64) {
+    let same = |h: &&mut u64| **h & SUBJECT_AND_EXPIRY == holder & SUBJECT_AND_EXPIRY;
+    if let Some(h) = holders.get_mut(start..).and_then(|s| s.iter_mut().find(same)) {
         *h |= holder;
     } else {
         holders.push(holder);

@@ -19,7 +19,7 @@
 //! #     let s = |v: &str| Located::synthetic(v.to_string());
 //! #     OrgDecl { id: s("acme"), owner: s("alice"), members: vec![s("alice"), s("bob")],
 //! #         service_accounts: vec![], teams: vec![], projects: vec![], roles: vec![],
-//! #         bindings: vec![], shares: vec![], loc: Loc::SYNTHETIC }
+//! #         bindings: vec![], shares: vec![], created: vec![], loc: Loc::SYNTHETIC }
 //! # }
 //! let rules = TransferRules::default();
 //! let acme = org();
@@ -166,6 +166,7 @@ impl Transfer {
             subject: Located::synthetic(self.from.clone()),
             role: Located::synthetic(self.step_down_to.clone()),
             project: None,
+            expires_at: None,
             loc: Loc::SYNTHETIC,
         });
         Ok(Confirmed::Completed(after))

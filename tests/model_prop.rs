@@ -2,7 +2,8 @@
 //! MODEL.md (no compilation, no indexes, no shared code with the engine), on random worlds:
 //! custom and built-in roles, narrowed entries, teams, `all`, org and project bindings,
 //! restricted projects, `*` and subtree shares, service accounts, non-members, unknown
-//! kinds and projects, and malformed ids.
+//! kinds and projects, malformed ids, creator records with `owned` entries, and bindings and
+//! shares that expire, decided at instants before, at and after their ends.
 //!
 //! The worlds are rendered to policy TOML and go through the real parser, validator and
 //! compiler, so every generated world must also validate.
@@ -41,11 +42,18 @@ const REQUEST_IDS: [&str; 19] = [
     "/d/./e", "/d\0e",
 ];
 
+/// Instants grants may end at, and instants checks are decided at (seconds since the epoch):
+/// each end has a check before it, and checks fall exactly on ends too.
+const ENDS: [i64; 3] = [100, 200, 300];
+const INSTANTS: [i64; 6] = [50, 100, 150, 200, 250, 350];
+
 #[derive(Clone, Debug)]
 struct Perm {
     level: &'static str,
     kind: &'static str,
     id: Option<&'static str>,
+    /// `level:kind:owned:verbs`
+    owned: bool,
     verbs: Vec<&'static str>,
 }
 
@@ -54,6 +62,7 @@ struct Binding {
     subject: String,
     role: String,
     project: Option<&'static str>,
+    expires: Option<i64>,
 }
 
 #[derive(Clone, Debug)]
@@ -63,7 +72,11 @@ struct Share {
     project: Option<&'static str>,
     id: &'static str,
     verbs: Vec<&'static str>,
+    expires: Option<i64>,
 }
+
+/// `[[org.created]]`: (creator, kind, project, id).
+type Created = (&'static str, &'static str, Option<&'static str>, &'static str);
 
 #[derive(Clone, Debug)]
 struct World {
@@ -73,6 +86,15 @@ struct World {
     projects: Vec<(&'static str, bool)>,
     bindings: Vec<Binding>,
     shares: Vec<Share>,
+    created: Vec<Created>,
+}
+
+fn expiry(n: usize) -> Option<i64> {
+    ENDS.get(n).copied()
+}
+
+fn rfc3339(secs: i64) -> String {
+    portcullis::instant::render(secs)
 }
 
 fn kind_levels(kind: &str) -> Option<(bool, bool, bool)> {
@@ -90,18 +112,27 @@ fn members() -> impl Iterator<Item = &'static str> {
 // Generation
 
 fn perm() -> impl Strategy<Value = Perm> {
-    (0..GRANTABLE.len(), any::<bool>(), 0..10usize, prop::collection::vec(0..WORDS.len(), 1..3)).prop_map(
+    (0..GRANTABLE.len(), any::<bool>(), 0..12usize, prop::collection::vec(0..WORDS.len(), 1..3)).prop_map(
         |(k, want_project, id, words)| {
             let kind = GRANTABLE[k];
             let (org_level, project_level, hier) = kind_levels(kind).unwrap();
             let level = if (want_project && project_level) || !org_level { "project" } else { "organisation" };
+            let owned = id >= 10;
             let id = match id {
-                0..=5 => None,
+                0..=5 | 10.. => None,
                 6 => Some("*"),
                 n if hier => Some(PATHS[n % PATHS.len()]),
                 n => Some(FLAT_IDS[n % FLAT_IDS.len()]),
             };
-            Perm { level, kind, id, verbs: words.into_iter().map(|w| WORDS[w]).collect() }
+            let mut verbs: Vec<&'static str> = words.into_iter().map(|w| WORDS[w]).collect();
+            if owned {
+                // `create` in an `owned` entry is invalid (a validation test covers it).
+                verbs.retain(|w| *w != "create");
+                if verbs.is_empty() {
+                    verbs.push("update");
+                }
+            }
+            Perm { level, kind, id, owned, verbs }
         },
     )
 }
@@ -127,7 +158,7 @@ fn world() -> impl Strategy<Value = World> {
         role_list("o", 3),
         prop::collection::vec(prop::collection::vec(any::<bool>(), 7), 3),
         prop::collection::vec(any::<bool>(), 3),
-        prop::collection::vec((0..11usize, 0..12usize, prop::option::of(0..3usize)), 0..10),
+        prop::collection::vec((0..11usize, 0..12usize, prop::option::of(0..3usize), 0..6usize), 0..10),
         prop::collection::vec(
             (
                 0..11usize,
@@ -135,11 +166,13 @@ fn world() -> impl Strategy<Value = World> {
                 prop::option::of(0..3usize),
                 0..12usize,
                 prop::collection::vec(0..7usize, 1..3),
+                0..6usize,
             ),
             0..14,
         ),
+        prop::collection::vec((0..7usize, 0..GRANTABLE.len(), prop::option::of(0..3usize), 0..12usize), 0..8),
     )
-        .prop_map(|(global_roles, org_roles, team_masks, restricted, raw_bindings, raw_shares)| {
+        .prop_map(|(global_roles, org_roles, team_masks, restricted, raw_bindings, raw_shares, raw_created)| {
             let teams = TEAMS
                 .iter()
                 .zip(&team_masks)
@@ -150,42 +183,52 @@ fn world() -> impl Strategy<Value = World> {
             role_names.extend(global_roles.iter().map(|(n, _)| n.clone()));
             role_names.extend(org_roles.iter().map(|(n, _)| n.clone()));
             let mut bindings: Vec<Binding> = Vec::new();
-            for (s, r, p) in raw_bindings {
+            for (s, r, p, e) in raw_bindings {
                 let b = Binding {
                     subject: subject(s),
                     role: role_names[r % role_names.len()].clone(),
                     project: p.map(|p| PROJECTS[p]),
+                    expires: expiry(e),
                 };
                 let dup = bindings.iter().any(|x| x.subject == b.subject && x.role == b.role && x.project == b.project);
                 if b.subject != OWNER && !dup {
                     bindings.push(b);
                 }
             }
+            let place = |k: usize, p: Option<usize>, id: usize| {
+                let kind = GRANTABLE[k];
+                let (org_level, project_level, hier) = kind_levels(kind).unwrap();
+                let project =
+                    if project_level && (p.is_some() || !org_level) { Some(PROJECTS[p.unwrap_or(0)]) } else { None };
+                let id = match id {
+                    0 | 1 => "*",
+                    n if hier => PATHS[n % PATHS.len()],
+                    n => FLAT_IDS[n % FLAT_IDS.len()],
+                };
+                (kind, project, id)
+            };
             let shares = raw_shares
                 .into_iter()
-                .map(|(s, k, p, id, words)| {
-                    let kind = GRANTABLE[k];
-                    let (org_level, project_level, hier) = kind_levels(kind).unwrap();
-                    let project = if project_level && (p.is_some() || !org_level) {
-                        Some(PROJECTS[p.unwrap_or(0)])
-                    } else {
-                        None
-                    };
-                    let id = match id {
-                        0 | 1 => "*",
-                        n if hier => PATHS[n % PATHS.len()],
-                        n => FLAT_IDS[n % FLAT_IDS.len()],
-                    };
+                .map(|(s, k, p, id, words, e)| {
+                    let (kind, project, id) = place(k, p, id);
                     Share {
                         subject: subject(s),
                         kind,
                         project,
                         id,
                         verbs: words.into_iter().map(|w| WORDS[w]).collect(),
+                        expires: expiry(e),
                     }
                 })
                 .collect();
-            World { global_roles, org_roles, teams, projects, bindings, shares }
+            let mut created: Vec<Created> = Vec::new();
+            for (m, k, p, id) in raw_created {
+                let (kind, project, id) = place(k, p, id.max(2));
+                if !created.iter().any(|c| (c.1, c.2, c.3) == (kind, project, id)) {
+                    created.push((members().nth(m).unwrap(), kind, project, id));
+                }
+            }
+            World { global_roles, org_roles, teams, projects, bindings, shares, created }
         })
 }
 
@@ -197,6 +240,7 @@ struct Check {
     kind: &'static str,
     id: Option<String>,
     verb: &'static str,
+    at: i64,
 }
 
 fn check() -> impl Strategy<Value = Check> {
@@ -209,14 +253,16 @@ fn check() -> impl Strategy<Value = Check> {
         0..kinds.len(),
         prop::option::of(0..REQUEST_IDS.len()),
         0..5usize,
+        0..INSTANTS.len(),
     )
-        .prop_map(move |(p, org, project, k, id, v)| Check {
+        .prop_map(move |(p, org, project, k, id, v, at)| Check {
             principal: principals[p],
             org: if org == 0 { "other" } else { "acme" },
             project: project.map(|p| if p == 3 { "px" } else { PROJECTS[p] }),
             kind: kinds[k],
             id: id.map(|i| REQUEST_IDS[i].to_string()),
             verb: VERBS[v],
+            at: INSTANTS[at],
         })
 }
 
@@ -229,20 +275,18 @@ struct Aim {
     variant: usize,
     principal: usize,
     verb: usize,
+    at: usize,
 }
 
 fn aim() -> impl Strategy<Value = Aim> {
-    (0..64usize, 0..6usize, 0..8usize, 0..5usize).prop_map(|(grant, variant, principal, verb)| Aim {
-        grant,
-        variant,
-        principal,
-        verb,
-    })
+    (0..64usize, 0..6usize, 0..8usize, 0..5usize, 0..INSTANTS.len())
+        .prop_map(|(grant, variant, principal, verb, at)| Aim { grant, variant, principal, verb, at })
 }
 
 fn aimed(w: &World, a: &Aim) -> Option<Check> {
     let mut targets: Vec<(&'static str, Option<&'static str>, &'static str, &str)> =
         w.shares.iter().map(|s| (s.kind, s.project, s.id, s.subject.as_str())).collect();
+    targets.extend(w.created.iter().map(|&(m, kind, project, id)| (kind, project, id, m)));
     let role_entries = w.global_roles.iter().chain(&w.org_roles).flat_map(|(_, ps)| ps);
     for p in role_entries {
         let project = (p.level == "project").then_some(PROJECTS[a.grant % PROJECTS.len()]);
@@ -270,7 +314,7 @@ fn aimed(w: &World, a: &Aim) -> Option<Check> {
         Some(p) => *p,
         None => members().nth(a.principal % 7).unwrap(),
     };
-    Some(Check { principal, org: "acme", project, kind, id, verb: VERBS[a.verb] })
+    Some(Check { principal, org: "acme", project, kind, id, verb: VERBS[a.verb], at: INSTANTS[a.at] })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -288,9 +332,10 @@ fn render(w: &World) -> String {
         }
         s += &format!("[[kind]]\nname = \"{name}\"\nlevels = [{}]\nhierarchical = {h}\n\n", levels.join(", "));
     }
-    let perm_text = |p: &Perm| match p.id {
-        Some(id) => format!("\"{}:{}:{}:{}\"", p.level, p.kind, id, p.verbs.join(",")),
-        None => format!("\"{}:{}:{}\"", p.level, p.kind, p.verbs.join(",")),
+    let perm_text = |p: &Perm| match (p.id, p.owned) {
+        (_, true) => format!("\"{}:{}:owned:{}\"", p.level, p.kind, p.verbs.join(",")),
+        (Some(id), false) => format!("\"{}:{}:{}:{}\"", p.level, p.kind, id, p.verbs.join(",")),
+        (None, false) => format!("\"{}:{}:{}\"", p.level, p.kind, p.verbs.join(",")),
     };
     for (name, perms) in &w.global_roles {
         let perms: Vec<String> = perms.iter().map(perm_text).collect();
@@ -316,6 +361,9 @@ fn render(w: &World) -> String {
         if let Some(p) = b.project {
             s += &format!("project = \"{p}\"\n");
         }
+        if let Some(e) = b.expires {
+            s += &format!("expires_at = \"{}\"\n", rfc3339(e));
+        }
         s += "\n";
     }
     for sh in &w.shares {
@@ -327,6 +375,16 @@ fn render(w: &World) -> String {
             quoted(&sh.verbs)
         );
         if let Some(p) = sh.project {
+            s += &format!("project = \"{p}\"\n");
+        }
+        if let Some(e) = sh.expires {
+            s += &format!("expires_at = \"{}\"\n", rfc3339(e));
+        }
+        s += "\n";
+    }
+    for (m, kind, project, id) in &w.created {
+        s += &format!("[[org.created]]\nsubject = \"{m}\"\nkind = \"{kind}\"\nid = \"{id}\"\n");
+        if let Some(p) = project {
             s += &format!("project = \"{p}\"\n");
         }
         s += "\n";
@@ -404,7 +462,7 @@ fn role_perms(w: &World, role: &str) -> Vec<Perm> {
         let (o, p, _) = kind_levels(kind).unwrap();
         for (present, level) in [(o, "organisation"), (p, "project")] {
             if present {
-                out.push(Perm { level, kind, id: None, verbs: verbs.clone() });
+                out.push(Perm { level, kind, id: None, owned: false, verbs: verbs.clone() });
             }
         }
     };
@@ -470,7 +528,9 @@ fn reference(w: &World, c: &Check) -> bool {
             subjects.push(format!("team:{t}"));
         }
     }
-    let mine: Vec<&Binding> = w.bindings.iter().filter(|b| subjects.contains(&b.subject)).collect();
+    // Only grants that have not ended at the check's instant count.
+    let live = |expires: Option<i64>| expires.is_none_or(|e| c.at < e);
+    let mine: Vec<&Binding> = w.bindings.iter().filter(|b| subjects.contains(&b.subject) && live(b.expires)).collect();
     // 5. base access
     // A project binding of the principal itself or of one of its teams replaces the org
     // bindings in that project; `all`'s project bindings only ever add.
@@ -488,7 +548,21 @@ fn reference(w: &World, c: &Check) -> bool {
     let mut granted = Verbs::new();
     for role in roles {
         for perm in role_perms(w, role) {
-            if perm.level == level && perm.kind == c.kind && grant_covers(perm.id, id.as_deref(), hierarchical) {
+            if perm.level != level || perm.kind != c.kind {
+                continue;
+            }
+            if perm.owned {
+                // Only a resource whose recorded creator is the principal; `write` and
+                // `manage` there mean everything but `create`.
+                let created = id.as_deref().is_some_and(|id| {
+                    w.created.iter().any(|&(m, k, p, i)| m == c.principal && k == c.kind && p == c.project && i == id)
+                });
+                if created {
+                    let mut v = words_to_verbs(&perm.verbs);
+                    v.remove("create");
+                    granted.extend(v);
+                }
+            } else if grant_covers(perm.id, id.as_deref(), hierarchical) {
                 granted.extend(words_to_verbs(&perm.verbs));
             }
         }
@@ -496,6 +570,7 @@ fn reference(w: &World, c: &Check) -> bool {
     // 6. shares
     for s in &w.shares {
         if subjects.contains(&s.subject)
+            && live(s.expires)
             && s.kind == c.kind
             && s.project == c.project
             && grant_covers(Some(s.id), id.as_deref(), hierarchical)
@@ -536,8 +611,15 @@ fn compiled_decide_agrees_with_the_reference_model() {
                 } else {
                     Caller::User(c.principal)
                 };
-                let request =
-                    Request { org: c.org, principal, project: c.project, kind: c.kind, id: c.id.as_deref(), verb };
+                let request = Request {
+                    org: c.org,
+                    principal,
+                    project: c.project,
+                    kind: c.kind,
+                    id: c.id.as_deref(),
+                    verb,
+                    at: c.at,
+                };
                 let got = decide(&snapshot, &request);
                 let want = reference(&w, c);
                 prop_assert_eq!(got.allowed, want, "check {:?} ({:?})\nworld:\n{}", c, got.reason, text);
@@ -580,11 +662,26 @@ level = "write"
     let snapshot = policy::compile_text("fs.toml", text).unwrap();
     for principal in [Caller::User("u"), Caller::User("o")] {
         for bad in ["/a/../b", "/..", "/.", "/a/./b", "//a", "/a//b", "a", "", "/a\0b", "*"] {
-            let r = Request { org: "acme", principal, project: Some("p"), kind: "fs", id: Some(bad), verb: Verb::List };
+            let r = Request {
+                org: "acme",
+                principal,
+                project: Some("p"),
+                kind: "fs",
+                id: Some(bad),
+                verb: Verb::List,
+                at: 0,
+            };
             assert!(!decide(&snapshot, &r).allowed, "{principal:?} {bad:?} must not match");
         }
-        let good =
-            Request { org: "acme", principal, project: Some("p"), kind: "fs", id: Some("/a/b"), verb: Verb::Delete };
+        let good = Request {
+            org: "acme",
+            principal,
+            project: Some("p"),
+            kind: "fs",
+            id: Some("/a/b"),
+            verb: Verb::Delete,
+            at: 0,
+        };
         assert!(decide(&snapshot, &good).allowed);
     }
 }
@@ -626,8 +723,15 @@ id = "c"
 verbs = ["update"]
 "#;
     let snapshot = policy::compile_text("dup.toml", text).unwrap();
-    let r =
-        |principal, id, verb| Request { org: "acme", principal, project: None, kind: "billing", id: Some(id), verb };
+    let r = |principal, id, verb| Request {
+        org: "acme",
+        principal,
+        project: None,
+        kind: "billing",
+        id: Some(id),
+        verb,
+        at: 0,
+    };
     let s1 = Caller::ServiceAccount { org: "acme", name: "s1" };
     let u1 = Caller::User("u1");
     assert!(decide(&snapshot, &r(s1, "b", Verb::List)).allowed);

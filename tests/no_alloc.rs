@@ -1,6 +1,7 @@
 //! `decide` allocates nothing: proved with a counting global allocator over every kind of
 //! decision (owner, role, narrowed role, project role, restricted, share, `*` share,
-//! subtree share, team share, `all` share, collection, every deny reason).
+//! subtree share, team share, `all` share, collection, `owned` entry with a creator record,
+//! live and expired bindings and shares, every deny reason).
 //!
 //! And what one whole request costs on a gateway core (pipeline, forwarding, hyper's own
 //! buffers and headers): counted on a real core thread serving a keep-alive client.
@@ -72,10 +73,14 @@ hierarchical = true
 name = "reg-main"
 permissions = ["organisation:registries:main:update", "project:storage:/shared:read"]
 
+[[role]]
+name = "maker"
+permissions = ["project:containers:create", "project:containers:owned:write"]
+
 [[org]]
 id = "acme"
 owner = "olga"
-members = ["olga", "ada", "bob", "cy", "dee"]
+members = ["olga", "ada", "bob", "cy", "dee", "eve"]
 service_accounts = ["bot"]
 teams = { ops = ["cy", "bot"] }
 projects = [{ id = "web" }, { id = "vault", restricted = true }]
@@ -124,6 +129,29 @@ kind = "containers"
 project = "web"
 id = "public"
 level = "read"
+
+[[org.binding]]
+subject = "eve"
+role = "maker"
+
+[[org.binding]]
+subject = "eve"
+role = "admin"
+project = "vault"
+expires_at = "1970-01-01T00:03:20Z"
+
+[[org.share]]
+subject = "eve"
+kind = "registries"
+id = "main"
+verbs = ["update"]
+expires_at = "1970-01-01T00:01:40Z"
+
+[[org.created]]
+subject = "eve"
+kind = "containers"
+project = "web"
+id = "mine"
 "#;
 
 #[test]
@@ -136,6 +164,7 @@ fn decide_allocates_nothing() {
         kind,
         id,
         verb,
+        at: 150,
     };
     let cases = [
         (req("olga", None, "ownership", None, Verb::Update), true),
@@ -164,6 +193,14 @@ fn decide_allocates_nothing() {
         (req("ada", None, "containers", None, Verb::List), false),
         (req("dee", Some("web"), "storage", Some("/data/../etc"), Verb::Read), false),
         (Request { org: "other", ..req("ada", None, "registries", None, Verb::List) }, false),
+        // `owned` entries: eve created "mine" and not "c-1". Decided at 150.
+        (req("eve", Some("web"), "containers", Some("mine"), Verb::Delete), true),
+        (req("eve", Some("web"), "containers", Some("c-1"), Verb::Update), false),
+        // An expiring project binding until 200, a share that ended at 100.
+        (req("eve", Some("vault"), "containers", Some("x"), Verb::Delete), true),
+        (Request { at: 200, ..req("eve", Some("vault"), "containers", Some("x"), Verb::Delete) }, false),
+        (req("eve", None, "registries", Some("main"), Verb::Update), false),
+        (Request { at: 99, ..req("eve", None, "registries", Some("main"), Verb::Update) }, true),
     ];
     // Warm up (lazy statics in the hasher or arc-swap's thread-local debts) before counting.
     for (r, _) in &cases {

@@ -25,8 +25,15 @@ fn world(orgs: &[(&str, &str)]) -> String {
 }
 
 fn bob_may(handle: &SnapshotHandle, org: &str, verb: Verb) -> bool {
-    let r =
-        Request { org, principal: Caller::User("bob"), project: Some("web"), kind: "containers", id: Some("c1"), verb };
+    let r = Request {
+        org,
+        principal: Caller::User("bob"),
+        project: Some("web"),
+        kind: "containers",
+        id: Some("c1"),
+        verb,
+        at: 0,
+    };
     decide(&handle.load(), &r).allowed
 }
 
@@ -64,6 +71,7 @@ fn replacing_one_org_leaves_the_others_shared_and_bumps_the_revision() {
         kind: "containers",
         id: Some("c1"),
         verb: Verb::Delete,
+        at: 0,
     };
     assert!(!decide(&before, &old).allowed);
 }
@@ -117,6 +125,7 @@ fn readers_never_see_a_half_applied_policy() {
                         kind: "containers",
                         id: Some("c1"),
                         verb: Verb::Delete,
+                        at: 0,
                     };
                     let (a, b) = (decide(&snap, &r("a")).allowed, decide(&snap, &r("b")).allowed);
                     assert_eq!(a, b, "revision {} mixes two versions", snap.revision());

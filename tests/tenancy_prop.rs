@@ -186,7 +186,7 @@ fn no_principal_of_one_org_is_allowed_anything_in_another() {
                 .map_err(|e| TestCaseError::fail(format!("the world must validate: {e}\n{both}")))?;
             for &principal in &callers {
                 for &(project, kind, id, verb) in &requests {
-                    let r = Request { org: "alpha", principal, project, kind, id, verb };
+                    let r = Request { org: "alpha", principal, project, kind, id, verb, at: 0 };
                     let d = decide(&together, &r);
                     if of_beta_only(principal) {
                         prop_assert!(!d.allowed, "{principal} was allowed {r:?} in alpha\n{both}");

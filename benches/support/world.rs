@@ -4,10 +4,16 @@
 //! Shape (issue 3): 10,000 orgs, 100,000 members, 1,000,000 shares, 1,000 custom roles,
 //! teams and restricted projects. Org `org-0` is the slice given to Cedar: 1,000 members
 //! and 10,000 shares.
+//!
+//! Every other org also has what issue 13 added to the model, drawn from a second generator
+//! so the rest of the world stays as it was: a role with an `owned` entry held by 5% of
+//! members, creator records for a tenth as many resources as shares, 5% of shares and 1% of
+//! members' project bindings expiring around [`AT`], the instant requests are decided at.
 
 use portcullis::model::{Level, VerbSet};
 use portcullis::policy::{
-    BindingDecl, KindDecl, Loc, Located, OrgDecl, Permission, PolicySet, ProjectDecl, RoleDecl, ShareDecl, TeamDecl,
+    BindingDecl, CreatedDecl, KindDecl, Loc, Located, OrgDecl, Permission, PolicySet, ProjectDecl, RoleDecl, ShareDecl,
+    TeamDecl,
 };
 
 pub const ORGS: usize = 10_000;
@@ -18,6 +24,9 @@ pub const GLOBAL_ROLES: usize = 100;
 pub const SLICE_MEMBERS: usize = 1_000;
 pub const SLICE_SHARES: usize = 10_000;
 pub const SLICE_ORG: &str = "org-0";
+/// When the requests are decided (seconds since the epoch); expiring grants end within a
+/// day either side of it, so about half of them have ended.
+pub const AT: i64 = 1_800_000_000;
 
 /// (name, organisation level, project level, hierarchical): the brief's kinds.
 pub const KINDS: [(&str, bool, bool, bool); 9] = [
@@ -83,7 +92,7 @@ fn permission(rng: &mut Rng) -> Permission {
     let kind = rng.below(KINDS.len());
     let level = if project_of(rng, kind, 1).is_some() { Level::Project } else { Level::Organisation };
     let id = rng.chance(20).then(|| resource_id(rng, kind));
-    Permission { level, kind: KINDS[kind].0.to_string(), id, verbs: verbs(rng) }
+    Permission { level, kind: KINDS[kind].0.to_string(), id, owned: false, verbs: verbs(rng) }
 }
 
 fn role(rng: &mut Rng, name: String) -> RoleDecl {
@@ -167,7 +176,13 @@ fn org(rng: &mut Rng, index: usize, n_members: usize, n_shares: usize, n_roles: 
     let mut bind = |subject: String, role: String, project: Option<usize>, bindings: &mut Vec<BindingDecl>| {
         if bound.insert((subject.clone(), role.clone(), project)) {
             let project = project.map(|p| s(format!("p{p}")));
-            bindings.push(BindingDecl { subject: s(subject), role: s(role), project, loc: Loc::SYNTHETIC });
+            bindings.push(BindingDecl {
+                subject: s(subject),
+                role: s(role),
+                project,
+                expires_at: None,
+                loc: Loc::SYNTHETIC,
+            });
         }
     };
     // Member 0 is the owner and is never bound.
@@ -206,11 +221,12 @@ fn org(rng: &mut Rng, index: usize, n_members: usize, n_shares: usize, n_roles: 
                 verbs: verbs(rng),
                 granted_by: Some(s("u0")),
                 granted_at: None,
+                expires_at: None,
                 loc: Loc::SYNTHETIC,
             }
         })
         .collect();
-    OrgDecl {
+    let mut org = OrgDecl {
         id: s(format!("org-{index}")),
         owner: s("u0"),
         members: user_ids.into_iter().map(s).collect(),
@@ -220,7 +236,69 @@ fn org(rng: &mut Rng, index: usize, n_members: usize, n_shares: usize, n_roles: 
         roles,
         bindings,
         shares,
+        created: Vec::new(),
         loc: Loc::SYNTHETIC,
+    };
+    if index != 0 {
+        add_owned_and_expiring(&mut org, index, n_projects);
+    }
+    org
+}
+
+/// Issue 13's additions to one org (see the module docs), from a generator of their own.
+fn add_owned_and_expiring(org: &mut OrgDecl, index: usize, n_projects: usize) {
+    let mut rng = Rng::new(0xc0ffee ^ index as u64);
+    let around_at = |rng: &mut Rng| Some(Located::synthetic(AT - 86_400 + rng.below(2 * 86_400) as i64));
+    let permissions = ["project:containers:create", "project:containers:owned:write", "project:cronjobs:owned:read"];
+    org.roles.push(RoleDecl {
+        name: s("maker"),
+        permissions: permissions
+            .iter()
+            .map(|p| Located::synthetic(portcullis::policy::parse_permission(p).unwrap()))
+            .collect(),
+        loc: Loc::SYNTHETIC,
+    });
+    let ids: Vec<String> = org.members.iter().chain(&org.service_accounts).map(|m| m.value.clone()).collect();
+    for m in ids.iter().skip(1) {
+        if rng.chance(5) {
+            org.bindings.push(BindingDecl {
+                subject: s(m.clone()),
+                role: s("maker"),
+                project: None,
+                expires_at: None,
+                loc: Loc::SYNTHETIC,
+            });
+        }
+        if rng.chance(1) {
+            let p = rng.below(n_projects);
+            org.bindings.push(BindingDecl {
+                subject: s(m.clone()),
+                role: s("admin"),
+                project: Some(s(format!("p{p}"))),
+                expires_at: around_at(&mut rng),
+                loc: Loc::SYNTHETIC,
+            });
+        }
+    }
+    for share in &mut org.shares {
+        if rng.chance(5) {
+            share.expires_at = around_at(&mut rng);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..org.shares.len() / 10 {
+        let kind = if rng.chance(50) { 0 } else { 1 };
+        let (p, id) = (rng.below(n_projects), resource_id(&mut rng, kind));
+        if seen.insert((kind, p, id.clone())) {
+            org.created.push(CreatedDecl {
+                subject: s(ids[1 + rng.below(ids.len() - 1)].clone()),
+                kind: s(KINDS[kind].0),
+                project: Some(s(format!("p{p}"))),
+                id: s(id),
+                at: None,
+                loc: Loc::SYNTHETIC,
+            });
+        }
     }
 }
 
@@ -250,6 +328,7 @@ impl Check {
             kind: &self.kind,
             id: self.id.as_deref(),
             verb: self.verb,
+            at: AT,
         }
     }
 }

@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
             for (&kind, verb) in kinds.iter().flat_map(|k| Verb::ALL.map(|v| (k, v))) {
                 for id in m.shares.iter().take(4).map(|s| Some(&*s.id)).chain([None]) {
                     for project in [project, None] {
-                        let request = Request { org: &m.id, principal, project, kind, id, verb };
+                        let request = Request { org: &m.id, principal, project, kind, id, verb, at: 0 };
                         let _ = decide(&snapshot, &request);
                         let _ = portcullis::explain::explain(&snapshot, &request).to_string();
                     }

@@ -247,6 +247,7 @@ impl ControlPlane {
             roles: Vec::new(),
             bindings: Vec::new(),
             shares: Vec::new(),
+            created: Vec::new(),
             loc: Loc::SYNTHETIC,
         };
         let text = render_org(&decl);
@@ -463,7 +464,15 @@ impl ControlPlane {
         id: Option<&str>,
     ) -> Result<(), AdminError> {
         let principal = actor.caller();
-        let request = crate::decide::Request { org: &cur.stored.id, principal, project, kind, id, verb };
+        let request = crate::decide::Request {
+            org: &cur.stored.id,
+            principal,
+            project,
+            kind,
+            id,
+            verb,
+            at: crate::instant::now(),
+        };
         if crate::decide::decide(&cur.snapshot, &request).allowed {
             Ok(())
         } else {

@@ -274,7 +274,7 @@ impl Pipeline {
         }
 
         // 4. Decide.
-        let request = target.request(principal.caller());
+        let request = target.request(principal.caller(), crate::instant::now());
         let started = std::time::Instant::now();
         let decision = decide(&snapshot, &request);
         if let Some(metrics) = &self.metrics {

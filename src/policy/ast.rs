@@ -56,6 +56,9 @@ pub struct Permission {
     pub kind: String,
     /// `None` for the whole kind; `Some("*")` means the same.
     pub id: Option<String>,
+    /// `level:kind:owned:verbs`: only the resources whose recorded creator is the holder
+    /// (`id` is then `None`).
+    pub owned: bool,
     pub verbs: VerbSet,
 }
 
@@ -71,6 +74,20 @@ pub struct OrgDecl {
     pub roles: Vec<RoleDecl>,
     pub bindings: Vec<BindingDecl>,
     pub shares: Vec<ShareDecl>,
+    /// `[[org.created]]`: who created which resource.
+    pub created: Vec<CreatedDecl>,
+    pub loc: Loc,
+}
+
+/// `[[org.created]]`: the recorded creator of one resource.
+#[derive(Clone, Debug)]
+pub struct CreatedDecl {
+    pub subject: Located<String>,
+    pub kind: Located<String>,
+    pub project: Option<Located<String>>,
+    pub id: Located<String>,
+    /// When it was recorded, in seconds since the Unix epoch.
+    pub at: Option<Located<i64>>,
     pub loc: Loc,
 }
 
@@ -94,6 +111,8 @@ pub struct BindingDecl {
     pub subject: Located<String>,
     pub role: Located<String>,
     pub project: Option<Located<String>>,
+    /// From this instant (seconds since the Unix epoch) the binding counts for nothing.
+    pub expires_at: Option<Located<i64>>,
     pub loc: Loc,
 }
 
@@ -108,6 +127,8 @@ pub struct ShareDecl {
     pub granted_by: Option<Located<String>>,
     /// When it was given, in seconds since the Unix epoch (the admin API records it).
     pub granted_at: Option<Located<i64>>,
+    /// From this instant (seconds since the Unix epoch) the share counts for nothing.
+    pub expires_at: Option<Located<i64>>,
     pub loc: Loc,
 }
 
@@ -121,5 +142,7 @@ pub struct CheckDecl {
     pub id: Option<String>,
     pub verb: Verb,
     pub expect_allow: bool,
+    /// When the check is decided (seconds since the Unix epoch); `None`: now.
+    pub at: Option<i64>,
     pub loc: Loc,
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 
 use super::validate::{Globals, OrgModel, RoleRef, Subject, Validated};
+use crate::model::VerbSet;
 use crate::snapshot::{
-    GrantIndex, HAS_NARROWED, MemberInfo, NO_PROFILE, ORG_SCOPE, OrgSnapshot, ShareIndex, Snapshot, pack_holder, slot,
+    ExpiringBinding, GrantIndex, HAS_NARROWED, HAS_OWNED, MemberInfo, NO_PROFILE, ORG_SCOPE, OrgSnapshot, ShareIndex,
+    Snapshot, pack_holder, slot,
 };
 use crate::strmap::StrMap;
 
@@ -44,10 +46,11 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
 
     // Bindings grouped by subject: (project or ORG_SCOPE, role). Members' bindings are
     // sorted by member into one array, so no member needs an allocation of its own.
+    // Bindings that expire are kept apart: a profile cannot change with time.
     let mut by_member: Vec<(u32, u32, RoleRef)> = Vec::with_capacity(model.bindings.len());
     let mut by_team: Vec<Vec<(u32, RoleRef)>> = vec![Vec::new(); model.teams.len()];
     let mut by_all: Vec<(u32, RoleRef)> = Vec::new();
-    for b in &model.bindings {
+    for b in model.bindings.iter().filter(|b| b.expires_at.is_none()) {
         let scope = b.project.unwrap_or(ORG_SCOPE);
         match b.subject {
             Subject::Member(m) => by_member.push((m, scope, b.role)),
@@ -72,6 +75,8 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
         interned: HashMap::new(),
         slots_per_profile: globals.kinds.len() * 2,
         profile_slots: Vec::new(),
+        owned_slots: Vec::new(),
+        any_owned: false,
         profiles: 0,
         narrowed: GrantIndex::default(),
     };
@@ -121,13 +126,45 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
             }
         }
         let teams = group_range(&team_offsets, m);
-        member_info.push(MemberInfo { profile, teams_start: teams.start as u32, teams_len: teams.len() as u32 });
+        member_info.push(MemberInfo {
+            profile,
+            teams_start: teams.start as u32,
+            teams_len: teams.len() as u32,
+            expiring: false,
+        });
     }
-    let ProfileBuilder { profile_slots, slots_per_profile, narrowed, .. } = builder;
+
+    // Each expiring binding is a profile of its one role; the members it reaches are marked,
+    // so that everyone else's decision never looks at them.
+    let mut expiring = Vec::new();
+    for b in model.bindings.iter() {
+        let Some(expires) = b.expires_at else { continue };
+        roles.clear();
+        roles.push(b.role);
+        let profile = builder.intern(&mut roles);
+        expiring.push(ExpiringBinding { subject: b.subject, scope: b.project.unwrap_or(ORG_SCOPE), profile, expires });
+        let mut mark = |m: u32| {
+            if let Some(info) = member_info.get_mut(m as usize) {
+                info.expiring = true;
+            }
+        };
+        match b.subject {
+            Subject::Member(m) => mark(m),
+            Subject::Team(t) => model.teams.get(t as usize).into_iter().flat_map(|t| &t.members).for_each(|&m| mark(m)),
+            Subject::All => (0..n_members as u32).for_each(mark),
+        }
+    }
+    let ProfileBuilder { profile_slots, owned_slots, any_owned, slots_per_profile, narrowed, .. } = builder;
 
     let shares = ShareIndex::build(
-        model.shares.iter().map(|s| (s.project.unwrap_or(ORG_SCOPE), s.kind, &*s.id, pack_holder(s.subject, s.verbs))),
+        model
+            .shares
+            .iter()
+            .map(|s| (s.project.unwrap_or(ORG_SCOPE), s.kind, &*s.id, pack_holder(s.subject, s.verbs, s.expires_at))),
     );
+    let creators = ShareIndex::build(model.created.iter().map(|c| {
+        (c.project.unwrap_or(ORG_SCOPE), c.kind, &*c.id, pack_holder(Subject::Member(c.member), VerbSet::ALL, None))
+    }));
 
     OrgSnapshot {
         members,
@@ -138,9 +175,12 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
         project_profiles,
         all_project_profiles: all_project_profiles.into(),
         profile_slots: profile_slots.into(),
+        owned_slots: if any_owned { owned_slots.into() } else { Box::default() },
         slots_per_profile,
         narrowed,
         shares,
+        creators,
+        expiring: expiring.into(),
         model,
     }
 }
@@ -177,6 +217,9 @@ struct ProfileBuilder<'a> {
     interned: HashMap<Vec<RoleRef>, u32>,
     slots_per_profile: usize,
     profile_slots: Vec<u8>,
+    /// The verbs of `owned` entries, slot for slot.
+    owned_slots: Vec<u8>,
+    any_owned: bool,
     profiles: u32,
     narrowed: GrantIndex,
 }
@@ -196,11 +239,18 @@ impl ProfileBuilder<'_> {
         let id = self.profiles;
         self.profiles += 1;
         let mut slots = vec![0u8; self.slots_per_profile];
+        let mut owned = vec![0u8; self.slots_per_profile];
         for &r in roles.iter() {
             let Some(role) = self.model.role(self.globals, r) else { continue };
             for e in &role.entries {
-                let Some(s) = slots.get_mut(slot(e.kind, e.level)) else { continue };
+                let at = slot(e.kind, e.level);
+                let (Some(s), Some(o)) = (slots.get_mut(at), owned.get_mut(at)) else { continue };
                 match &e.id {
+                    _ if e.owned => {
+                        *s |= HAS_OWNED;
+                        *o |= e.verbs.bits();
+                        self.any_owned = true;
+                    }
                     None => *s |= e.verbs.bits(),
                     Some(entry_id) => {
                         *s |= HAS_NARROWED;
@@ -210,6 +260,7 @@ impl ProfileBuilder<'_> {
             }
         }
         self.profile_slots.extend_from_slice(&slots);
+        self.owned_slots.extend_from_slice(&owned);
         self.interned.insert(roles.clone(), id);
         id
     }

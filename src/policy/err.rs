@@ -163,6 +163,21 @@ pub enum PolicyErrorKind {
     #[error("'expect' must be \"allow\" or \"deny\", found '{value}'")]
     BadExpect { value: String },
 
+    #[error("'{key}': {problem}")]
+    BadInstant { key: &'static str, problem: crate::instant::BadInstant },
+
+    #[error(
+        "permission '{entry}' gives `create` to `owned` resources, but `create` applies to a collection, \
+         not to a resource that exists: grant it in its own entry (\"project:KIND:create\") and keep \
+         list, read, update, delete (or write, manage) in the `owned` one"
+    )]
+    CreateInOwned { entry: String },
+
+    #[error(
+        "{kind} {id}{project} already has a recorded creator ('{first}'): a resource has one creator, remove one record"
+    )]
+    CreatorTwice { kind: String, id: String, project: String, first: String },
+
     #[error("'verb' must be one of list, read, create, update, delete, found '{value}'{suggestion}")]
     BadCheckVerb { value: String, suggestion: DidYouMean },
 }

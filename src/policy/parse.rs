@@ -113,9 +113,20 @@ fn role(p: &mut W, t: &Fields<'_, '_>) -> Option<RoleDecl> {
 }
 
 fn org(p: &mut W, t: &Fields<'_, '_>) -> Option<OrgDecl> {
-    let keys =
-        ["id", "owner", "members", "service_accounts", "teams", "projects", "role", "binding", "share", "description"];
-    t.check_keys(p, &keys, &["role", "binding", "share"]);
+    let keys = [
+        "id",
+        "owner",
+        "members",
+        "service_accounts",
+        "teams",
+        "projects",
+        "role",
+        "binding",
+        "share",
+        "created",
+        "description",
+    ];
+    t.check_keys(p, &keys, &["role", "binding", "share", "created"]);
     let id = t.required_string(p, "id");
     let owner = t.required_string(p, "owner");
     t.string(p, "description");
@@ -167,18 +178,31 @@ fn org(p: &mut W, t: &Fields<'_, '_>) -> Option<OrgDecl> {
     }
     let mut bindings = Vec::new();
     for bt in t.tables(p, "binding", "[[org.binding]]") {
-        bt.check_keys(p, &["subject", "role", "project"], &[]);
+        bt.check_keys(p, &["subject", "role", "project", "expires_at"], &[]);
         let subject = bt.required_string(p, "subject");
         let role = bt.required_string(p, "role");
         let project = bt.string(p, "project");
+        let expires_at = instant(p, &bt, "expires_at", false);
         if let (Some(subject), Some(role)) = (subject, role) {
-            bindings.push(BindingDecl { subject, role, project, loc: p.loc(bt.at) });
+            bindings.push(BindingDecl { subject, role, project, expires_at, loc: p.loc(bt.at) });
         }
     }
     let mut shares = Vec::new();
     for st in t.tables(p, "share", "[[org.share]]") {
         if let Some(s) = share(p, &st) {
             shares.push(s);
+        }
+    }
+    let mut created = Vec::new();
+    for ct in t.tables(p, "created", "[[org.created]]") {
+        ct.check_keys(p, &["subject", "kind", "project", "id", "at"], &[]);
+        let subject = ct.required_string(p, "subject");
+        let kind = ct.required_string(p, "kind");
+        let project = ct.string(p, "project");
+        let rid = ct.required_string(p, "id");
+        let at = instant(p, &ct, "at", true);
+        if let (Some(subject), Some(kind), Some(id)) = (subject, kind, rid) {
+            created.push(CreatedDecl { subject, kind, project, id, at, loc: p.loc(ct.at) });
         }
     }
     Some(OrgDecl {
@@ -191,19 +215,44 @@ fn org(p: &mut W, t: &Fields<'_, '_>) -> Option<OrgDecl> {
         roles,
         bindings,
         shares,
+        created,
         loc: p.loc(t.at),
     })
 }
 
+/// An instant: an RFC 3339 string or TOML date-time, or (where `seconds_ok`, for records
+/// written before instants were RFC 3339) an integer of seconds since the Unix epoch.
+fn instant(p: &mut W, t: &Fields<'_, '_>, key: &'static str, seconds_ok: bool) -> Option<Located<i64>> {
+    let v = t.get(key)?;
+    let at = v.span().start;
+    let text = match v.get_ref() {
+        DeValue::String(s) => s.to_string(),
+        DeValue::Datetime(d) => d.to_string(),
+        DeValue::Integer(_) if seconds_ok => return t.integer(p, key),
+        other => {
+            p.wrong_type(v, key, t.what, "an RFC 3339 date-time such as \"2026-12-01T00:00:00Z\"", other);
+            return None;
+        }
+    };
+    match crate::instant::parse(&text) {
+        Ok(secs) => Some(Located::new(secs, p.loc(at))),
+        Err(problem) => {
+            p.error(at, E::BadInstant { key, problem });
+            None
+        }
+    }
+}
+
 fn share(p: &mut W, t: &Fields<'_, '_>) -> Option<ShareDecl> {
-    let keys = ["subject", "kind", "project", "id", "verbs", "level", "granted_by", "granted_at"];
+    let keys = ["subject", "kind", "project", "id", "verbs", "level", "granted_by", "granted_at", "expires_at"];
     t.check_keys(p, &keys, &[]);
     let subject = t.required_string(p, "subject");
     let kind = t.required_string(p, "kind");
     let project = t.string(p, "project");
     let id = t.required_string(p, "id");
     let granted_by = t.string(p, "granted_by");
-    let granted_at = t.integer(p, "granted_at");
+    let granted_at = instant(p, t, "granted_at", true);
+    let expires_at = instant(p, t, "expires_at", false);
     let verbs_list = t.strings(p, "verbs");
     let level = t.string(p, "level");
     let mut verbs = VerbSet::EMPTY;
@@ -240,13 +289,23 @@ fn share(p: &mut W, t: &Fields<'_, '_>) -> Option<ShareDecl> {
             }
         },
     }
-    let share =
-        ShareDecl { subject: subject?, kind: kind?, project, id: id?, verbs, granted_by, granted_at, loc: p.loc(t.at) };
+    let share = ShareDecl {
+        subject: subject?,
+        kind: kind?,
+        project,
+        id: id?,
+        verbs,
+        granted_by,
+        granted_at,
+        expires_at,
+        loc: p.loc(t.at),
+    };
     ok.then_some(share)
 }
 
 fn check(p: &mut W, t: &Fields<'_, '_>) -> Option<CheckDecl> {
-    t.check_keys(p, &["principal", "org", "project", "kind", "id", "verb", "expect"], &[]);
+    t.check_keys(p, &["principal", "org", "project", "kind", "id", "verb", "expect", "at"], &[]);
+    let at = instant(p, t, "at", false);
     let principal = t.required_string(p, "principal");
     let org = t.required_string(p, "org");
     let project = t.string(p, "project");
@@ -276,6 +335,7 @@ fn check(p: &mut W, t: &Fields<'_, '_>) -> Option<CheckDecl> {
         id: id.map(|i| i.value),
         verb: verb?,
         expect_allow: expect?,
+        at: at.map(|a| a.value),
         loc: p.loc(t.at),
     })
 }
@@ -302,13 +362,17 @@ fn access_word(word: &str, on_deny: E) -> Result<VerbSet, E> {
     }
 }
 
-/// Parses `level:kind:verbs` or `level:kind:id:verbs`.
+/// Parses `level:kind:verbs`, `level:kind:id:verbs` or `level:kind:owned:verbs`.
 ///
 /// ```
+/// use portcullis::model::Verb;
 /// use portcullis::policy::parse_permission;
 /// let p = parse_permission("project:storage:/datasets:write").unwrap();
 /// assert_eq!(p.id.as_deref(), Some("/datasets"));
 /// assert!(parse_permission("project:containers:read,execute").is_err());
+/// let owned = parse_permission("project:containers:owned:manage").unwrap();
+/// assert!(owned.owned && owned.id.is_none() && !owned.verbs.contains(Verb::Create));
+/// assert!(parse_permission("project:containers:owned:create").is_err());
 /// ```
 pub fn parse_permission(entry: &str) -> Result<Permission, E> {
     let bad = |problem| E::BadPermission { entry: entry.to_string(), problem };
@@ -331,9 +395,19 @@ pub fn parse_permission(entry: &str) -> Result<Permission, E> {
     if verbs.is_empty() {
         return Err(bad("no verbs are given"));
     }
+    let owned = id == Some("owned");
     let mut set = VerbSet::EMPTY;
     for word in verbs.split(',') {
-        set = set.union(access_word(word.trim(), E::DenyInRole)?);
+        let word = word.trim();
+        if owned && word == Verb::Create.name() {
+            return Err(E::CreateInOwned { entry: entry.to_string() });
+        }
+        set = set.union(access_word(word, E::DenyInRole)?);
     }
-    Ok(Permission { level, kind: kind.to_string(), id: id.map(str::to_string), verbs: set })
+    if owned {
+        // `write` and `manage` there mean everything an existing resource can be asked for.
+        set = set.without_create();
+    }
+    let id = if owned { None } else { id.map(str::to_string) };
+    Ok(Permission { level, kind: kind.to_string(), id, owned, verbs: set })
 }

@@ -28,9 +28,10 @@ fn quoted_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
 
 /// One role entry as written: `level:kind:verbs` or `level:kind:id:verbs`.
 pub fn render_permission(p: &Permission) -> String {
-    match &p.id {
-        Some(id) => format!("{}:{}:{id}:{}", p.level.name(), p.kind, p.verbs),
-        None => format!("{}:{}:{}", p.level.name(), p.kind, p.verbs),
+    match (&p.id, p.owned) {
+        (_, true) => format!("{}:{}:owned:{}", p.level.name(), p.kind, p.verbs),
+        (Some(id), false) => format!("{}:{}:{id}:{}", p.level.name(), p.kind, p.verbs),
+        (None, false) => format!("{}:{}:{}", p.level.name(), p.kind, p.verbs),
     }
 }
 
@@ -89,6 +90,7 @@ pub fn render_org(o: &OrgDecl) -> String {
         if let Some(p) = &b.project {
             let _ = writeln!(out, "project = {}", quote(&p.value));
         }
+        instant(&mut out, "expires_at", b.expires_at.as_ref());
         out.push('\n');
     }
     for s in &o.shares {
@@ -101,10 +103,26 @@ pub fn render_org(o: &OrgDecl) -> String {
         if let Some(g) = &s.granted_by {
             let _ = writeln!(out, "granted_by = {}", quote(&g.value));
         }
-        if let Some(at) = &s.granted_at {
-            let _ = writeln!(out, "granted_at = {}", at.value);
+        instant(&mut out, "granted_at", s.granted_at.as_ref());
+        instant(&mut out, "expires_at", s.expires_at.as_ref());
+        out.push('\n');
+    }
+    for c in &o.created {
+        let _ =
+            write!(out, "[[org.created]]\nsubject = {}\nkind = {}\n", quote(&c.subject.value), quote(&c.kind.value));
+        if let Some(p) = &c.project {
+            let _ = writeln!(out, "project = {}", quote(&p.value));
         }
+        let _ = writeln!(out, "id = {}", quote(&c.id.value));
+        instant(&mut out, "at", c.at.as_ref());
         out.push('\n');
     }
     out
+}
+
+/// `key = "2026-12-01T00:00:00Z"`, if there is an instant.
+fn instant(out: &mut String, key: &str, at: Option<&Located<i64>>) {
+    if let Some(at) = at {
+        let _ = writeln!(out, "{key} = {}", quote(&crate::instant::render(at.value)));
+    }
 }

@@ -93,6 +93,8 @@ pub struct RoleEntry {
     /// `None`: every resource of the kind (written without an id, or as `*`). Otherwise one
     /// id, normalised; for hierarchical kinds it covers the subtree below it.
     pub id: Option<Box<str>>,
+    /// Only the resources whose recorded creator is the holder (`id` is `None`).
+    pub owned: bool,
     pub verbs: VerbSet,
 }
 
@@ -161,6 +163,15 @@ pub struct Binding {
     pub subject: Subject,
     pub role: RoleRef,
     pub project: Option<u32>,
+    /// From this instant (seconds since the Unix epoch) it counts for nothing.
+    pub expires_at: Option<i64>,
+}
+
+impl Binding {
+    /// Whether it still counts at `at`.
+    pub fn live_at(&self, at: i64) -> bool {
+        self.expires_at.is_none_or(|e| at < e)
+    }
 }
 
 /// A direct grant. `id` is `*` or a normalised id.
@@ -172,12 +183,29 @@ pub struct Share {
     pub id: Box<str>,
     pub verbs: VerbSet,
     pub granted_by: Option<u32>,
+    /// From this instant (seconds since the Unix epoch) it counts for nothing.
+    pub expires_at: Option<i64>,
 }
 
 impl Share {
     pub fn level(&self) -> Level {
         if self.project.is_some() { Level::Project } else { Level::Organisation }
     }
+
+    /// Whether it still counts at `at`.
+    pub fn live_at(&self, at: i64) -> bool {
+        self.expires_at.is_none_or(|e| at < e)
+    }
+}
+
+/// The recorded creator of one resource: what `owned` role entries match. `id` is normalised
+/// (never `*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub member: u32,
+    pub kind: KindId,
+    pub project: Option<u32>,
+    pub id: Box<str>,
 }
 
 /// One org, resolved and checked.
@@ -192,6 +220,8 @@ pub struct OrgModel {
     pub roles: Vec<RoleDef>,
     pub bindings: Vec<Binding>,
     pub shares: Vec<Share>,
+    /// Creator records, at most one per resource.
+    pub created: Vec<Created>,
     /// The control plane's revision of an org it manages (each write makes the next one);
     /// 0 for an org declared in a policy file.
     pub revision: u64,
@@ -361,7 +391,7 @@ fn validate_globals(set: &PolicySet, errors: &mut Errors<'_>) -> Globals {
 
 /// `admin`, `member` and `viewer` as MODEL.md defines them over the declared kinds.
 fn builtin_roles(kinds: &Kinds) -> Vec<RoleDef> {
-    let whole = |kind: KindId, level: Level, verbs: VerbSet| RoleEntry { level, kind, id: None, verbs };
+    let whole = |kind: KindId, level: Level, verbs: VerbSet| RoleEntry { level, kind, id: None, owned: false, verbs };
     let mut admin = Vec::new();
     let mut member = Vec::new();
     let mut viewer = Vec::new();
@@ -438,7 +468,7 @@ fn role_entry(kinds: &Kinds, p: &Located<Permission>, errors: &mut Errors<'_>) -
             }
         },
     };
-    Some(RoleEntry { level: perm.level, kind, id, verbs: perm.verbs })
+    Some(RoleEntry { level: perm.level, kind, id, owned: perm.owned, verbs: perm.verbs })
 }
 
 /// Name lookups of one org while it is being resolved.
@@ -637,8 +667,8 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
             continue;
         }
         let (Some(subject), Some(role), Some(project)) = (subject, role, project) else { continue };
-        let binding = Binding { subject, role, project };
-        if bindings.contains(&binding) {
+        let binding = Binding { subject, role, project, expires_at: b.expires_at.as_ref().map(|e| e.value) };
+        if bindings.iter().any(|o| (o.subject, o.role, o.project) == (subject, role, project)) {
             let scope = b.project.as_ref().map_or(String::new(), |p| format!(", project {}", p.value));
             errors.push(b.loc, E::DuplicateBinding { subject: b.subject.value.clone(), role: role_name.into(), scope });
             continue;
@@ -653,6 +683,21 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
         }
     }
 
+    let mut created: Vec<Created> = Vec::with_capacity(org.created.len());
+    let mut first_creator: HashMap<(KindId, Option<u32>, Box<str>), u32> = HashMap::with_capacity(org.created.len());
+    for c in &org.created {
+        let Some(record) = resolve_created(globals, &names, c, errors) else { continue };
+        let key = (record.kind, record.project, record.id.clone());
+        if let Some(&first) = first_creator.get(&key) {
+            let first = members.get(first as usize).map_or(String::new(), |m| m.id.to_string());
+            let project = c.project.as_ref().map_or(String::new(), |p| format!(" in project {}", p.value));
+            errors.push(c.loc, E::CreatorTwice { kind: c.kind.value.clone(), id: c.id.value.clone(), project, first });
+            continue;
+        }
+        first_creator.insert(key, record.member);
+        created.push(record);
+    }
+
     if errors.list.len() > before {
         return None;
     }
@@ -665,18 +710,74 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
         roles,
         bindings,
         shares,
+        created,
         revision: 0,
         globals_id: globals.id,
     })
 }
 
+/// A kind at the level a `project` key (or its absence) says, and an id of one resource of
+/// it, normalised (`*` allowed where `wildcard`).
+fn resolve_resource(
+    globals: &Globals,
+    names: &OrgNames<'_>,
+    kind: &Located<String>,
+    project: Option<&Located<String>>,
+    id: &Located<String>,
+    wildcard: bool,
+    errors: &mut Errors<'_>,
+) -> Option<(KindId, Option<u32>, Box<str>)> {
+    let resolved = resolve_kind(&globals.kinds, kind.as_str(), kind.loc, errors);
+    let project = match project {
+        Some(p) => Some(names.project(p, errors)?),
+        None => None,
+    };
+    let (kind_id, info) = resolved?;
+    let level = if project.is_some() { Level::Project } else { Level::Organisation };
+    if !info.exists_at(level) {
+        let hint = if level == Level::Project {
+            " (omit `project` for an organisation-level resource)"
+        } else {
+            " (add `project = \"...\"` for a project-level resource)"
+        };
+        errors.push(
+            kind.loc,
+            E::KindNotAtLevel { kind: kind.value.clone(), level: level.name(), levels: info.level_names(), hint },
+        );
+        return None;
+    }
+    let id: Box<str> = match id.as_str() {
+        "*" if wildcard => "*".into(),
+        raw => match normalise_id(raw, info.hierarchical) {
+            Ok(id) => id.into(),
+            Err(problem) => {
+                errors.push(id.loc, E::BadId { id: raw.into(), problem });
+                return None;
+            }
+        },
+    };
+    Some((kind_id, project, id))
+}
+
+fn resolve_created(
+    globals: &Globals,
+    names: &OrgNames<'_>,
+    c: &CreatedDecl,
+    errors: &mut Errors<'_>,
+) -> Option<Created> {
+    let member = names.member(c.subject.as_str());
+    if member.is_none() {
+        let all = names.members.keys().chain(names.service_accounts.keys()).copied();
+        let suggestion = nearest(c.subject.as_str(), all);
+        errors
+            .push(c.subject.loc, E::NotAMember { subject: c.subject.value.clone(), org: names.org.into(), suggestion });
+    }
+    let (kind, project, id) = resolve_resource(globals, names, &c.kind, c.project.as_ref(), &c.id, false, errors)?;
+    Some(Created { member: member?, kind, project, id })
+}
+
 fn resolve_share(globals: &Globals, names: &OrgNames<'_>, s: &ShareDecl, errors: &mut Errors<'_>) -> Option<Share> {
     let subject = names.subject(&s.subject, errors);
-    let kind = resolve_kind(&globals.kinds, s.kind.as_str(), s.kind.loc, errors);
-    let project = match &s.project {
-        Some(p) => names.project(p, errors).map(Some),
-        None => Some(None),
-    };
     let granted_by = match &s.granted_by {
         Some(g) => match names.member(g.as_str()) {
             Some(m) => Some(Some(m)),
@@ -687,32 +788,17 @@ fn resolve_share(globals: &Globals, names: &OrgNames<'_>, s: &ShareDecl, errors:
         },
         None => Some(None),
     };
-    let (kind, info) = kind?;
-    let level = if s.project.is_some() { Level::Project } else { Level::Organisation };
-    if !info.exists_at(level) {
-        let hint = if level == Level::Project {
-            " (omit `project` for an organisation-level resource)"
-        } else {
-            " (add `project = \"...\"` for a project-level resource)"
-        };
-        errors.push(
-            s.kind.loc,
-            E::KindNotAtLevel { kind: s.kind.value.clone(), level: level.name(), levels: info.level_names(), hint },
-        );
-        return None;
-    }
-    let id: Box<str> = match s.id.as_str() {
-        "*" => "*".into(),
-        raw => match normalise_id(raw, info.hierarchical) {
-            Ok(id) => id.into(),
-            Err(problem) => {
-                errors.push(s.id.loc, E::BadId { id: raw.into(), problem });
-                return None;
-            }
-        },
-    };
+    let (kind, project, id) = resolve_resource(globals, names, &s.kind, s.project.as_ref(), &s.id, true, errors)?;
     if s.verbs.is_empty() {
         return None;
     }
-    Some(Share { subject: subject?, kind, project: project?, id, verbs: s.verbs, granted_by: granted_by? })
+    Some(Share {
+        subject: subject?,
+        kind,
+        project,
+        id,
+        verbs: s.verbs,
+        granted_by: granted_by?,
+        expires_at: s.expires_at.as_ref().map(|e| e.value),
+    })
 }

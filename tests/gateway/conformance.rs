@@ -102,15 +102,20 @@ fn conformance_checks_give_the_same_answers_through_http() {
     assert!(files.len() >= 7, "{files:?}");
     let mut total = 0;
     let mut explained_count = 0;
+    let mut timed = 0;
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let mut doc: toml::Table = text.parse().unwrap();
+        let all_checks = doc.get("check").and_then(|c| c.as_array()).map_or(0, Vec::len);
         let checks: Vec<Check> = doc
             .remove("check")
             .and_then(|c| c.as_array().cloned())
             .unwrap_or_default()
             .iter()
             .enumerate()
+            // A check decided at a fixed instant (`at`) cannot be replayed by a live gateway,
+            // which decides at the time of the request; `portcullis test` runs those.
+            .filter(|(_, c)| c.get("at").is_none())
             .map(|(i, c)| {
                 let s = |k: &str| c.get(k).and_then(|v| v.as_str()).map(str::to_string);
                 Check {
@@ -125,6 +130,10 @@ fn conformance_checks_give_the_same_answers_through_http() {
                 }
             })
             .collect();
+        timed += all_checks - checks.len();
+        if checks.is_empty() {
+            continue;
+        }
         doc.remove("description");
         // Service accounts authenticate with API tokens, users with JWTs.
         let service_accounts: BTreeSet<(String, String)> = doc
@@ -203,6 +212,7 @@ fn conformance_checks_give_the_same_answers_through_http() {
     // `portcullis test` counts every check, and every invalid file once.
     let report = portcullis::conformance::run(&[cases()]).unwrap();
     let checks = report.passed + report.failed() - report.rejections.len();
-    assert_eq!(total, checks, "every check of the suite was asked");
-    assert_eq!(explained_count, checks, "every check was explained");
+    assert_eq!(total + timed, checks, "every check of the suite was asked, or is decided at a fixed instant");
+    assert_eq!(explained_count, total, "every check asked was explained");
+    assert!(total > 100 && timed > 10, "{total} checks asked, {timed} at fixed instants");
 }
