@@ -87,6 +87,8 @@ pub enum RoleCommand {
         subject: String,
         #[arg(long)]
         project: Option<String>,
+        #[command(flatten)]
+        until: Until,
     },
     /// Remove a binding.
     Unassign {
@@ -97,6 +99,45 @@ pub enum RoleCommand {
         #[arg(long)]
         project: Option<String>,
     },
+}
+
+/// When a grant ends, if it does: an instant, or a duration from now.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Until {
+    /// The grant counts until this instant (RFC 3339, e.g. 2026-12-31T18:00:00Z).
+    #[arg(long, conflicts_with = "for_")]
+    pub expires_at: Option<String>,
+    /// The grant counts for this long from now: a number and s, m, h or d (`90m`, `8h`, `7d`).
+    #[arg(long = "for", id = "for_", value_parser = parse_duration)]
+    pub for_: Option<u64>,
+}
+
+impl Until {
+    /// The `expires_at` to send: as given, or now plus the duration, in RFC 3339.
+    fn expires_at(&self) -> Option<String> {
+        match (&self.expires_at, self.for_) {
+            (Some(at), _) => Some(at.clone()),
+            (None, Some(secs)) => Some(crate::instant::render(
+                crate::instant::now().saturating_add(i64::try_from(secs).unwrap_or(i64::MAX)),
+            )),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `90m`, `8h`, `7d`, `30s` to seconds.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let bad = || format!("'{text}' is not a duration: write a number and s, m, h or d, such as 90m, 8h or 7d");
+    let unit = text.chars().last().ok_or_else(bad)?;
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return Err(bad()),
+    };
+    let n: u64 = text.get(..text.len() - 1).and_then(|n| n.parse().ok()).filter(|n| *n > 0).ok_or_else(bad)?;
+    n.checked_mul(scale).ok_or_else(bad)
 }
 
 /// One resource: kind, optional project, id.
@@ -123,6 +164,8 @@ pub enum ShareCommand {
         /// Verbs or access levels, comma-separated: `read,update` or `write`.
         #[arg(long, value_delimiter = ',', required = true)]
         verbs: Vec<String>,
+        #[command(flatten)]
+        until: Until,
     },
     /// Every direct grant on one resource.
     List {
@@ -270,10 +313,12 @@ pub fn role_call(c: &Connection, cmd: &RoleCommand) -> Result<Call, ClientError>
         RoleCommand::Delete { name } => {
             Call { method: "DELETE", path: format!("/v1/orgs/{org}/roles/{name}"), body: None }
         }
-        RoleCommand::Assign { role, subject, project } => Call {
+        RoleCommand::Assign { role, subject, project, until } => Call {
             method: "POST",
             path: format!("/v1/orgs/{org}/bindings"),
-            body: Some(serde_json::json!({ "subject": subject, "role": role, "project": project })),
+            body: Some(serde_json::json!({
+                "subject": subject, "role": role, "project": project, "expires_at": until.expires_at()
+            })),
         },
         RoleCommand::Unassign { role, subject, project } => Call {
             method: "DELETE",
@@ -297,11 +342,12 @@ pub fn share_call(c: &Connection, cmd: &ShareCommand) -> Result<Call, ClientErro
         query(&pairs)
     };
     Ok(match cmd {
-        ShareCommand::Create { resource: r, to, verbs } => Call {
+        ShareCommand::Create { resource: r, to, verbs, until } => Call {
             method: "POST",
             path: format!("/v1/orgs/{org}/shares"),
             body: Some(serde_json::json!({
-                "subject": to, "kind": r.kind, "project": r.project, "id": r.id, "verbs": verbs
+                "subject": to, "kind": r.kind, "project": r.project, "id": r.id, "verbs": verbs,
+                "expires_at": until.expires_at()
             })),
         },
         ShareCommand::List { resource: r } => {

@@ -110,6 +110,9 @@ pub struct Admin {
     pub store: StoreLocation,
     /// Seconds a pending ownership transfer lives (7 days by default).
     pub transfer_ttl_secs: u64,
+    /// How often grants past their `expires_at` are removed from the store (they count for
+    /// nothing from their instant whether or not they have been removed).
+    pub expiry_sweep_secs: u64,
     /// How long a gateway request carrying `Portcullis-Revision` waits for this replica to
     /// reach that revision before it is answered 503.
     pub revision_wait: Duration,
@@ -618,7 +621,11 @@ fn text_of(v: &toml::Spanned<toml::de::DeValue<'_>>) -> String {
 }
 
 fn admin(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Admin> {
-    t.check_keys(p, &["listen", "operators", "data_dir", "postgres", "transfer_ttl_secs", "revision_wait_ms"], &[]);
+    t.check_keys(
+        p,
+        &["listen", "operators", "data_dir", "postgres", "transfer_ttl_secs", "expiry_sweep_secs", "revision_wait_ms"],
+        &[],
+    );
     let listen = t.required_string(p, "listen").and_then(|l| address(p, &l));
     let operators = t.strings(p, "operators").unwrap_or_default().into_iter().map(|o| o.value).collect();
     let data_dir = t.string(p, "data_dir");
@@ -640,8 +647,9 @@ fn admin(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Admin> {
         (None, None) => Some(StoreLocation::Sqlite { data_dir: base.join("data") }),
     };
     let transfer_ttl_secs = positive(p, t, "transfer_ttl_secs", 7 * 24 * 3600);
+    let expiry_sweep_secs = positive(p, t, "expiry_sweep_secs", 30);
     let revision_wait = Duration::from_millis(positive(p, t, "revision_wait_ms", 2000));
-    Some(Admin { listen: listen?, operators, store: store?, transfer_ttl_secs, revision_wait })
+    Some(Admin { listen: listen?, operators, store: store?, transfer_ttl_secs, expiry_sweep_secs, revision_wait })
 }
 
 fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {

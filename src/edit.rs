@@ -73,10 +73,13 @@ pub enum Edit {
     DeleteRole {
         name: String,
     },
+    /// Binds a role; with `expires_at` (seconds since the epoch) only until then. Binding
+    /// again what is already bound until some instant sets the new end instead.
     Bind {
         subject: String,
         role: String,
         project: Option<String>,
+        expires_at: Option<i64>,
     },
     Unbind {
         subject: String,
@@ -91,6 +94,7 @@ pub enum Edit {
         verbs: VerbSet,
         granted_by: String,
         granted_at: i64,
+        expires_at: Option<i64>,
     },
     RevokeShare {
         subject: String,
@@ -143,7 +147,7 @@ impl Edit {
             Edit::CreateRole { permissions, .. } => Change::CreateRole { permissions },
             Edit::UpdateRole { name, permissions } => Change::UpdateRole { role: name, permissions },
             Edit::DeleteRole { name } => Change::DeleteRole { role: name },
-            Edit::Bind { subject, role, project } => {
+            Edit::Bind { subject, role, project, .. } => {
                 *scratch = role_permissions(org, globals, role)?;
                 Change::Bind { subject, project: project.as_deref(), permissions: scratch }
             }
@@ -305,22 +309,25 @@ pub fn apply(org: &OrgDecl, edit: &Edit) -> Result<OrgDecl, EditError> {
             }
             o.roles.retain(|r| r.name.as_str() != name);
         }
-        Edit::Bind { subject, role, project } => {
-            let same = |b: &BindingDecl| {
+        Edit::Bind { subject, role, project, expires_at } => {
+            let same = |b: &&mut BindingDecl| {
                 b.subject.as_str() == subject
                     && b.role.as_str() == role
                     && b.project.as_ref().map(|p| p.as_str()) == project.as_deref()
             };
-            if o.bindings.iter().any(same) {
-                return Err(exists("binding", &binding_name(subject, role, project.as_deref())));
+            let expires_at = expires_at.map(Located::synthetic);
+            match o.bindings.iter_mut().find(same) {
+                // Renewed (or made permanent): a binding that ends can be given again.
+                Some(b) if b.expires_at.is_some() => b.expires_at = expires_at,
+                Some(_) => return Err(exists("binding", &binding_name(subject, role, project.as_deref()))),
+                None => o.bindings.push(BindingDecl {
+                    subject: s(subject),
+                    role: s(role),
+                    project: project.as_deref().map(s),
+                    expires_at,
+                    loc: Loc::SYNTHETIC,
+                }),
             }
-            o.bindings.push(BindingDecl {
-                subject: s(subject),
-                role: s(role),
-                project: project.as_deref().map(s),
-                expires_at: None,
-                loc: Loc::SYNTHETIC,
-            });
         }
         Edit::Unbind { subject, role, project } => {
             let before = o.bindings.len();
@@ -333,7 +340,7 @@ pub fn apply(org: &OrgDecl, edit: &Edit) -> Result<OrgDecl, EditError> {
                 return Err(not_found("binding", &binding_name(subject, role, project.as_deref())));
             }
         }
-        Edit::Share { subject, kind, project, id, verbs, granted_by, granted_at } => {
+        Edit::Share { subject, kind, project, id, verbs, granted_by, granted_at, expires_at } => {
             let at = share_position(&o, subject, kind, project.as_deref(), id);
             let share = ShareDecl {
                 subject: s(subject),
@@ -343,10 +350,11 @@ pub fn apply(org: &OrgDecl, edit: &Edit) -> Result<OrgDecl, EditError> {
                 verbs: *verbs,
                 granted_by: Some(s(granted_by)),
                 granted_at: Some(Located::synthetic(*granted_at)),
-                expires_at: None,
+                expires_at: expires_at.map(Located::synthetic),
                 loc: Loc::SYNTHETIC,
             };
-            // Sharing again with the same subject replaces the verbs (and who gave them).
+            // Sharing again with the same subject replaces the verbs (who gave them, and until
+            // when).
             match at.and_then(|i| o.shares.get_mut(i)) {
                 Some(slot) => *slot = share,
                 None => o.shares.push(share),

@@ -49,3 +49,16 @@ pub fn now() -> Seconds {
 pub struct BadInstant {
     pub text: String,
 }
+
+/// Serde: seconds since the epoch written as RFC 3339 (`#[serde(serialize_with = ...)]`).
+pub fn serialize<S: serde::Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&render(*secs))
+}
+
+/// Serde: an optional instant written as RFC 3339, or `null`.
+pub fn serialize_opt<S: serde::Serializer>(secs: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match secs {
+        Some(secs) => s.serialize_str(&render(*secs)),
+        None => s.serialize_none(),
+    }
+}

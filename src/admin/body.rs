@@ -87,6 +87,9 @@ pub(super) struct BindingBody {
     pub(super) role: String,
     #[serde(default)]
     pub(super) project: Option<String>,
+    /// RFC 3339; the binding counts until then.
+    #[serde(default)]
+    pub(super) expires_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -98,6 +101,23 @@ pub(super) struct ShareBody {
     pub(super) project: Option<String>,
     pub(super) id: String,
     pub(super) verbs: Vec<String>,
+    /// RFC 3339; the share counts until then.
+    #[serde(default)]
+    pub(super) expires_at: Option<String>,
+}
+
+/// A request body's `expires_at`: an RFC 3339 instant after `now`, or a 400 that says so.
+pub(super) fn expires_at(value: Option<&str>, now: i64) -> Result<Option<i64>, Answer> {
+    let Some(text) = value else { return Ok(None) };
+    let at = crate::instant::parse(text).map_err(|e| bad_body(format!("field `expires_at`: {e}")))?;
+    if at <= now {
+        return Err(bad_body(format!(
+            "field `expires_at`: {} is not in the future (now is {}): give a later instant, or none for a grant that does not end",
+            crate::instant::render(at),
+            crate::instant::render(now)
+        )));
+    }
+    Ok(Some(at))
 }
 
 #[derive(Deserialize)]

@@ -375,7 +375,9 @@ impl AdminApi {
             }
             ("POST", ["v1", "orgs", org, "bindings"]) => {
                 let b: BindingBody = body(bytes)?;
-                e(edit(org, Edit::Bind { subject: b.subject, role: b.role, project: b.project }).await, S::CREATED)
+                let expires_at = body::expires_at(b.expires_at.as_deref(), crate::instant::now())?;
+                let bind = Edit::Bind { subject: b.subject, role: b.role, project: b.project, expires_at };
+                e(edit(org, bind).await, S::CREATED)
             }
             ("DELETE", ["v1", "orgs", org, "bindings"]) => {
                 let q = Query::parse(query, &["subject", "role", "project"])?;
@@ -388,6 +390,8 @@ impl AdminApi {
             }
             ("POST", ["v1", "orgs", org, "shares"]) => {
                 let b: ShareBody = body(bytes)?;
+                let now = crate::instant::now();
+                let expires_at = body::expires_at(b.expires_at.as_deref(), now)?;
                 let verbs = parse_share_verbs(&b.verbs).map_err(|k| bad_body(format!("field `verbs`: {k}")))?;
                 if verbs.is_empty() {
                     return Err(bad_body("field `verbs`: give at least one verb"));
@@ -400,7 +404,8 @@ impl AdminApi {
                     verbs,
                     // `edit` refuses anyone who is not a member before this is read.
                     granted_by: actor.member_id_in(org).unwrap_or_default().into(),
-                    granted_at: crate::store::now(),
+                    granted_at: now,
+                    expires_at,
                 };
                 e(edit(org, share).await, S::CREATED)
             }

@@ -13,6 +13,9 @@
 use std::sync::Arc;
 
 mod follow;
+mod system;
+
+pub use system::{EXPIRY_ACTOR, Resource};
 
 use crate::auth::StoredTokens;
 use crate::edit::{self, Edit, EditError, role_permissions};
@@ -96,8 +99,11 @@ pub struct ShareView {
     pub id: String,
     pub verbs: Vec<&'static str>,
     pub granted_by: Option<String>,
-    /// Seconds since the Unix epoch.
+    #[serde(serialize_with = "crate::instant::serialize_opt")]
     pub granted_at: Option<i64>,
+    /// When it stops counting; `null` for a share that does not end.
+    #[serde(serialize_with = "crate::instant::serialize_opt")]
+    pub expires_at: Option<i64>,
 }
 
 /// The store, the live policy it feeds, and the rules of the API.
@@ -379,37 +385,54 @@ impl ControlPlane {
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.current(org).await?;
             let member = member_of(&cur, actor)?;
-            let Outcome { after, transfer, tokens } = match change(&cur, member) {
+            let outcome = match change(&cur, member) {
                 Ok(outcome) => outcome,
                 Err(e) => return Err(self.refused(org, actor, action, detail, e).await),
             };
-            let tokens_changed = tokens.is_some();
-            let text = render_org(&after);
-            // What is committed is what the policy validator accepts, read back from the text.
-            checked(&cur.snapshot, org, &text)?;
-            let audit = AuditEntry {
-                org: org.into(),
-                revision: 0,
-                at: now(),
-                actor: actor.to_string(),
-                action: action.into(),
-                detail: detail.into(),
-                before: cur.stored.policy.clone(),
-                after: text.clone(),
-            };
-            match self.store.commit(org, cur.stored.revision, &text, transfer.as_ref(), tokens, audit).await? {
-                Committed::At(revision) => {
-                    // Tokens before the org: whoever reads this revision sees them too.
-                    if tokens_changed && let Err(e) = self.refresh_tokens(org).await {
-                        eprintln!("portcullis: committed tokens of org '{org}' are not live yet: {e}");
-                    }
-                    self.publish(org, &text, revision);
-                    return Ok(Written { revision });
-                }
-                Committed::Conflict => continue,
+            if let Some(written) = self.commit(&cur, &actor.to_string(), action, detail, outcome).await? {
+                return Ok(written);
             }
         }
         Err(AdminError::Busy { org: org.into() })
+    }
+
+    /// Commits `outcome` over `cur` with its audit row; `None` if another write committed
+    /// first (compute again from the new revision).
+    async fn commit(
+        &self,
+        cur: &Current,
+        actor: &str,
+        action: &str,
+        detail: &str,
+        outcome: Outcome,
+    ) -> Result<Option<Written>, AdminError> {
+        let Outcome { after, transfer, tokens } = outcome;
+        let org = cur.stored.id.as_str();
+        let tokens_changed = tokens.is_some();
+        let text = render_org(&after);
+        // What is committed is what the policy validator accepts, read back from the text.
+        checked(&cur.snapshot, org, &text)?;
+        let audit = AuditEntry {
+            org: org.into(),
+            revision: 0,
+            at: now(),
+            actor: actor.into(),
+            action: action.into(),
+            detail: detail.into(),
+            before: cur.stored.policy.clone(),
+            after: text.clone(),
+        };
+        match self.store.commit(org, cur.stored.revision, &text, transfer.as_ref(), tokens, audit).await? {
+            Committed::At(revision) => {
+                // Tokens before the org: whoever reads this revision sees them too.
+                if tokens_changed && let Err(e) = self.refresh_tokens(org).await {
+                    eprintln!("portcullis: committed tokens of org '{org}' are not live yet: {e}");
+                }
+                self.publish(org, &text, revision);
+                Ok(Some(Written { revision }))
+            }
+            Committed::Conflict => Ok(None),
+        }
     }
 
     /// Records a member's attempt the model refused (who, what, why) in the org's log of
@@ -716,6 +739,7 @@ fn share_view(s: &crate::policy::ShareDecl) -> ShareView {
         verbs: verbs(s.verbs),
         granted_by: s.granted_by.as_ref().map(|g| g.value.clone()),
         granted_at: s.granted_at.as_ref().map(|a| a.value),
+        expires_at: s.expires_at.as_ref().map(|a| a.value),
     }
 }
 
@@ -785,5 +809,6 @@ pub fn open(
     if let StoreLocation::Postgres { url } = &admin.store {
         follow::other_replicas(&control, url);
     }
+    system::sweep_periodically(&control, std::time::Duration::from_secs(admin.expiry_sweep_secs));
     Ok(control)
 }

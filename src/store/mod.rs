@@ -60,7 +60,8 @@ pub struct StoredOrg {
 pub struct AuditEntry {
     pub org: String,
     pub revision: u64,
-    /// Seconds since the Unix epoch.
+    /// Seconds since the Unix epoch (RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::instant::serialize")]
     pub at: i64,
     pub actor: String,
     pub action: String,
@@ -78,8 +79,10 @@ pub struct StoredToken {
     pub account: String,
     #[serde(skip)]
     pub sha256: String,
+    #[serde(serialize_with = "crate::instant::serialize")]
     pub created_at: i64,
     pub created_by: String,
+    #[serde(serialize_with = "crate::instant::serialize_opt")]
     pub revoked_at: Option<i64>,
 }
 

@@ -12,7 +12,8 @@ pub struct RefusedAttempt {
     pub org: String,
     /// Numbers this org's refusals from 1, oldest first.
     pub seq: u64,
-    /// Seconds since the Unix epoch.
+    /// Seconds since the Unix epoch (RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::instant::serialize")]
     pub at: i64,
     pub actor: String,
     pub action: String,

@@ -4,6 +4,7 @@
 
 mod api;
 mod cli;
+mod grants;
 mod postgres;
 mod tenancy;
 

@@ -1,0 +1,187 @@
+//! Writes no member asks for: the sweep that removes grants past their `expires_at`, and
+//! the creator records the gateway makes from the creates it forwards.
+//!
+//! Each is an ordinary commit (validated, audited, replicated like any write) in the name
+//! of who caused it. There is nothing to authorise: an expiry was decided when the grant
+//! was given, and a create was allowed by the model before the gateway forwarded it.
+//! Enforcement never waits for either: `decide` compares a grant's end with the request's
+//! time, so the sweep only tidies the store.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use super::{AdminError, ControlPlane, MAX_ATTEMPTS, Outcome, Written};
+use crate::policy::{CreatedDecl, Loc, Located, OrgDecl};
+
+/// The audit log's actor for the sweep.
+pub const EXPIRY_ACTOR: &str = "portcullis (expiry)";
+
+/// One resource, as a creator record names it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Resource {
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub id: String,
+}
+
+impl ControlPlane {
+    /// Removes from the stored orgs every binding and share that ended at or before `now`,
+    /// one audited commit per org; returns how many grants it removed. Which orgs to look
+    /// at comes from the live snapshot, so a sweep with nothing to do reads nothing.
+    pub async fn sweep_expired(&self, now: i64) -> Result<usize, AdminError> {
+        let due: Vec<String> = {
+            let live = self.live.handle().load();
+            live.orgs()
+                .filter(|o| {
+                    let ended = |e: Option<i64>| e.is_some_and(|e| e <= now);
+                    o.model.bindings.iter().any(|b| ended(b.expires_at))
+                        || o.model.shares.iter().any(|s| ended(s.expires_at))
+                })
+                .map(|o| o.id().to_string())
+                .filter(|id| self.live.is_stored(id))
+                .collect()
+        };
+        let mut removed = 0;
+        for org in due {
+            let mut count = 0;
+            self.system_write(&org, EXPIRY_ACTOR, "grants.expire", |decl| {
+                let (after, detail, n) = expire(decl, now)?;
+                count = n;
+                Some((after, detail))
+            })
+            .await?;
+            removed += count;
+        }
+        Ok(removed)
+    }
+
+    /// Records `creator` (a member id of `org`) as the creator of `resource`, replacing any
+    /// earlier record of it. `None` if `org` is not stored here or `creator` is no longer a
+    /// member (a create that raced a removal records nothing).
+    pub async fn record_creator(
+        &self,
+        org: &str,
+        actor: &str,
+        creator: &str,
+        resource: &Resource,
+    ) -> Result<Option<Written>, AdminError> {
+        if !self.live.is_stored(org) {
+            return Ok(None);
+        }
+        let at = crate::instant::now();
+        self.system_write(org, actor, "created.record", |decl| {
+            let is_member = decl.members.iter().chain(&decl.service_accounts).any(|m| m.as_str() == creator);
+            if !is_member {
+                return None;
+            }
+            let mut after = decl.clone();
+            after.created.retain(|c| !names(c, resource));
+            let s = |v: &str| Located::synthetic(v.to_string());
+            after.created.push(CreatedDecl {
+                subject: s(creator),
+                kind: s(&resource.kind),
+                project: resource.project.as_deref().map(s),
+                id: s(&resource.id),
+                at: Some(Located::synthetic(at)),
+                loc: Loc::SYNTHETIC,
+            });
+            Some((after, serde_json::json!({ "creator": creator, "resource": resource })))
+        })
+        .await
+    }
+
+    /// Drops the creator record of `resource` (it was deleted); `None` if there was none.
+    pub async fn forget_creator(
+        &self,
+        org: &str,
+        actor: &str,
+        resource: &Resource,
+    ) -> Result<Option<Written>, AdminError> {
+        if !self.live.is_stored(org) {
+            return Ok(None);
+        }
+        self.system_write(org, actor, "created.forget", |decl| {
+            if !decl.created.iter().any(|c| names(c, resource)) {
+                return None;
+            }
+            let mut after = decl.clone();
+            after.created.retain(|c| !names(c, resource));
+            Some((after, serde_json::json!({ "resource": resource })))
+        })
+        .await
+    }
+
+    /// Commits what `change` makes of the org as stored, in `actor`'s name; `change`
+    /// answers `None` when there is nothing to do.
+    async fn system_write<F>(
+        &self,
+        org: &str,
+        actor: &str,
+        action: &str,
+        mut change: F,
+    ) -> Result<Option<Written>, AdminError>
+    where
+        F: FnMut(&OrgDecl) -> Option<(OrgDecl, serde_json::Value)>,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let cur = self.current(org).await?;
+            let Some((after, detail)) = change(&cur.decl) else { return Ok(None) };
+            let outcome = Outcome { after, transfer: cur.stored.transfer.clone(), tokens: None };
+            if let Some(written) = self.commit(&cur, actor, action, &detail.to_string(), outcome).await? {
+                return Ok(Some(written));
+            }
+        }
+        Err(AdminError::Busy { org: org.into() })
+    }
+}
+
+fn names(c: &CreatedDecl, r: &Resource) -> bool {
+    c.kind.as_str() == r.kind && c.id.as_str() == r.id && c.project.as_ref().map(|p| p.as_str()) == r.project.as_deref()
+}
+
+/// `decl` without the grants that ended at or before `now`, what was removed, and how many;
+/// `None` if nothing had ended.
+fn expire(decl: &OrgDecl, now: i64) -> Option<(OrgDecl, serde_json::Value, usize)> {
+    let ended = |e: &Option<Located<i64>>| e.as_ref().is_some_and(|e| e.value <= now);
+    let bindings: Vec<serde_json::Value> = decl
+        .bindings
+        .iter()
+        .filter(|b| ended(&b.expires_at))
+        .map(|b| serde_json::json!({ "subject": b.subject.value, "role": b.role.value, "project": b.project.as_ref().map(|p| &p.value) }))
+        .collect();
+    let shares: Vec<serde_json::Value> = decl
+        .shares
+        .iter()
+        .filter(|s| ended(&s.expires_at))
+        .map(|s| serde_json::json!({ "subject": s.subject.value, "kind": s.kind.value, "project": s.project.as_ref().map(|p| &p.value), "id": s.id.value }))
+        .collect();
+    let n = bindings.len() + shares.len();
+    if n == 0 {
+        return None;
+    }
+    let mut after = decl.clone();
+    after.bindings.retain(|b| !ended(&b.expires_at));
+    after.shares.retain(|s| !ended(&s.expires_at));
+    Some((after, serde_json::json!({ "expired": { "bindings": bindings, "shares": shares } }), n))
+}
+
+/// Runs the sweep every `every` on its own thread for as long as the control plane lives.
+/// A failed sweep is reported and tried again next time.
+pub(super) fn sweep_periodically(control: &Arc<ControlPlane>, every: Duration) {
+    let weak: Weak<ControlPlane> = Arc::downgrade(control);
+    let spawned = std::thread::Builder::new().name("portcullis-expiry".into()).spawn(move || {
+        loop {
+            std::thread::sleep(every);
+            let Some(control) = weak.upgrade() else { return };
+            match control.store.block_on(control.sweep_expired(crate::instant::now())) {
+                Ok(0) => {}
+                Ok(n) => eprintln!("portcullis: removed {n} expired grants from the store"),
+                Err(e) => eprintln!("portcullis: the expiry sweep failed (it runs again in {every:?}): {e}"),
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        eprintln!("portcullis: cannot start the expiry sweep ({e}); ended grants still count for nothing");
+    }
+}
