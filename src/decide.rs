@@ -285,11 +285,8 @@ pub(crate) fn role_verbs(org: &OrgSnapshot, profile: u32, t: &Target<'_>, member
         let narrowed = org.narrowed.covering(profile, t.level.index() as u32, t.kind, id, t.hierarchical);
         verbs = verbs.union(narrowed);
     }
-    if bits & HAS_OWNED != 0 {
-        let owned = VerbSet::from_bits(org.owned_slot(profile, at));
-        if !verbs.covers(owned) && org.created_by(t.project.unwrap_or(ORG_SCOPE), t.kind, id, member) {
-            verbs = verbs.union(owned);
-        }
+    if bits & HAS_OWNED != 0 && org.created_by(t.project.unwrap_or(ORG_SCOPE), t.kind, id, member) {
+        verbs = verbs.union(org.owned_verbs(profile, t.kind, t.level));
     }
     verbs
 }

@@ -140,7 +140,7 @@ fn role_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>, scope: Sco
                 "role '{}' bound to '{}' {how} {at}{} grants {} on {}{owned}",
                 role.name,
                 model.subject_name(b.subject),
-                until(b.expires_at),
+                until(b.expires_at.get()),
                 r.verb,
                 resource_name(r)
             ));
@@ -170,7 +170,7 @@ fn share_text(snapshot: &Snapshot, org: &OrgSnapshot, r: &Request<'_>) -> Option
                 s.id,
                 r.project.map_or(String::new(), |p| format!(" in project '{p}'")),
                 model.subject_name(s.subject),
-                until(s.expires_at),
+                until(s.expires_at.get()),
             ));
         }
     }

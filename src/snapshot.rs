@@ -150,6 +150,8 @@ pub(crate) const ORG_SCOPE: u32 = u32::MAX;
 pub(crate) const HAS_NARROWED: u8 = 0x80;
 /// Set in a profile's slot when `owned` entries exist for that (kind, level).
 pub(crate) const HAS_OWNED: u8 = 0x40;
+/// Where `owned` entries' verbs sit in the narrowed index (see [`OrgSnapshot::narrowed`]).
+pub(crate) const OWNED_SCOPE: u32 = 2;
 
 /// One org, compiled.
 #[derive(Debug)]
@@ -170,10 +172,10 @@ pub struct OrgSnapshot {
     pub(crate) all_project_profiles: Box<[u32]>,
     /// Every profile's slots back to back, `slots_per_profile` each.
     pub(crate) profile_slots: Box<[u8]>,
-    /// The verbs of `owned` entries, laid out like `profile_slots` (empty if no role has any).
-    pub(crate) owned_slots: Box<[u8]>,
     pub(crate) slots_per_profile: usize,
-    /// Narrowed role entries: holder = profile, scope = level index.
+    /// Narrowed role entries: holder = profile, scope = level index; and the verbs of
+    /// `owned` entries: holder = profile, scope = [`OWNED_SCOPE`] + level index, id `""`
+    /// (never a resource id), so that a profile without them costs nothing.
     pub(crate) narrowed: GrantIndex,
     pub(crate) shares: ShareIndex,
     /// Creator records, as an index of "shares" to the creator: a probe answers whether a
@@ -237,13 +239,10 @@ impl OrgSnapshot {
         self.profile_slots.get(profile as usize * self.slots_per_profile + slot).copied().unwrap_or(0)
     }
 
-    /// The verbs of a profile's `owned` entries in a slot.
+    /// The verbs of a profile's `owned` entries on a kind at a level.
     #[inline]
-    pub(crate) fn owned_slot(&self, profile: u32, slot: usize) -> u8 {
-        if profile == NO_PROFILE || slot >= self.slots_per_profile {
-            return 0;
-        }
-        self.owned_slots.get(profile as usize * self.slots_per_profile + slot).copied().unwrap_or(0)
+    pub(crate) fn owned_verbs(&self, profile: u32, kind: KindId, level: crate::model::Level) -> VerbSet {
+        self.narrowed.get(profile, OWNED_SCOPE + level.index() as u32, kind, "")
     }
 
     /// Whether `member` is the recorded creator of the resource (`scope` a project index or
@@ -390,17 +389,18 @@ pub(crate) struct ShareIndex {
     wildcard_kinds: u64,
 }
 
+/// 24 bytes: one per shared resource.
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
     scope: u32,
     id_start: u32,
-    id_len: u32,
-    /// With one holder (the common case), the packed holder itself; otherwise `holders_start`
-    /// says where the holders start in `holders`.
-    inline: u64,
-    holders_start: u32,
-    holders_len: u32,
+    /// At most [`crate::model::MAX_ID_LEN`].
+    id_len: u16,
     kind: KindId,
+    holders_len: u32,
+    /// With one holder (the common case), the packed holder itself; otherwise where the
+    /// holders start in `holders`.
+    inline: u64,
 }
 
 const TAG_MEMBER: u32 = 0;
@@ -463,9 +463,8 @@ impl ShareIndex {
                     index.buckets.push(Bucket {
                         scope,
                         id_start: u32::try_from(index.ids.len()).unwrap_or(u32::MAX),
-                        id_len: u32::try_from(id.len()).unwrap_or(0),
+                        id_len: u16::try_from(id.len()).unwrap_or(0),
                         inline: holder,
-                        holders_start: 0,
                         holders_len: 1,
                         kind,
                     });
@@ -473,7 +472,7 @@ impl ShareIndex {
                     let (buckets, ids, hasher) = (&index.buckets, &index.ids, &index.hasher);
                     index.table.insert_unique(hash, b, |&i| {
                         let Some(e) = buckets.get(i as usize) else { return 0 };
-                        grant_hash(hasher, 0, e.scope, e.kind, arena_str(ids, e.id_start, e.id_len))
+                        grant_hash(hasher, 0, e.scope, e.kind, arena_str(ids, e.id_start, u32::from(e.id_len)))
                     });
                 }
             }
@@ -493,7 +492,7 @@ impl ShareIndex {
                 (1, Some(lone)) => b.inline = lone,
                 (_, popped) => {
                     index.holders.extend(popped);
-                    b.holders_start = start as u32;
+                    b.inline = start as u64;
                 }
             }
         }
@@ -519,7 +518,7 @@ impl ShareIndex {
                 self.buckets.get(i as usize).is_some_and(|b| {
                     b.scope == scope
                         && b.kind == kind
-                        && bytes_eq(arena_str(&self.ids, b.id_start, b.id_len).as_bytes(), id.as_bytes())
+                        && bytes_eq(arena_str(&self.ids, b.id_start, u32::from(b.id_len)).as_bytes(), id.as_bytes())
                 })
             })
             .copied()
@@ -538,7 +537,7 @@ impl ShareIndex {
         if b.holders_len == 1 {
             VerbSet::from_bits(holder_verbs(b.inline, member, teams, at))
         } else {
-            self.holders_verbs(b.holders_start, b.holders_len, member, teams, at)
+            self.holders_verbs(b.inline as u32, b.holders_len, member, teams, at)
         }
     }
 

@@ -269,8 +269,13 @@ fn add_owned_and_expiring(org: &mut OrgDecl, index: usize, n_projects: usize) {
                 loc: Loc::SYNTHETIC,
             });
         }
-        if rng.chance(1) {
-            let p = rng.below(n_projects);
+        let p = rng.below(n_projects);
+        let taken = |b: &BindingDecl| {
+            b.subject.as_str() == m
+                && b.role.as_str() == "admin"
+                && b.project.as_ref().is_some_and(|x| x.value == format!("p{p}"))
+        };
+        if rng.chance(1) && !org.bindings.iter().any(taken) {
             org.bindings.push(BindingDecl {
                 subject: s(m.clone()),
                 role: s("admin"),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 mod follow;
 mod system;
 
-pub use system::{EXPIRY_ACTOR, Resource};
+pub use system::{CreatorEvent, EXPIRY_ACTOR, GATEWAY_ACTOR, Recorder, Resource};
 
 use crate::auth::StoredTokens;
 use crate::edit::{self, Edit, EditError, role_permissions};

@@ -16,6 +16,74 @@ use crate::policy::{CreatedDecl, Loc, Located, OrgDecl};
 /// The audit log's actor for the sweep.
 pub const EXPIRY_ACTOR: &str = "portcullis (expiry)";
 
+/// The audit log's actor for creator records (who created what is in each entry's detail).
+pub const GATEWAY_ACTOR: &str = "portcullis (gateway)";
+
+/// What the gateway saw of one resource: a create it forwarded, answered with where the new
+/// resource is, or a delete answered 2xx.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatorEvent {
+    pub org: String,
+    pub resource: Resource,
+    /// The creator's member id in `org`; `None`: the resource was deleted.
+    pub creator: Option<String>,
+}
+
+/// Takes the gateway's creator events off the request path: a channel, and one thread that
+/// commits whatever has queued as one write per org. Sending never blocks a request.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    tx: std::sync::mpsc::Sender<CreatorEvent>,
+}
+
+/// How often a batch that could not be written is tried before it is reported lost.
+const RECORD_ATTEMPTS: u32 = 3;
+
+impl Recorder {
+    /// Starts the thread that writes events through `control`; it ends with the last sender.
+    pub fn start(control: &Arc<ControlPlane>) -> Recorder {
+        let (tx, rx) = std::sync::mpsc::channel::<CreatorEvent>();
+        let weak = Arc::downgrade(control);
+        let spawned = std::thread::Builder::new().name("portcullis-creators".into()).spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut by_org: std::collections::BTreeMap<String, Vec<CreatorEvent>> =
+                    std::collections::BTreeMap::new();
+                for e in std::iter::once(first).chain(rx.try_iter().take(10_000)) {
+                    by_org.entry(e.org.clone()).or_default().push(e);
+                }
+                let Some(control) = weak.upgrade() else { return };
+                for (org, events) in by_org {
+                    write_events(&control, &org, &events);
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            eprintln!("portcullis: cannot start the creator recorder ({e}); creates are not recorded");
+        }
+        Recorder { tx }
+    }
+
+    /// Queues `event` for the store.
+    pub fn send(&self, event: CreatorEvent) {
+        if self.tx.send(event).is_err() {
+            eprintln!("portcullis: the creator recorder has stopped; a creator record was not written");
+        }
+    }
+}
+
+fn write_events(control: &ControlPlane, org: &str, events: &[CreatorEvent]) {
+    for attempt in 1..=RECORD_ATTEMPTS {
+        match control.store.block_on(control.apply_creator_events(org, events)) {
+            Ok(_) => return,
+            Err(e) if attempt < RECORD_ATTEMPTS => {
+                eprintln!("portcullis: writing creator records of org '{org}' failed (trying again): {e}");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => eprintln!("portcullis: {} creator records of org '{org}' were not written: {e}", events.len()),
+        }
+    }
+}
+
 /// One resource, as a creator record names it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Resource {
@@ -35,8 +103,8 @@ impl ControlPlane {
             live.orgs()
                 .filter(|o| {
                     let ended = |e: Option<i64>| e.is_some_and(|e| e <= now);
-                    o.model.bindings.iter().any(|b| ended(b.expires_at))
-                        || o.model.shares.iter().any(|s| ended(s.expires_at))
+                    o.model.bindings.iter().any(|b| ended(b.expires_at.get()))
+                        || o.model.shares.iter().any(|s| ended(s.expires_at.get()))
                 })
                 .map(|o| o.id().to_string())
                 .filter(|id| self.live.is_stored(id))
@@ -56,58 +124,49 @@ impl ControlPlane {
         Ok(removed)
     }
 
-    /// Records `creator` (a member id of `org`) as the creator of `resource`, replacing any
-    /// earlier record of it. `None` if `org` is not stored here or `creator` is no longer a
-    /// member (a create that raced a removal records nothing).
-    pub async fn record_creator(
+    /// Applies what the gateway saw in `org`, in order, as one audited write: a create's
+    /// creator recorded (replacing an earlier record of the resource), a deleted resource's
+    /// record dropped. A creator no longer a member (removed meanwhile) records nothing, nor
+    /// does an org not stored here (a file-owned org's records belong in its file).
+    pub async fn apply_creator_events(
         &self,
         org: &str,
-        actor: &str,
-        creator: &str,
-        resource: &Resource,
+        events: &[CreatorEvent],
     ) -> Result<Option<Written>, AdminError> {
         if !self.live.is_stored(org) {
             return Ok(None);
         }
         let at = crate::instant::now();
-        self.system_write(org, actor, "created.record", |decl| {
-            let is_member = decl.members.iter().chain(&decl.service_accounts).any(|m| m.as_str() == creator);
-            if !is_member {
+        self.system_write(org, GATEWAY_ACTOR, "created.update", |decl| {
+            let mut after = decl.clone();
+            let (mut recorded, mut forgotten) = (Vec::new(), Vec::new());
+            for e in events {
+                let before = after.created.len();
+                after.created.retain(|c| !names(c, &e.resource));
+                match &e.creator {
+                    Some(creator) => {
+                        let member = after.members.iter().chain(&after.service_accounts).any(|m| m.as_str() == creator);
+                        if member {
+                            let s = |v: &str| Located::synthetic(v.to_string());
+                            after.created.push(CreatedDecl {
+                                subject: s(creator),
+                                kind: s(&e.resource.kind),
+                                project: e.resource.project.as_deref().map(s),
+                                id: s(&e.resource.id),
+                                at: Some(Located::synthetic(at)),
+                                loc: Loc::SYNTHETIC,
+                            });
+                            recorded.push(serde_json::json!({ "creator": creator, "resource": e.resource }));
+                        }
+                    }
+                    None if after.created.len() < before => forgotten.push(serde_json::json!(e.resource)),
+                    None => {}
+                }
+            }
+            if recorded.is_empty() && forgotten.is_empty() {
                 return None;
             }
-            let mut after = decl.clone();
-            after.created.retain(|c| !names(c, resource));
-            let s = |v: &str| Located::synthetic(v.to_string());
-            after.created.push(CreatedDecl {
-                subject: s(creator),
-                kind: s(&resource.kind),
-                project: resource.project.as_deref().map(s),
-                id: s(&resource.id),
-                at: Some(Located::synthetic(at)),
-                loc: Loc::SYNTHETIC,
-            });
-            Some((after, serde_json::json!({ "creator": creator, "resource": resource })))
-        })
-        .await
-    }
-
-    /// Drops the creator record of `resource` (it was deleted); `None` if there was none.
-    pub async fn forget_creator(
-        &self,
-        org: &str,
-        actor: &str,
-        resource: &Resource,
-    ) -> Result<Option<Written>, AdminError> {
-        if !self.live.is_stored(org) {
-            return Ok(None);
-        }
-        self.system_write(org, actor, "created.forget", |decl| {
-            if !decl.created.iter().any(|c| names(c, resource)) {
-                return None;
-            }
-            let mut after = decl.clone();
-            after.created.retain(|c| !names(c, resource));
-            Some((after, serde_json::json!({ "resource": resource })))
+            Some((after, serde_json::json!({ "recorded": recorded, "forgotten": forgotten })))
         })
         .await
     }

@@ -181,6 +181,11 @@ pub async fn handle(
     };
     let status = response.status().as_u16();
     shared.metrics.request(passage.metric, passage.decided, status);
+    if let Some(creation) = passage.creation.take()
+        && response.status().is_success()
+    {
+        super::creators::answered(&shared.pipeline, *creation, response.headers());
+    }
     if let Some(record) = passage.record.take() {
         let total_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let upstream_us = response.extensions().get::<UpstreamTime>().map(|t| t.0);

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::reload::{LivePolicy, Reloader};
 
+mod creators;
 pub mod forward;
 pub mod headers;
 pub mod listener;
@@ -184,6 +185,9 @@ pub fn run(
         .map_err(StartError::Threads)?;
     // Background work, started before the first request can arrive.
     let mut pipeline = Pipeline::new(config, policy.clone(), verifier).observed(config, metrics.clone());
+    if let Some((_, api)) = &extras.admin {
+        pipeline = pipeline.recording(crate::control::Recorder::start(&api.control));
+    }
     background.spawn(Reloader::new(policy).run(stopping.clone()));
     if let Some(dir) = &g.candidate_policies {
         let (candidate, error) = LivePolicy::load(dir);

@@ -22,6 +22,7 @@ use crate::decide::decide;
 use crate::decisions::{Disagreement, Policy as LogPolicy, Record};
 use crate::explain::explain;
 use crate::metrics::{Decided, Metrics};
+use crate::model::Verb;
 use crate::reload::LivePolicy;
 use crate::route::NoTarget;
 
@@ -72,6 +73,23 @@ pub struct Passage {
     pub reason: Option<String>,
     /// The decision line to write when the request ends, if this one is logged.
     pub record: Option<Box<Record>>,
+    /// An allowed create or delete, when creators are recorded: what to record once the
+    /// upstream has answered.
+    pub creation: Option<Box<Creation>>,
+}
+
+/// An allowed create or delete of a resource, waiting for the upstream's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Creation {
+    pub org: String,
+    pub kind: String,
+    pub project: Option<String>,
+    /// The resource the request named; `None` for a create on a collection (the answer
+    /// says which).
+    pub id: Option<String>,
+    pub deleted: bool,
+    /// Who asked, as a member of `org`.
+    pub member: String,
 }
 
 /// A refusal: the status, the error and optional reason for the JSON body, one extra header.
@@ -125,6 +143,8 @@ pub struct Pipeline {
     /// The candidate policy of shadow mode: decided, compared, never enforced.
     candidate: Option<Arc<LivePolicy>>,
     metrics: Option<Arc<Metrics>>,
+    /// Where allowed creates and deletes go once answered (with a control plane).
+    recorder: Option<crate::control::Recorder>,
 }
 
 impl Pipeline {
@@ -141,6 +161,7 @@ impl Pipeline {
             decision_log: LogPolicy::OFF,
             candidate: None,
             metrics: None,
+            recorder: None,
         }
     }
 
@@ -154,6 +175,17 @@ impl Pipeline {
         self.metrics = Some(metrics);
         self.decision_log = LogPolicy::from_spec(config.log.as_ref());
         self
+    }
+
+    /// Records the creator of each resource an allowed create makes, and forgets it when an
+    /// allowed delete succeeds (see [`super::creators`]).
+    pub fn recording(mut self, recorder: crate::control::Recorder) -> Pipeline {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    pub fn recorder(&self) -> Option<&crate::control::Recorder> {
+        self.recorder.as_ref()
     }
 
     /// Decides every request against `candidate` too, and reports where it disagrees.
@@ -281,6 +313,20 @@ impl Pipeline {
             metrics.decision_latency.observe(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
         }
         passage.decided = if decision.allowed { Decided::Allow } else { Decided::Deny };
+        if decision.allowed
+            && self.recorder.is_some()
+            && matches!(target.verb, Verb::Create | Verb::Delete)
+            && let Some(member) = principal.caller().member_id_in(target.org)
+        {
+            passage.creation = Some(Box::new(Creation {
+                org: target.org.into(),
+                kind: target.kind.into(),
+                project: target.project.map(Into::into),
+                id: target.id.map(Into::into),
+                deleted: target.verb == Verb::Delete,
+                member: member.into(),
+            }));
+        }
         if self.decision_log.logs(decision.allowed, request_id) {
             let route = routes.table.routes().get(target.route).map(|r| r.path.clone()).unwrap_or_default();
             passage.record = Some(Box::new(Record {

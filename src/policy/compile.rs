@@ -8,8 +8,8 @@ use hashbrown::HashMap;
 use super::validate::{Globals, OrgModel, RoleRef, Subject, Validated};
 use crate::model::VerbSet;
 use crate::snapshot::{
-    ExpiringBinding, GrantIndex, HAS_NARROWED, HAS_OWNED, MemberInfo, NO_PROFILE, ORG_SCOPE, OrgSnapshot, ShareIndex,
-    Snapshot, pack_holder, slot,
+    ExpiringBinding, GrantIndex, HAS_NARROWED, HAS_OWNED, MemberInfo, NO_PROFILE, ORG_SCOPE, OWNED_SCOPE, OrgSnapshot,
+    ShareIndex, Snapshot, pack_holder, slot,
 };
 use crate::strmap::StrMap;
 
@@ -22,7 +22,7 @@ pub fn compile(validated: Validated) -> Snapshot {
 }
 
 /// Compiles one org against the kinds and global roles it was validated with.
-pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
+pub fn compile_org(globals: &Globals, mut model: OrgModel) -> OrgSnapshot {
     let n_members = model.members.len();
     let members: StrMap<u32> = model.members.iter().enumerate().map(|(i, m)| (&*m.id, i as u32)).collect();
     let projects: StrMap<u32> = model.projects.iter().enumerate().map(|(i, p)| (&*p.id, i as u32)).collect();
@@ -50,7 +50,7 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
     let mut by_member: Vec<(u32, u32, RoleRef)> = Vec::with_capacity(model.bindings.len());
     let mut by_team: Vec<Vec<(u32, RoleRef)>> = vec![Vec::new(); model.teams.len()];
     let mut by_all: Vec<(u32, RoleRef)> = Vec::new();
-    for b in model.bindings.iter().filter(|b| b.expires_at.is_none()) {
+    for b in model.bindings.iter().filter(|b| b.expires_at.get().is_none()) {
         let scope = b.project.unwrap_or(ORG_SCOPE);
         match b.subject {
             Subject::Member(m) => by_member.push((m, scope, b.role)),
@@ -75,8 +75,6 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
         interned: HashMap::new(),
         slots_per_profile: globals.kinds.len() * 2,
         profile_slots: Vec::new(),
-        owned_slots: Vec::new(),
-        any_owned: false,
         profiles: 0,
         narrowed: GrantIndex::default(),
     };
@@ -138,7 +136,7 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
     // so that everyone else's decision never looks at them.
     let mut expiring = Vec::new();
     for b in model.bindings.iter() {
-        let Some(expires) = b.expires_at else { continue };
+        let Some(expires) = b.expires_at.get() else { continue };
         roles.clear();
         roles.push(b.role);
         let profile = builder.intern(&mut roles);
@@ -154,17 +152,16 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
             Subject::All => (0..n_members as u32).for_each(mark),
         }
     }
-    let ProfileBuilder { profile_slots, owned_slots, any_owned, slots_per_profile, narrowed, .. } = builder;
+    let ProfileBuilder { profile_slots, slots_per_profile, narrowed, .. } = builder;
 
-    let shares = ShareIndex::build(
-        model
-            .shares
-            .iter()
-            .map(|s| (s.project.unwrap_or(ORG_SCOPE), s.kind, &*s.id, pack_holder(s.subject, s.verbs, s.expires_at))),
-    );
+    let shares = ShareIndex::build(model.shares.iter().map(|s| {
+        (s.project.unwrap_or(ORG_SCOPE), s.kind, &*s.id, pack_holder(s.subject, s.verbs, s.expires_at.get()))
+    }));
     let creators = ShareIndex::build(model.created.iter().map(|c| {
         (c.project.unwrap_or(ORG_SCOPE), c.kind, &*c.id, pack_holder(Subject::Member(c.member), VerbSet::ALL, None))
     }));
+    // The index is all a decision needs, and a second copy would cost as much again.
+    model.created = Vec::new();
 
     OrgSnapshot {
         members,
@@ -175,7 +172,6 @@ pub fn compile_org(globals: &Globals, model: OrgModel) -> OrgSnapshot {
         project_profiles,
         all_project_profiles: all_project_profiles.into(),
         profile_slots: profile_slots.into(),
-        owned_slots: if any_owned { owned_slots.into() } else { Box::default() },
         slots_per_profile,
         narrowed,
         shares,
@@ -217,9 +213,6 @@ struct ProfileBuilder<'a> {
     interned: HashMap<Vec<RoleRef>, u32>,
     slots_per_profile: usize,
     profile_slots: Vec<u8>,
-    /// The verbs of `owned` entries, slot for slot.
-    owned_slots: Vec<u8>,
-    any_owned: bool,
     profiles: u32,
     narrowed: GrantIndex,
 }
@@ -239,17 +232,14 @@ impl ProfileBuilder<'_> {
         let id = self.profiles;
         self.profiles += 1;
         let mut slots = vec![0u8; self.slots_per_profile];
-        let mut owned = vec![0u8; self.slots_per_profile];
         for &r in roles.iter() {
             let Some(role) = self.model.role(self.globals, r) else { continue };
             for e in &role.entries {
-                let at = slot(e.kind, e.level);
-                let (Some(s), Some(o)) = (slots.get_mut(at), owned.get_mut(at)) else { continue };
+                let Some(s) = slots.get_mut(slot(e.kind, e.level)) else { continue };
                 match &e.id {
                     _ if e.owned => {
                         *s |= HAS_OWNED;
-                        *o |= e.verbs.bits();
-                        self.any_owned = true;
+                        self.narrowed.add(id, OWNED_SCOPE + e.level.index() as u32, e.kind, "", e.verbs);
                     }
                     None => *s |= e.verbs.bits(),
                     Some(entry_id) => {
@@ -260,7 +250,6 @@ impl ProfileBuilder<'_> {
             }
         }
         self.profile_slots.extend_from_slice(&slots);
-        self.owned_slots.extend_from_slice(&owned);
         self.interned.insert(roles.clone(), id);
         id
     }

@@ -20,8 +20,8 @@ pub use err::{
 pub use parse::{FileMode, parse_permission, parse_share_verbs};
 pub use render::{render_globals, render_org, render_permission};
 pub use validate::{
-    BUILTIN_KINDS, BUILTIN_ROLES, Binding, Globals, KindId, KindInfo, Kinds, Member, OrgModel, Project, RoleDef,
-    RoleEntry, RoleRef, Share, Subject, Team, Validated, validate, validate_org,
+    BUILTIN_KINDS, BUILTIN_ROLES, Binding, Expiry, Globals, KindId, KindInfo, Kinds, Member, OrgModel, Project,
+    RoleDef, RoleEntry, RoleRef, Share, Subject, Team, Validated, validate, validate_org,
 };
 
 use std::path::PathBuf;

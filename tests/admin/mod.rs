@@ -4,6 +4,7 @@
 
 mod api;
 mod cli;
+mod creators;
 mod grants;
 mod postgres;
 mod tenancy;
@@ -64,12 +65,25 @@ impl Control {
 
     /// A gateway request as `sub` (optionally naming a revision to read), its status.
     pub fn gateway_status(&self, sub: &str, method: &str, target: &str, revision: Option<u64>) -> u16 {
+        self.gateway_status_with(sub, method, target, revision, &[])
+    }
+
+    /// [`gateway_status`](Self::gateway_status) with more header lines.
+    pub fn gateway_status_with(
+        &self,
+        sub: &str,
+        method: &str,
+        target: &str,
+        revision: Option<u64>,
+        more: &[&str],
+    ) -> u16 {
         let auth = format!("Authorization: Bearer {}", token(sub));
         let rev = revision.map(|r| format!("Portcullis-Revision: {r}"));
         let mut headers = vec![auth.as_str()];
         if let Some(r) = &rev {
             headers.push(r);
         }
+        headers.extend_from_slice(more);
         self.gateway.status(method, target, &headers)
     }
 }

@@ -111,11 +111,16 @@ pub fn upstream_with(health: Health, body: &'static str) -> (SocketAddr, Seen) {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
                 while let Some(request) = read_request(&mut stream) {
                     let is_health = request.starts_with("GET /healthz ");
+                    let created = create_request(&request);
                     if !is_health {
                         record.lock().unwrap().push(request);
                     }
                     let reply = if is_health && health == Health::Failing {
                         "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n".to_string()
+                    } else if let Some((path, id)) = created {
+                        // A create the test names (`x-create-id: ID`) is answered as a platform
+                        // answers one: 201 and where the new resource is.
+                        format!("HTTP/1.1 201 Created\r\nlocation: {path}/{id}\r\ncontent-length: 0\r\n\r\n")
                     } else {
                         format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len())
                     };
@@ -127,6 +132,16 @@ pub fn upstream_with(health: Health, body: &'static str) -> (SocketAddr, Seen) {
         }
     });
     (addr, seen)
+}
+
+/// A `POST` carrying `x-create-id: ID`: its path and the id to answer with.
+fn create_request(request: &str) -> Option<(String, String)> {
+    let path = request.strip_prefix("POST ")?.split(' ').next()?.to_string();
+    let id = request.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("x-create-id").then(|| value.trim().to_string())
+    })?;
+    Some((path, id))
 }
 
 /// Reads one request (head and framed body) as text; `None` at EOF or on a timeout.

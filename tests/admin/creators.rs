@@ -1,0 +1,98 @@
+//! Resources owned by their creator, end to end: a create the gateway forwards and the
+//! upstream answers with a `Location` records its creator in the store (audited); a role's
+//! `owned` entry then covers it for that member only; a delete through the gateway drops
+//! the record; removing the member drops its records. Two orgs with the same names never
+//! see each other's records.
+
+use std::time::{Duration, Instant};
+
+use super::{Control, revision};
+
+const WEB: &str = "/v1/orgs/globex/projects/web/containers";
+
+/// globex (gina) and initech (ivan), each with bob and dave bound to `maker`, which creates
+/// containers and manages the ones its holder created.
+fn two_orgs(c: &Control) {
+    for (org, owner) in [("globex", "gina"), ("initech", "ivan")] {
+        c.expect("root", "POST", "/v1/orgs", Some(&format!(r#"{{"id":"{org}","owner":"{owner}"}}"#)), 201);
+        for m in ["bob", "dave"] {
+            c.expect(owner, "POST", &format!("/v1/orgs/{org}/members"), Some(&format!(r#"{{"id":"{m}"}}"#)), 201);
+        }
+        c.expect(owner, "POST", &format!("/v1/orgs/{org}/projects"), Some(r#"{"id":"web"}"#), 201);
+        let role = r#"{"name":"maker","permissions":["project:containers:create","project:containers:owned:write"]}"#;
+        c.expect(owner, "POST", &format!("/v1/orgs/{org}/roles"), Some(role), 201);
+        for m in ["bob", "dave"] {
+            let bind = format!(r#"{{"subject":"{m}","role":"maker"}}"#);
+            c.expect(owner, "POST", &format!("/v1/orgs/{org}/bindings"), Some(&bind), 201);
+        }
+    }
+}
+
+fn policy(c: &Control, org: &str, owner: &str) -> String {
+    c.expect(owner, "GET", &format!("/v1/orgs/{org}"), None, 200)["policy"].as_str().unwrap().to_string()
+}
+
+fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !probe() {
+        assert!(Instant::now() < deadline, "{what} within 15 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_forwarded_create_records_its_creator_whose_owned_entry_then_covers_it_until_deleted() {
+    let c = Control::start();
+    two_orgs(&c);
+    let c9 = format!("{WEB}/c-9");
+    assert_eq!(c.gateway_status("bob", "DELETE", &c9, None), 403, "nobody created c-9 yet");
+    assert_eq!(c.gateway_status_with("bob", "POST", WEB, None, &["x-create-id: c-9"]), 201);
+    eventually("the creator record", || policy(&c, "globex", "gina").contains("[[org.created]]"));
+    let text = policy(&c, "globex", "gina");
+    assert!(text.contains("subject = \"bob\"") && text.contains("id = \"c-9\""), "{text}");
+    let audit = c.expect("gina", "GET", "/v1/orgs/globex/audit?limit=100", None, 200);
+    let last = audit["entries"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(last["action"], "created.update", "{last}");
+    assert!(last["detail"].as_str().unwrap().contains("\"creator\":\"bob\""), "{last}");
+    let rev = revision(&c.expect("gina", "GET", "/v1/orgs/globex", None, 200));
+    // bob manages what he created; dave, with the same role, does not; initech's bob is
+    // another principal in another org.
+    assert_eq!(c.gateway_status("bob", "PUT", &c9, Some(rev)), 200);
+    assert_eq!(c.gateway_status("dave", "PUT", &c9, Some(rev)), 403);
+    assert_eq!(c.gateway_status("bob", "PUT", "/v1/orgs/initech/projects/web/containers/c-9", None), 403);
+    assert!(!policy(&c, "initech", "ivan").contains("[[org.created]]"));
+    // A delete through the gateway drops the record.
+    assert_eq!(c.gateway_status("bob", "DELETE", &c9, Some(rev)), 200);
+    eventually("the record dropped", || !policy(&c, "globex", "gina").contains("[[org.created]]"));
+    assert_eq!(c.gateway_status("bob", "DELETE", &c9, None), 403);
+}
+
+#[test]
+fn removing_a_member_drops_its_creator_records_and_a_reinvite_does_not_bring_them_back() {
+    let c = Control::start();
+    two_orgs(&c);
+    assert_eq!(c.gateway_status_with("dave", "POST", WEB, None, &["x-create-id: c-7"]), 201);
+    eventually("the creator record", || policy(&c, "globex", "gina").contains("[[org.created]]"));
+    c.expect("gina", "DELETE", "/v1/orgs/globex/members/dave", None, 200);
+    assert!(!policy(&c, "globex", "gina").contains("[[org.created]]"));
+    c.expect("gina", "POST", "/v1/orgs/globex/members", Some(r#"{"id":"dave"}"#), 201);
+    let bind = r#"{"subject":"dave","role":"maker"}"#;
+    let rev = revision(&c.expect("gina", "POST", "/v1/orgs/globex/bindings", Some(bind), 201));
+    assert_eq!(c.gateway_status("dave", "DELETE", &format!("{WEB}/c-7"), Some(rev)), 403);
+}
+
+#[test]
+fn a_create_refused_or_answered_without_a_location_records_nothing() {
+    let c = Control::start();
+    two_orgs(&c);
+    // ivan is not a member of globex: refused before any upstream.
+    assert_eq!(c.gateway_status_with("ivan", "POST", WEB, None, &["x-create-id: c-1"]), 403);
+    // Answered 200 without a Location (no x-create-id): nothing to record.
+    assert_eq!(c.gateway_status("bob", "POST", WEB, None), 200);
+    // A later recorded create proves the recorder ran after the two above.
+    assert_eq!(c.gateway_status_with("bob", "POST", WEB, None, &["x-create-id: c-2"]), 201);
+    eventually("the creator record", || policy(&c, "globex", "gina").contains("[[org.created]]"));
+    let text = policy(&c, "globex", "gina");
+    assert_eq!(text.matches("[[org.created]]").count(), 1, "{text}");
+    assert!(text.contains("id = \"c-2\""), "{text}");
+}
