@@ -118,6 +118,27 @@ enum Command {
         #[command(subcommand)]
         command: client::TransferCommand,
     },
+    /// Teams of an org and their members.
+    Team {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::TeamCommand,
+    },
+    /// Projects of an org.
+    Project {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::ProjectCommand,
+    },
+    /// Bindings of an org (make them with `role assign`).
+    Binding {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::BindingCommand,
+    },
     /// What a principal can access, or has shared.
     Acl {
         #[command(flatten)]
@@ -235,6 +256,9 @@ pub fn run() -> ExitCode {
         Command::Share { conn, command } => admin_call(&conn, client::share_call(&conn, &command)),
         Command::Transfer { conn, command } => admin_call(&conn, client::transfer_call(&conn, &command)),
         Command::Acl { conn, command } => admin_call(&conn, client::acl_call(&conn, &command)),
+        Command::Team { conn, command } => admin_call(&conn, client::team_call(&conn, &command)),
+        Command::Project { conn, command } => admin_call(&conn, client::project_call(&conn, &command)),
+        Command::Binding { conn, command } => admin_call(&conn, client::binding_call(&conn, &command)),
         Command::Explain { config, token, json, headers, method, path } => {
             explain_request(&config, token.as_deref(), &headers, json, &method, &path)
         }

@@ -28,6 +28,11 @@ pub enum OrgCommand {
         #[arg(long)]
         owner: String,
     },
+    /// The orgs you are a member of (an operator: every org).
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Show the org's policy as stored, with its revision.
     Show,
     /// The org's audit log.
@@ -43,6 +48,11 @@ pub enum OrgCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum MemberCommand {
+    /// Members and service accounts, with their teams and roles.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Invite a user.
     Invite { id: String },
     /// Add a service account.
@@ -59,6 +69,11 @@ pub enum MemberCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum RoleCommand {
+    /// Every role a binding may name (built-in, global, the org's), with its permissions.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Create a custom org role.
     Create {
         #[arg(long)]
@@ -99,6 +114,180 @@ pub enum RoleCommand {
         #[arg(long)]
         project: Option<String>,
     },
+}
+
+/// One page of a list: the server's `next` of the previous page, and how many.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PageArgs {
+    /// Start after this key (the `next` the previous page answered).
+    #[arg(long)]
+    pub after: Option<String>,
+    /// At most this many (1 to 1000; default 100).
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+impl PageArgs {
+    fn pairs(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![("after", self.after.clone()), ("limit", self.limit.map(|l| l.to_string()))]
+    }
+}
+
+/// `GET path?after=..&limit=..&more..`
+fn list(path: String, page: &PageArgs, more: &[(&'static str, Option<String>)]) -> Call {
+    let mut pairs = page.pairs();
+    pairs.extend_from_slice(more);
+    let pairs: Vec<(&str, Option<&str>)> = pairs.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+    Call { method: "GET", path: format!("{path}{}", query(&pairs)), body: None }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TeamCommand {
+    /// Teams and their members.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Create a team.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Its members; repeat or comma-separate.
+        #[arg(long = "member", value_delimiter = ',')]
+        members: Vec<String>,
+    },
+    /// Add members to a team.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "member", value_delimiter = ',', required = true)]
+        members: Vec<String>,
+    },
+    /// Remove members from a team.
+    Remove {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "member", value_delimiter = ',', required = true)]
+        members: Vec<String>,
+    },
+    /// Delete a team (its bindings and shares go with it).
+    Delete {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCommand {
+    /// The org's projects.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Create a project; `--restricted`: only members with a role in it get in.
+    Create {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        restricted: bool,
+    },
+    /// Change whether a project is restricted.
+    Edit {
+        #[arg(long)]
+        id: String,
+        #[arg(long, action = clap::ArgAction::Set)]
+        restricted: bool,
+    },
+    /// Delete a project (its bindings, shares and creator records go with it).
+    Delete {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BindingCommand {
+    /// Bindings, optionally of one project (`--project ""`: organisation scope only) or one
+    /// subject.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+    },
+}
+
+pub fn team_call(c: &Connection, cmd: &TeamCommand) -> Result<Call, ClientError> {
+    let org = org_of(c)?;
+    let teams = format!("/v1/orgs/{org}/teams");
+    Ok(match cmd {
+        TeamCommand::List { page } => list(teams, page, &[]),
+        TeamCommand::Create { name, members } => {
+            Call { method: "POST", path: teams, body: Some(serde_json::json!({ "name": name, "members": members })) }
+        }
+        TeamCommand::Add { name, members } | TeamCommand::Remove { name, members } => {
+            // The API replaces a team's members: read them first, then send the new list.
+            let now = team_members(c, org, name)?;
+            let adding = matches!(cmd, TeamCommand::Add { .. });
+            let mut next: Vec<String> = now.into_iter().filter(|m| adding || !members.contains(m)).collect();
+            if adding {
+                next.extend(members.iter().filter(|m| !next.contains(m)).cloned().collect::<Vec<_>>());
+            }
+            Call { method: "PUT", path: format!("{teams}/{name}"), body: Some(serde_json::json!({ "members": next })) }
+        }
+        TeamCommand::Delete { name } => Call { method: "DELETE", path: format!("{teams}/{name}"), body: None },
+    })
+}
+
+/// The members of team `name` as the API lists them now.
+fn team_members(c: &Connection, org: &str, name: &str) -> Result<Vec<String>, ClientError> {
+    let mut after: Option<String> = None;
+    loop {
+        let pairs = [("after", after.as_deref()), ("limit", Some("1000"))];
+        let call = Call { method: "GET", path: format!("/v1/orgs/{org}/teams{}", query(&pairs)), body: None };
+        let page = send(c, &call)?;
+        let teams = page.get("teams").and_then(|t| t.as_array()).cloned().unwrap_or_default();
+        if let Some(team) = teams.iter().find(|t| t.get("name").and_then(|n| n.as_str()) == Some(name)) {
+            let members = team.get("members").and_then(|m| m.as_array()).cloned().unwrap_or_default();
+            return Ok(members.iter().filter_map(|m| m.as_str().map(str::to_string)).collect());
+        }
+        match page.get("next").and_then(|n| n.as_str()) {
+            Some(next) => after = Some(next.to_string()),
+            None => return Err(ClientError::NotFound { what: format!("team '{name}' in org '{org}'") }),
+        }
+    }
+}
+
+pub fn project_call(c: &Connection, cmd: &ProjectCommand) -> Result<Call, ClientError> {
+    let org = org_of(c)?;
+    let projects = format!("/v1/orgs/{org}/projects");
+    Ok(match cmd {
+        ProjectCommand::List { page } => list(projects, page, &[]),
+        ProjectCommand::Create { id, restricted } => Call {
+            method: "POST",
+            path: projects,
+            body: Some(serde_json::json!({ "id": id, "restricted": restricted })),
+        },
+        ProjectCommand::Edit { id, restricted } => Call {
+            method: "PUT",
+            path: format!("{projects}/{id}"),
+            body: Some(serde_json::json!({ "restricted": restricted })),
+        },
+        ProjectCommand::Delete { id } => Call { method: "DELETE", path: format!("{projects}/{id}"), body: None },
+    })
+}
+
+pub fn binding_call(c: &Connection, cmd: &BindingCommand) -> Result<Call, ClientError> {
+    let org = org_of(c)?;
+    Ok(match cmd {
+        BindingCommand::List { page, project, subject } => list(
+            format!("/v1/orgs/{org}/bindings"),
+            page,
+            &[("project", project.clone()), ("subject", subject.clone())],
+        ),
+    })
 }
 
 /// When a grant ends, if it does: an instant, or a duration from now.
@@ -225,6 +414,8 @@ pub enum ClientError {
     Unreachable { url: String, message: String },
     #[error("{status}: {message}")]
     Refused { status: u16, message: String },
+    #[error("there is no {what}")]
+    NotFound { what: String },
 }
 
 /// An admin API request: method, path below the base URL, optional JSON body.
@@ -259,6 +450,7 @@ pub fn org_call(c: &Connection, cmd: &OrgCommand) -> Result<Call, ClientError> {
             path: "/v1/orgs".into(),
             body: Some(serde_json::json!({ "id": id, "owner": owner })),
         },
+        OrgCommand::List { page } => list("/v1/orgs".into(), page, &[]),
         OrgCommand::Show => Call { method: "GET", path: format!("/v1/orgs/{}", org_of(c)?), body: None },
         OrgCommand::Audit { after, refused } => {
             let log = if *refused { "audit/refused" } else { "audit" };
@@ -270,6 +462,7 @@ pub fn org_call(c: &Connection, cmd: &OrgCommand) -> Result<Call, ClientError> {
 pub fn member_call(c: &Connection, cmd: &MemberCommand) -> Result<Call, ClientError> {
     let org = org_of(c)?;
     Ok(match cmd {
+        MemberCommand::List { page } => list(format!("/v1/orgs/{org}/members"), page, &[]),
         MemberCommand::Invite { id } => Call {
             method: "POST",
             path: format!("/v1/orgs/{org}/members"),
@@ -300,6 +493,7 @@ pub fn member_call(c: &Connection, cmd: &MemberCommand) -> Result<Call, ClientEr
 pub fn role_call(c: &Connection, cmd: &RoleCommand) -> Result<Call, ClientError> {
     let org = org_of(c)?;
     Ok(match cmd {
+        RoleCommand::List { page } => list(format!("/v1/orgs/{org}/roles"), page, &[]),
         RoleCommand::Create { name, permissions } => Call {
             method: "POST",
             path: format!("/v1/orgs/{org}/roles"),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use http::{Method, Response, StatusCode};
 
 use crate::auth::Verifier;
-use crate::control::{AdminError, ControlPlane, Written};
+use crate::control::{AdminError, ControlPlane, Filter, Listing, Written};
 use crate::edit::{Edit, EditError};
 use crate::manage::Refusal;
 use crate::policy::parse_share_verbs;
@@ -465,6 +465,26 @@ impl AdminApi {
                 let refused = c.refusals(org, actor, after, limit).await.map_err(|e| answer_error(&e))?;
                 Ok(Answer::ok(serde_json::json!({ "refused": refused })))
             }
+            ("GET", ["v1", "orgs"]) => {
+                let q = Query::parse(query, &["after", "limit"])?;
+                let limit = list_limit(&q)?;
+                let (orgs, next) = c.orgs_of(actor, q.get("after"), limit);
+                Ok(Answer::ok(serde_json::json!({ "orgs": orgs, "next": next })))
+            }
+            ("GET", ["v1", "orgs", org, what]) if Listing::parse(what).is_some() => {
+                let listing = Listing::parse(what).ok_or_else(|| Answer::error(S::NOT_FOUND, "no such list"))?;
+                let allowed: &[&str] = if listing == Listing::Bindings {
+                    &["after", "limit", "project", "subject"]
+                } else {
+                    &["after", "limit"]
+                };
+                let q = Query::parse(query, allowed)?;
+                let filter = Filter { project: q.get("project"), subject: q.get("subject") };
+                let page = c
+                    .list(org, actor, listing, &filter, q.get("after"), list_limit(&q)?)
+                    .map_err(|e| answer_error(&e))?;
+                Ok(Answer::ok(serde_json::json!({ *what: page.items, "next": page.next })))
+            }
             (_, ["v1", "orgs", ..]) => Err(Answer::error(
                 S::NOT_FOUND,
                 format!("no admin endpoint {} {path}; see GET /v1/openapi.json", method.as_str()),
@@ -475,6 +495,11 @@ impl AdminApi {
 }
 
 /// `after` (default 0) and `limit` (1 to 1,000, default 100) of a log's page; nothing else.
+/// A list's `limit`: 1 to 1000, 100 when not given.
+fn list_limit(q: &Query) -> Result<usize, Answer> {
+    Ok(usize::try_from(q.number("limit", 100)?.clamp(1, 1000)).unwrap_or(100))
+}
+
 fn page(query: &str) -> Result<(u64, u32), Answer> {
     let q = Query::parse(query, &["after", "limit"])?;
     let limit = u32::try_from(q.number("limit", 100)?.clamp(1, 1000)).unwrap_or(100);

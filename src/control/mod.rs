@@ -13,8 +13,10 @@
 use std::sync::Arc;
 
 mod follow;
+mod lists;
 mod system;
 
+pub use lists::{Filter, Listing, OrgEntry, Page};
 pub use system::{CreatorEvent, EXPIRY_ACTOR, GATEWAY_ACTOR, Recorder, Resource};
 
 use crate::auth::StoredTokens;

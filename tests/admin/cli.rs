@@ -180,3 +180,61 @@ fn explain_reads_the_store_and_changes_nothing() {
     assert!(!empty.exists(), "explain created the store's folder");
     assert!(!stderr.contains("store"), "{stderr}");
 }
+
+#[test]
+fn teams_projects_and_lists_from_the_command_line_with_grants_that_end() {
+    let c = Control::start();
+    ok(&c, "root", &["org", "create", "--id", "globex", "--owner", "gina"]);
+    for m in ["bob", "dave", "erin"] {
+        ok(&c, "gina", &["member", "invite", "--org", "globex", m]);
+    }
+    ok(&c, "gina", &["project", "create", "--org", "globex", "--id", "web", "--restricted"]);
+    ok(&c, "gina", &["project", "edit", "--org", "globex", "--id", "web", "--restricted", "false"]);
+    let projects = ok(&c, "gina", &["project", "list", "--org", "globex"]);
+    assert_eq!(projects["projects"], serde_json::json!([{ "id": "web", "restricted": false }]));
+    ok(&c, "gina", &["team", "create", "--org", "globex", "--name", "ops", "--member", "bob"]);
+    ok(&c, "gina", &["team", "add", "--org", "globex", "--name", "ops", "--member", "dave,erin"]);
+    ok(&c, "gina", &["team", "remove", "--org", "globex", "--name", "ops", "--member", "bob"]);
+    let teams = ok(&c, "gina", &["team", "list", "--org", "globex"]);
+    assert_eq!(teams["teams"], serde_json::json!([{ "name": "ops", "members": ["dave", "erin"] }]));
+    let (success, _, stderr) =
+        portcullis(&c, "gina", &["team", "add", "--org", "globex", "--name", "nope", "--member", "bob"]);
+    assert!(!success && stderr.contains("there is no team 'nope'"), "{stderr}");
+    ok(
+        &c,
+        "gina",
+        &[
+            "role",
+            "assign",
+            "--org",
+            "globex",
+            "--role",
+            "admin",
+            "--subject",
+            "team:ops",
+            "--project",
+            "web",
+            "--for",
+            "2h",
+        ],
+    );
+    let bindings = ok(&c, "gina", &["binding", "list", "--org", "globex", "--project", "web"]);
+    let until = bindings["bindings"][0]["expires_at"].as_str().unwrap();
+    let secs = portcullis::instant::parse(until).unwrap() - portcullis::instant::now();
+    assert!((7_000..=7_200).contains(&secs), "{bindings}");
+    let (success, _, stderr) = portcullis(
+        &c,
+        "gina",
+        &["role", "assign", "--org", "globex", "--role", "admin", "--subject", "bob", "--for", "soon"],
+    );
+    assert!(!success && stderr.contains("is not a duration"), "{stderr}");
+    let members = ok(&c, "gina", &["member", "list", "--org", "globex", "--limit", "2"]);
+    assert_eq!(members["members"].as_array().unwrap().len(), 2);
+    assert_eq!(members["next"], "dave", "{members}");
+    let roles = ok(&c, "gina", &["role", "list", "--org", "globex"]);
+    assert!(roles["roles"].as_array().unwrap().iter().any(|r| r["name"] == "viewer"), "{roles}");
+    let orgs = ok(&c, "dave", &["org", "list"]);
+    assert!(orgs["orgs"].as_array().unwrap().iter().any(|o| o["id"] == "globex"), "{orgs}");
+    ok(&c, "gina", &["project", "delete", "--org", "globex", "--id", "web"]);
+    ok(&c, "gina", &["team", "delete", "--org", "globex", "--name", "ops"]);
+}

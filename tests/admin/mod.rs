@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod creators;
 mod grants;
+mod lists;
 mod postgres;
 mod tenancy;
 

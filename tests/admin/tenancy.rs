@@ -103,6 +103,11 @@ fn operations(token_id: &str) -> Vec<(&'static str, String, Option<String>)> {
     vec![
         o("POST", "/v1/orgs", Some(r#"{"id":"alpha2","owner":"bert"}"#)),
         o("GET", "/v1/orgs/alpha", None),
+        o("GET", "/v1/orgs/alpha/members", None),
+        o("GET", "/v1/orgs/alpha/teams", None),
+        o("GET", "/v1/orgs/alpha/projects", None),
+        o("GET", "/v1/orgs/alpha/roles", None),
+        o("GET", "/v1/orgs/alpha/bindings?project=web", None),
         o("POST", "/v1/orgs/alpha/members", Some(r#"{"id":"intruder"}"#)),
         o("POST", "/v1/orgs/alpha/service-accounts", Some(r#"{"id":"intruder-bot"}"#)),
         o("DELETE", "/v1/orgs/alpha/members/mia", None),
@@ -139,8 +144,9 @@ fn operations(token_id: &str) -> Vec<(&'static str, String, Option<String>)> {
     ]
 }
 
-/// Endpoints that hold nothing of any org (health, readiness, metrics, the API document).
-const NOT_ORG_DATA: [&str; 4] = ["GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/openapi.json"];
+/// Endpoints that hold nothing of any org (health, readiness, metrics, the API document),
+/// and the list of the caller's own orgs (checked on its own below).
+const NOT_ORG_DATA: [&str; 5] = ["GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/openapi.json", "GET /v1/orgs"];
 
 /// `/v1/orgs/{org}/members/{id}` for `/v1/orgs/alpha/members/mia`: the operation a request
 /// exercises, in the document's spelling.
@@ -187,6 +193,14 @@ fn no_principal_of_one_org_reads_or_changes_anything_of_another() {
         documented.iter().filter(|d| !tried.contains(*d) && !NOT_ORG_DATA.contains(&d.as_str())).collect();
     assert!(untried.is_empty(), "operations without a cross-tenant case: {untried:?}");
 
+    // The list of one's orgs names one's own orgs only (a user of the same id may also be
+    // a member of the shipped policies' orgs).
+    for who in &outsiders {
+        let (status, orgs) = call(&c, who, "GET", "/v1/orgs", None);
+        assert_eq!(status, 200, "{orgs}");
+        let ids: Vec<&str> = orgs["orgs"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+        assert!(ids.contains(&"beta") && !ids.contains(&"alpha"), "{} sees {ids:?}", who.name);
+    }
     let before = alpha_state(&c);
     let mut attempts = 0;
     for who in &outsiders {
