@@ -139,6 +139,13 @@ enum Command {
         #[command(subcommand)]
         command: client::BindingCommand,
     },
+    /// Access requests: ask for access for a while, approve or deny others'.
+    Request {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::RequestCommand,
+    },
     /// What a principal can access, or has shared.
     Acl {
         #[command(flatten)]
@@ -256,6 +263,7 @@ pub fn run() -> ExitCode {
         Command::Share { conn, command } => admin_call(&conn, client::share_call(&conn, &command)),
         Command::Transfer { conn, command } => admin_call(&conn, client::transfer_call(&conn, &command)),
         Command::Acl { conn, command } => admin_call(&conn, client::acl_call(&conn, &command)),
+        Command::Request { conn, command } => admin_call(&conn, client::request_call(&conn, &command)),
         Command::Team { conn, command } => admin_call(&conn, client::team_call(&conn, &command)),
         Command::Project { conn, command } => admin_call(&conn, client::project_call(&conn, &command)),
         Command::Binding { conn, command } => admin_call(&conn, client::binding_call(&conn, &command)),

@@ -206,6 +206,60 @@ pub enum ProjectCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum RequestCommand {
+    /// Ask for verbs on one resource (--kind, --id, --verbs, and --project for a project
+    /// resource), or for a role in a project (--role, --project), for a while.
+    Create {
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        verbs: Vec<String>,
+        #[arg(long)]
+        role: Option<String>,
+        /// How long the grant lasts once approved: 90m, 8h, 7d.
+        #[arg(long = "for")]
+        duration: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Your requests (all of them with read on members); --approvable: those you could
+    /// approve.
+    List {
+        #[arg(long)]
+        approvable: bool,
+    },
+    /// Approve a request: its grant is made as if you gave it.
+    Approve { id: String },
+    /// Deny a request.
+    Deny { id: String },
+}
+
+pub fn request_call(c: &Connection, cmd: &RequestCommand) -> Result<Call, ClientError> {
+    let org = org_of(c)?;
+    let requests = format!("/v1/orgs/{org}/access-requests");
+    Ok(match cmd {
+        RequestCommand::Create { kind, project, id, verbs, role, duration, reason } => Call {
+            method: "POST",
+            path: requests,
+            body: Some(serde_json::json!({
+                "kind": kind, "project": project, "id": id, "verbs": verbs, "role": role,
+                "duration": duration, "reason": reason
+            })),
+        },
+        RequestCommand::List { approvable } => {
+            let path = if *approvable { format!("{requests}?approvable=true") } else { requests };
+            Call { method: "GET", path, body: None }
+        }
+        RequestCommand::Approve { id } => Call { method: "POST", path: format!("{requests}/{id}/approve"), body: None },
+        RequestCommand::Deny { id } => Call { method: "POST", path: format!("{requests}/{id}/deny"), body: None },
+    })
+}
+
+#[derive(Subcommand, Debug)]
 pub enum BindingCommand {
     /// Bindings, optionally of one project (`--project ""`: organisation scope only) or one
     /// subject.
@@ -297,7 +351,7 @@ pub struct Until {
     #[arg(long, conflicts_with = "for_")]
     pub expires_at: Option<String>,
     /// The grant counts for this long from now: a number and s, m, h or d (`90m`, `8h`, `7d`).
-    #[arg(long = "for", id = "for_", value_parser = parse_duration)]
+    #[arg(long = "for", id = "for_", value_parser = crate::instant::parse_duration)]
     pub for_: Option<u64>,
 }
 
@@ -312,21 +366,6 @@ impl Until {
             (None, None) => None,
         }
     }
-}
-
-/// `90m`, `8h`, `7d`, `30s` to seconds.
-fn parse_duration(text: &str) -> Result<u64, String> {
-    let bad = || format!("'{text}' is not a duration: write a number and s, m, h or d, such as 90m, 8h or 7d");
-    let unit = text.chars().last().ok_or_else(bad)?;
-    let scale = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3_600,
-        'd' => 86_400,
-        _ => return Err(bad()),
-    };
-    let n: u64 = text.get(..text.len() - 1).and_then(|n| n.parse().ok()).filter(|n| *n > 0).ok_or_else(bad)?;
-    n.checked_mul(scale).ok_or_else(bad)
 }
 
 /// One resource: kind, optional project, id.

@@ -113,6 +113,8 @@ pub struct Admin {
     /// How often grants past their `expires_at` are removed from the store (they count for
     /// nothing from their instant whether or not they have been removed).
     pub expiry_sweep_secs: u64,
+    /// How long an access request waits for an answer before it expires (24 h).
+    pub access_request_ttl_secs: u64,
     /// How long a gateway request carrying `Portcullis-Revision` waits for this replica to
     /// reach that revision before it is answered 503.
     pub revision_wait: Duration,
@@ -623,7 +625,16 @@ fn text_of(v: &toml::Spanned<toml::de::DeValue<'_>>) -> String {
 fn admin(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Admin> {
     t.check_keys(
         p,
-        &["listen", "operators", "data_dir", "postgres", "transfer_ttl_secs", "expiry_sweep_secs", "revision_wait_ms"],
+        &[
+            "listen",
+            "operators",
+            "data_dir",
+            "postgres",
+            "transfer_ttl_secs",
+            "expiry_sweep_secs",
+            "access_request_ttl_secs",
+            "revision_wait_ms",
+        ],
         &[],
     );
     let listen = t.required_string(p, "listen").and_then(|l| address(p, &l));
@@ -648,8 +659,17 @@ fn admin(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<Admin> {
     };
     let transfer_ttl_secs = positive(p, t, "transfer_ttl_secs", 7 * 24 * 3600);
     let expiry_sweep_secs = positive(p, t, "expiry_sweep_secs", 30);
+    let access_request_ttl_secs = positive(p, t, "access_request_ttl_secs", 86_400);
     let revision_wait = Duration::from_millis(positive(p, t, "revision_wait_ms", 2000));
-    Some(Admin { listen: listen?, operators, store: store?, transfer_ttl_secs, expiry_sweep_secs, revision_wait })
+    Some(Admin {
+        listen: listen?,
+        operators,
+        store: store?,
+        transfer_ttl_secs,
+        expiry_sweep_secs,
+        access_request_ttl_secs,
+        revision_wait,
+    })
 }
 
 fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {

@@ -34,6 +34,26 @@ pub fn render(secs: Seconds) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
+/// `90m`, `8h`, `7d`, `30s` to seconds.
+///
+/// ```
+/// assert_eq!(portcullis::instant::parse_duration("90m"), Ok(5_400));
+/// assert!(portcullis::instant::parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let bad = || format!("'{text}' is not a duration: write a number and s, m, h or d, such as 90m, 8h or 7d");
+    let unit = text.chars().last().ok_or_else(bad)?;
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return Err(bad()),
+    };
+    let n: u64 = text.get(..text.len() - 1).and_then(|n| n.parse().ok()).filter(|n| *n > 0).ok_or_else(bad)?;
+    n.checked_mul(scale).ok_or_else(bad)
+}
+
 /// Now, in seconds since the epoch.
 pub fn now() -> Seconds {
     std::time::SystemTime::now()

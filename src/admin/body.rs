@@ -106,6 +106,62 @@ pub(super) struct ShareBody {
     pub(super) expires_at: Option<String>,
 }
 
+/// `POST /v1/orgs/{org}/access-requests`: verbs on one resource, or a role in a project.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RequestBody {
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    verbs: Vec<String>,
+    #[serde(default)]
+    role: Option<String>,
+    /// How long the grant lasts once approved: `90m`, `8h`, `7d`.
+    duration: String,
+    reason: String,
+}
+
+impl RequestBody {
+    /// What is asked, for how many seconds, and why; or a 400 naming the field.
+    pub(super) fn checked(self) -> Result<(crate::control::Asked, u64, String), Answer> {
+        use crate::control::{Asked, MAX_DURATION_SECS};
+        let duration =
+            crate::instant::parse_duration(&self.duration).map_err(|e| bad_body(format!("field `duration`: {e}")))?;
+        if duration > MAX_DURATION_SECS {
+            return Err(bad_body(format!("field `duration`: at most {} days", MAX_DURATION_SECS / 86_400)));
+        }
+        let reason = self.reason.trim().to_string();
+        if reason.is_empty() || reason.len() > 1_000 {
+            return Err(bad_body("field `reason`: say why, in 1 to 1000 characters"));
+        }
+        let asked = match (self.role, self.kind, self.id) {
+            (Some(role), None, None) if self.verbs.is_empty() => {
+                let project =
+                    self.project.ok_or_else(|| bad_body("field `project`: a role is asked for in one project"))?;
+                Asked::Role { role, project }
+            }
+            (None, Some(kind), Some(id)) => {
+                let verbs = parse_share_verbs(&self.verbs).map_err(|k| bad_body(format!("field `verbs`: {k}")))?;
+                if verbs.is_empty() {
+                    return Err(bad_body("field `verbs`: ask for at least one verb"));
+                }
+                Asked::Resource { kind, project: self.project, id, verbs: self.verbs }
+            }
+            _ => {
+                return Err(bad_body(
+                    "ask either for `verbs` on one resource (`kind`, `id`, and `project` for a project resource) or for a \
+                     `role` in a `project`, not both",
+                ));
+            }
+        };
+        Ok((asked, duration, reason))
+    }
+}
+
 /// A request body's `expires_at`: an RFC 3339 instant after `now`, or a 400 that says so.
 pub(super) fn expires_at(value: Option<&str>, now: i64) -> Result<Option<i64>, Answer> {
     let Some(text) = value else { return Ok(None) };
@@ -170,6 +226,7 @@ pub fn parse_as_every_body(bytes: &[u8]) -> usize {
         share.is_ok(),
         body::<ExplainBody>(bytes).is_ok(),
         body::<TransferBody>(bytes).is_ok(),
+        body::<RequestBody>(bytes).and_then(RequestBody::checked).is_ok(),
     ]
     .into_iter()
     .filter(|ok| *ok)

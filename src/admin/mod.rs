@@ -14,7 +14,7 @@ use std::sync::Arc;
 use http::{Method, Response, StatusCode};
 
 use crate::auth::Verifier;
-use crate::control::{AdminError, ControlPlane, Filter, Listing, Written};
+use crate::control::{AdminError, ControlPlane, Filter, Listing, RequestError, Written};
 use crate::edit::{Edit, EditError};
 use crate::manage::Refusal;
 use crate::policy::parse_share_verbs;
@@ -26,8 +26,8 @@ mod body;
 #[doc(hidden)]
 pub use body::parse_as_every_body;
 use body::{
-    BindingBody, ExplainBody, NewMember, NewOrg, NewProject, NewRole, NewTeam, ProjectChange, RolePermissions,
-    ShareBody, TeamMembers, TransferBody, bad_body, body, permissions,
+    BindingBody, ExplainBody, NewMember, NewOrg, NewProject, NewRole, NewTeam, ProjectChange, RequestBody,
+    RolePermissions, ShareBody, TeamMembers, TransferBody, bad_body, body, permissions,
 };
 
 /// The largest request body the admin API reads.
@@ -168,6 +168,9 @@ fn answer_error(e: &AdminError) -> Answer {
         AdminError::Edit(_) | AdminError::FileOwned { .. } => StatusCode::CONFLICT,
         AdminError::Transfer(TransferError::NotOwner { .. } | TransferError::NotAParty { .. }) => StatusCode::FORBIDDEN,
         AdminError::Transfer(_) => StatusCode::CONFLICT,
+        AdminError::Request(RequestError::NotFound { .. }) => StatusCode::NOT_FOUND,
+        AdminError::Request(RequestError::Closed { .. }) => StatusCode::CONFLICT,
+        AdminError::Request(RequestError::TooMany { .. }) => StatusCode::TOO_MANY_REQUESTS,
         AdminError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AdminError::Store(_) | AdminError::Busy { .. } | AdminError::Random(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
@@ -464,6 +467,34 @@ impl AdminApi {
                 let (after, limit) = page(query)?;
                 let refused = c.refusals(org, actor, after, limit).await.map_err(|e| answer_error(&e))?;
                 Ok(Answer::ok(serde_json::json!({ "refused": refused })))
+            }
+            ("POST", ["v1", "orgs", org, "access-requests"]) => {
+                let b: RequestBody = body(bytes)?;
+                let (asked, duration, reason) = b.checked()?;
+                let request =
+                    c.request_access(org, actor, asked, duration, &reason).await.map_err(|e| answer_error(&e))?;
+                Ok(Answer { status: S::CREATED, body: to_json(&request)?, revision: None })
+            }
+            ("GET", ["v1", "orgs", org, "access-requests"]) => {
+                let q = Query::parse(query, &["approvable"])?;
+                let approvable = match q.get("approvable") {
+                    None | Some("false") => false,
+                    Some("true") => true,
+                    Some(v) => {
+                        return Err(Answer::error(S::BAD_REQUEST, format!("`approvable` is true or false, not '{v}'")));
+                    }
+                };
+                let list = c.access_requests(org, actor, approvable).await.map_err(|e| answer_error(&e))?;
+                Ok(Answer::ok(serde_json::json!({ "access_requests": list })))
+            }
+            ("POST", ["v1", "orgs", org, "access-requests", id, "approve"]) => {
+                no_query(query)?;
+                e(c.approve_request(org, actor, id).await, S::OK)
+            }
+            ("POST", ["v1", "orgs", org, "access-requests", id, "deny"]) => {
+                no_query(query)?;
+                c.deny_request(org, actor, id).await.map_err(|e| answer_error(&e))?;
+                Ok(Answer::ok(serde_json::json!({ "id": id, "state": "denied" })))
             }
             ("GET", ["v1", "orgs"]) => {
                 let q = Query::parse(query, &["after", "limit"])?;

@@ -14,9 +14,11 @@ use std::sync::Arc;
 
 mod follow;
 mod lists;
+mod requests;
 mod system;
 
 pub use lists::{Filter, Listing, OrgEntry, Page};
+pub use requests::{Asked, MAX_DURATION_SECS, RequestError};
 pub use system::{CreatorEvent, EXPIRY_ACTOR, GATEWAY_ACTOR, Recorder, Resource};
 
 use crate::auth::StoredTokens;
@@ -44,6 +46,8 @@ pub enum AdminError {
     Edit(#[from] EditError),
     #[error(transparent)]
     Transfer(#[from] TransferError),
+    #[error(transparent)]
+    Request(#[from] RequestError),
     #[error("the change would leave org '{org}' invalid, so nothing was written:\n{errors}")]
     Invalid { org: String, errors: PolicyErrors },
     #[error(
@@ -116,6 +120,8 @@ pub struct ControlPlane {
     /// Principals who may create orgs.
     pub operators: Vec<String>,
     pub rules: TransferRules,
+    /// How long an access request waits for an answer.
+    pub request_ttl_secs: u64,
     /// The API tokens issued here, as the gateway's verifier sees them.
     pub tokens: Arc<StoredTokens>,
     /// Where the propagation lag of other replicas' writes is recorded.
@@ -776,6 +782,7 @@ pub fn read_only(
         live,
         operators: admin.operators.clone(),
         rules: TransferRules { ttl_secs: admin.transfer_ttl_secs },
+        request_ttl_secs: admin.access_request_ttl_secs,
         tokens,
         metrics: Arc::new(crate::metrics::Metrics::new(Vec::new())),
         refreshing: follow::Coalescer::default(),
@@ -802,6 +809,7 @@ pub fn open(
         live,
         operators: admin.operators.clone(),
         rules: TransferRules { ttl_secs: admin.transfer_ttl_secs },
+        request_ttl_secs: admin.access_request_ttl_secs,
         tokens,
         metrics,
         refreshing: follow::Coalescer::default(),

@@ -23,8 +23,10 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::transfer::Transfer;
 
 mod refusals;
+mod requests;
 
 pub use refusals::RefusedAttempt;
+pub use requests::AccessRequest;
 
 /// The schema, in order. Each runs once, in a transaction, and is recorded in
 /// `portcullis_schema`. Plain SQL that SQLite and PostgreSQL both accept.
@@ -32,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_orgs.sql")),
     (2, include_str!("../../migrations/0002_api_tokens.sql")),
     (3, include_str!("../../migrations/0003_refusals.sql")),
+    (4, include_str!("../../migrations/0004_access_requests.sql")),
 ];
 
 /// The PostgreSQL channel that carries `"<revision> <unix ms> <org>"` after each commit (the

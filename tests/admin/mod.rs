@@ -8,6 +8,7 @@ mod creators;
 mod grants;
 mod lists;
 mod postgres;
+mod requests;
 mod tenancy;
 
 use std::io::{Read, Write};
