@@ -94,6 +94,8 @@ pub enum Refusal {
     Owner { org: String, owner: String },
     #[error("'{subject}' is not a member or team of '{org}' (or `all`): share with members only")]
     NotAMember { org: String, subject: String },
+    #[error("only the owner of '{org}' ('{owner}') can start a transfer of its ownership; '{actor}' is not the owner")]
+    NotOwner { org: String, owner: String, actor: String },
 }
 
 /// One permission a change needed and its actor did not hold.
@@ -209,7 +211,11 @@ pub fn authorize(snapshot: &Snapshot, org: &str, actor: Caller<'_>, change: &Cha
         Change::RevokeShare { kind, project, id } => {
             need(Verb::Update, kind, *project, Some(*id).filter(|id| *id != "*"))
         }
-        Change::StartTransfer => need(Verb::Update, "ownership", None, None),
+        Change::StartTransfer => need(Verb::Update, "ownership", None, None).map_err(|_| Refusal::NotOwner {
+            org: org.into(),
+            owner: owner.into(),
+            actor: actor.to_string(),
+        }),
     }
 }
 

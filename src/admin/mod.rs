@@ -418,7 +418,7 @@ impl AdminApi {
                     .shares(org, actor, q.required("kind")?, q.get("project"), q.required("id")?)
                     .await
                     .map_err(|e| answer_error(&e))?;
-                Ok(Answer::ok(serde_json::json!({ "shares": list })))
+                Ok(Answer::ok(to_json(&list)?))
             }
             ("DELETE", ["v1", "orgs", org, "shares"]) => {
                 let q = Query::parse(query, &["subject", "kind", "project", "id"])?;

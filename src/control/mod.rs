@@ -112,6 +112,22 @@ pub struct ShareView {
     pub expires_at: Option<i64>,
 }
 
+/// A resource's share list: every direct grant on it, and who created it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ShareList {
+    pub shares: Vec<ShareView>,
+    /// The resource's recorded creator, if it has one.
+    pub creator: Option<CreatorView>,
+}
+
+/// A recorded creator.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CreatorView {
+    pub subject: String,
+    #[serde(serialize_with = "crate::instant::serialize_opt")]
+    pub at: Option<i64>,
+}
+
 /// The store, the live policy it feeds, and the rules of the API.
 #[derive(Debug)]
 pub struct ControlPlane {
@@ -597,19 +613,21 @@ impl ControlPlane {
         kind: &str,
         project: Option<&str>,
         id: &str,
-    ) -> Result<Vec<ShareView>, AdminError> {
+    ) -> Result<ShareList, AdminError> {
         let cur = self.current(org).await?;
         member_of(&cur, actor)?;
         Self::need(&cur, actor, Verb::Read, kind, project, Some(id).filter(|i| *i != "*"))?;
-        Ok(cur
+        let same = |k: &Located<String>, p: &Option<Located<String>>, i: &Located<String>| {
+            k.as_str() == kind && i.as_str() == id && p.as_ref().map(|p| p.as_str()) == project
+        };
+        let shares = cur.decl.shares.iter().filter(|s| same(&s.kind, &s.project, &s.id)).map(share_view).collect();
+        let creator = cur
             .decl
-            .shares
+            .created
             .iter()
-            .filter(|s| {
-                s.kind.as_str() == kind && s.id.as_str() == id && s.project.as_ref().map(|p| p.as_str()) == project
-            })
-            .map(share_view)
-            .collect())
+            .find(|c| same(&c.kind, &c.project, &c.id))
+            .map(|c| CreatorView { subject: c.subject.value.clone(), at: c.at.as_ref().map(|a| a.value) });
+        Ok(ShareList { shares, creator })
     }
 
     /// What `principal` (the caller itself when `None`) can access in `org` (optionally one
@@ -694,6 +712,41 @@ impl ControlPlane {
         {
             let from = s.granted_by.as_ref().map_or("the org".to_string(), |g| format!("'{}'", g.as_str()));
             out.push(share_access(s, format!("share to {} from {from}", s.subject.as_str())));
+        }
+        // What it created: the verbs it holds there now (its roles' `owned` entries, and
+        // anything else that reaches the resource).
+        let caller = cur.snapshot.org(org).and_then(|o| {
+            let m = o.member_index(principal)?;
+            let service_account = o.model.members.get(m as usize)?.service_account;
+            Some(if service_account {
+                Caller::ServiceAccount { org, name: principal }
+            } else {
+                Caller::User(principal)
+            })
+        });
+        let now = crate::instant::now();
+        for c in d.created.iter().filter(|c| c.subject.as_str() == principal && kind_ok(c.kind.as_str())) {
+            let Some(caller) = caller else { break };
+            let held = Verb::ALL.into_iter().filter(|&verb| {
+                let request = crate::decide::Request {
+                    org,
+                    principal: caller,
+                    project: c.project.as_ref().map(|p| p.as_str()),
+                    kind: c.kind.as_str(),
+                    id: Some(c.id.as_str()),
+                    verb,
+                    at: now,
+                };
+                crate::decide::decide(&cur.snapshot, &request).allowed
+            });
+            out.push(Access {
+                kind: c.kind.value.clone(),
+                level: if c.project.is_some() { "project" } else { "organisation" },
+                project: c.project.as_ref().map(|p| p.value.clone()),
+                id: c.id.value.clone(),
+                verbs: held.map(Verb::name).collect(),
+                source: "created it".into(),
+            });
         }
         Ok(out)
     }

@@ -178,6 +178,12 @@ pub enum PolicyErrorKind {
     )]
     CreatorTwice { kind: String, id: String, project: String, first: String },
 
+    #[error(
+        "{what} '{name}' differs only by case from {what} '{other}': names are compared exactly, so one would be \
+         taken for the other; use '{other}' or a name that differs in more than case"
+    )]
+    CaseTwin { what: &'static str, name: String, other: String },
+
     #[error("'verb' must be one of list, read, create, update, delete, found '{value}'{suggestion}")]
     BadCheckVerb { value: String, suggestion: DidYouMean },
 }

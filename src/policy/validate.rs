@@ -354,6 +354,11 @@ fn name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
+/// An existing name equal to `name` but for ASCII case, if there is one.
+fn case_twin<'a>(name: &str, existing: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    existing.into_iter().find(|e| *e != name && e.eq_ignore_ascii_case(name))
+}
+
 /// Why a member or service account id cannot be used, if it cannot.
 fn member_id_problem(id: &str) -> Option<&'static str> {
     if id.is_empty() {
@@ -391,6 +396,10 @@ fn validate_globals(set: &PolicySet, errors: &mut Errors<'_>) -> Globals {
             errors.dup("kind", &k.name, first);
             continue;
         }
+        if let Some(other) = case_twin(name, list.iter().map(|k| &*k.name)) {
+            errors.push(k.name.loc, E::CaseTwin { what: "kind", name: name.into(), other: other.into() });
+            continue;
+        }
         let levels = k.levels.iter().fold(0u8, |acc, l| acc | (1 << l.index()));
         list.push(KindInfo { name: name.into(), levels, hierarchical: k.hierarchical, builtin: false });
     }
@@ -404,6 +413,10 @@ fn validate_globals(set: &PolicySet, errors: &mut Errors<'_>) -> Globals {
         let Some(def) = role_def(&kinds, r, errors) else { continue };
         if let Some((_, first)) = role_names.get(&*def.name) {
             errors.dup("role", &r.name, *first);
+            continue;
+        }
+        if let Some(other) = case_twin(&def.name, role_names.keys().map(|k| &**k)) {
+            errors.push(r.name.loc, E::CaseTwin { what: "role", name: def.name.to_string(), other: other.into() });
             continue;
         }
         role_names.insert(def.name.clone(), (roles.len() as u32, r.name.loc));
@@ -624,6 +637,10 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
                 ),
             }
         }
+        if let Some(other) = case_twin(t.name.as_str(), names.teams.keys().copied()) {
+            errors.push(t.name.loc, E::CaseTwin { what: "team", name: t.name.value.clone(), other: other.into() });
+            continue;
+        }
         names.teams.insert(t.name.as_str(), teams.len() as u32);
         teams.push(Team { name: t.name.as_str().into(), members: team_members });
     }
@@ -657,6 +674,11 @@ fn validate_org_into(globals: &Globals, org: &OrgDecl, errors: &mut Errors<'_>) 
         let Some(def) = role_def(&globals.kinds, r, errors) else { continue };
         if let Some(&first) = org_role_locs.get(r.name.as_str()) {
             errors.dup("org role", &r.name, first);
+            continue;
+        }
+        let taken = globals.role_names.keys().map(|k| &**k).chain(org_role_locs.keys().copied());
+        if let Some(other) = case_twin(name, taken) {
+            errors.push(r.name.loc, E::CaseTwin { what: "role", name: name.into(), other: other.into() });
             continue;
         }
         org_role_locs.insert(r.name.as_str(), r.name.loc);

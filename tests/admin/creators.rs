@@ -54,6 +54,14 @@ fn a_forwarded_create_records_its_creator_whose_owned_entry_then_covers_it_until
     let last = audit["entries"].as_array().unwrap().last().cloned().unwrap();
     assert_eq!(last["action"], "created.update", "{last}");
     assert!(last["detail"].as_str().unwrap().contains("\"creator\":\"bob\""), "{last}");
+    // The share list names the creator; bob's access list shows what he created.
+    let list = c.expect("gina", "GET", "/v1/orgs/globex/shares?kind=containers&project=web&id=c-9", None, 200);
+    assert_eq!(list["creator"]["subject"], "bob", "{list}");
+    let acl = c.expect("bob", "GET", "/v1/orgs/globex/acl?kind=containers", None, 200);
+    let created = acl["access"].as_array().unwrap().iter().find(|a| a["source"] == "created it").cloned().unwrap();
+    assert_eq!(created["id"], "c-9");
+    // Everything bob holds on it: his kind-wide create and the owned entry's write.
+    assert_eq!(created["verbs"], serde_json::json!(["list", "read", "create", "update", "delete"]), "{created}");
     let rev = revision(&c.expect("gina", "GET", "/v1/orgs/globex", None, 200));
     // bob manages what he created; dave, with the same role, does not; initech's bob is
     // another principal in another org.

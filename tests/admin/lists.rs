@@ -114,3 +114,19 @@ fn the_orgs_of_a_caller_and_a_file_owned_org_are_listed_too() {
     let members = c.expect(owner, "GET", "/v1/orgs/acme/members", None, 200);
     assert!(members["members"].as_array().unwrap().len() > 1, "{members}");
 }
+
+#[test]
+fn names_that_differ_only_by_case_from_existing_ones_are_refused() {
+    let c = Control::start();
+    globex(&c);
+    for (path, body, other) in [
+        ("/v1/orgs/globex/roles", r#"{"name":"Viewer","permissions":["organisation:billing:read"]}"#, "'viewer'"),
+        ("/v1/orgs/globex/roles", r#"{"name":"MAKER","permissions":["organisation:billing:read"]}"#, "'maker'"),
+        ("/v1/orgs/globex/teams", r#"{"name":"Ops","members":[]}"#, "'ops'"),
+    ] {
+        let (status, answer) = c.call("gina", "POST", path, Some(body));
+        assert_eq!(status, 422, "{body}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains("differs only by case") && error.contains(other), "{error}");
+    }
+}
