@@ -13,12 +13,7 @@ const WEB: &str = "/v1/orgs/globex/projects/web/containers";
 /// globex (gina) and initech (ivan), each with bob and dave bound to `maker`, which creates
 /// containers and manages the ones its holder created.
 fn two_orgs(c: &Control) {
-    for (org, owner) in [("globex", "gina"), ("initech", "ivan")] {
-        c.expect("root", "POST", "/v1/orgs", Some(&format!(r#"{{"id":"{org}","owner":"{owner}"}}"#)), 201);
-        for m in ["bob", "dave"] {
-            c.expect(owner, "POST", &format!("/v1/orgs/{org}/members"), Some(&format!(r#"{{"id":"{m}"}}"#)), 201);
-        }
-        c.expect(owner, "POST", &format!("/v1/orgs/{org}/projects"), Some(r#"{"id":"web"}"#), 201);
+    for (org, owner) in super::two_orgs(c, &["bob", "dave"]) {
         let role = r#"{"name":"maker","permissions":["project:containers:create","project:containers:owned:write"]}"#;
         c.expect(owner, "POST", &format!("/v1/orgs/{org}/roles"), Some(role), 201);
         for m in ["bob", "dave"] {

@@ -90,6 +90,21 @@ impl Control {
     }
 }
 
+/// Two orgs with the same member names, to test one against the other: globex (owned by
+/// gina) and initech (ivan), each with `members` and a project `web`. Returns the (org,
+/// owner) pairs.
+pub fn two_orgs(c: &Control, members: &[&str]) -> [(&'static str, &'static str); 2] {
+    let orgs = [("globex", "gina"), ("initech", "ivan")];
+    for (org, owner) in orgs {
+        c.expect("root", "POST", "/v1/orgs", Some(&format!(r#"{{"id":"{org}","owner":"{owner}"}}"#)), 201);
+        for m in members {
+            c.expect(owner, "POST", &format!("/v1/orgs/{org}/members"), Some(&format!(r#"{{"id":"{m}"}}"#)), 201);
+        }
+        c.expect(owner, "POST", &format!("/v1/orgs/{org}/projects"), Some(r#"{"id":"web"}"#), 201);
+    }
+    orgs
+}
+
 /// Waits until `port` accepts connections (the admin listener starts beside the gateway's).
 pub fn wait_listening(port: u16, gateway: &Gateway) {
     let deadline = Instant::now() + Duration::from_secs(20);

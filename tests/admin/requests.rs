@@ -12,12 +12,7 @@ const C1: &str = "/v1/orgs/globex/projects/web/containers/c-1";
 
 /// globex (gina) and initech (ivan), each with bob (viewer) and dave (no role), project web.
 fn two_orgs(c: &Control) {
-    for (org, owner) in [("globex", "gina"), ("initech", "ivan")] {
-        c.expect("root", "POST", "/v1/orgs", Some(&format!(r#"{{"id":"{org}","owner":"{owner}"}}"#)), 201);
-        for m in ["bob", "dave"] {
-            c.expect(owner, "POST", &format!("/v1/orgs/{org}/members"), Some(&format!(r#"{{"id":"{m}"}}"#)), 201);
-        }
-        c.expect(owner, "POST", &format!("/v1/orgs/{org}/projects"), Some(r#"{"id":"web"}"#), 201);
+    for (org, owner) in super::two_orgs(c, &["bob", "dave"]) {
         c.expect(owner, "POST", &format!("/v1/orgs/{org}/bindings"), Some(r#"{"subject":"bob","role":"viewer"}"#), 201);
     }
 }
