@@ -232,6 +232,15 @@ impl Query {
             .ok_or_else(|| Answer::error(StatusCode::BAD_REQUEST, format!("query parameter `{key}` is required")))
     }
 
+    /// A `true`/`false` parameter, false when absent.
+    fn flag(&self, key: &str) -> Result<bool, Answer> {
+        match self.get(key) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(v) => Err(Answer::error(StatusCode::BAD_REQUEST, format!("`{key}` is true or false, not '{v}'"))),
+        }
+    }
+
     fn number(&self, key: &str, default: u64) -> Result<u64, Answer> {
         match self.get(key) {
             None => Ok(default),
@@ -437,13 +446,7 @@ impl AdminApi {
                     .map(Caller::parse)
                     .transpose()
                     .map_err(|e| Answer::error(S::BAD_REQUEST, format!("query parameter `principal`: {e}")))?;
-                let shared = match q.get("shared") {
-                    None | Some("false") => false,
-                    Some("true") => true,
-                    Some(v) => {
-                        return Err(Answer::error(S::BAD_REQUEST, format!("`shared` is true or false, not '{v}'")));
-                    }
-                };
+                let shared = q.flag("shared")?;
                 let list = c.acl(org, actor, principal, q.get("kind"), shared).await.map_err(|e| answer_error(&e))?;
                 let principal = principal.map_or_else(|| actor.to_string(), |p| p.to_string());
                 Ok(Answer::ok(serde_json::json!({ "principal": principal, "access": list })))
@@ -477,13 +480,7 @@ impl AdminApi {
             }
             ("GET", ["v1", "orgs", org, "access-requests"]) => {
                 let q = Query::parse(query, &["approvable"])?;
-                let approvable = match q.get("approvable") {
-                    None | Some("false") => false,
-                    Some("true") => true,
-                    Some(v) => {
-                        return Err(Answer::error(S::BAD_REQUEST, format!("`approvable` is true or false, not '{v}'")));
-                    }
-                };
+                let approvable = q.flag("approvable")?;
                 let list = c.access_requests(org, actor, approvable).await.map_err(|e| answer_error(&e))?;
                 Ok(Answer::ok(serde_json::json!({ "access_requests": list })))
             }

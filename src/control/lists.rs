@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::{AdminError, ControlPlane};
-use crate::decide::{Request, decide, member_of};
+use crate::decide::member_of;
 use crate::model::Verb;
 use crate::policy::{OrgModel, Subject};
 use crate::principal::Identity;
@@ -113,20 +113,7 @@ impl ControlPlane {
                 what: format!("act on org '{org}' (not a member)"),
             });
         };
-        let request = Request {
-            org,
-            principal: actor.caller(),
-            project: None,
-            kind: listing.kind(),
-            id: None,
-            verb: Verb::Read,
-            at: crate::instant::now(),
-        };
-        if !decide(&live, &request).allowed {
-            let needed =
-                crate::manage::Needed { verb: Verb::Read, kind: listing.kind().into(), project: None, id: None };
-            return Err(crate::manage::Refusal::Missing { actor: actor.to_string(), needed }.into());
-        }
+        super::need_in(&live, org, actor, Verb::Read, listing.kind(), None, None)?;
         let items = items(&live, o, listing, filter);
         let (items, next) = paginate(items, |(key, _)| key, after, limit);
         Ok(Page { items: items.into_iter().map(|(_, v)| v).collect(), next })

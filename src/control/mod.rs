@@ -463,23 +463,7 @@ impl ControlPlane {
         project: Option<&str>,
         id: Option<&str>,
     ) -> Result<(), AdminError> {
-        let principal = actor.caller();
-        let request = crate::decide::Request {
-            org: &cur.stored.id,
-            principal,
-            project,
-            kind,
-            id,
-            verb,
-            at: crate::instant::now(),
-        };
-        if crate::decide::decide(&cur.snapshot, &request).allowed {
-            Ok(())
-        } else {
-            let needed =
-                manage::Needed { verb, kind: kind.into(), project: project.map(Into::into), id: id.map(Into::into) };
-            Err(Refusal::Missing { actor: actor.to_string(), needed }.into())
-        }
+        need_in(&cur.snapshot, &cur.stored.id, actor, verb, kind, project, id)
     }
 
     /// Issues an API token for service account `account` (`update` on it, as a member).
@@ -570,6 +554,28 @@ impl ControlPlane {
         member_of(&cur, actor)?;
         Self::need(&cur, actor, Verb::Read, "events", None, None)?;
         Ok(self.store.audit(org, after, limit).await?)
+    }
+}
+
+/// Whether `actor` holds `verb` on the resource of `org` in `snapshot`, now; or the refusal
+/// that names the missing permission.
+fn need_in(
+    snapshot: &Snapshot,
+    org: &str,
+    actor: &Identity,
+    verb: Verb,
+    kind: &str,
+    project: Option<&str>,
+    id: Option<&str>,
+) -> Result<(), AdminError> {
+    let principal = actor.caller();
+    let request = crate::decide::Request { org, principal, project, kind, id, verb, at: crate::instant::now() };
+    if crate::decide::decide(snapshot, &request).allowed {
+        Ok(())
+    } else {
+        let needed =
+            manage::Needed { verb, kind: kind.into(), project: project.map(Into::into), id: id.map(Into::into) };
+        Err(Refusal::Missing { actor: actor.to_string(), needed }.into())
     }
 }
 

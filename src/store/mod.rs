@@ -600,9 +600,7 @@ async fn notify(tx: &mut sqlx::Transaction<'_, sqlx::Any>, org: &str, revision: 
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    crate::instant::now()
 }
 
 /// Milliseconds since the Unix epoch.
