@@ -349,12 +349,28 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
     if let Err(e) = policy.follow_routes(source, config.routes.clone()) {
         return report(&e);
     }
-    let control = match &config.admin {
+    // The demo always has an admin API, on a store it throws away, holding the files' orgs.
+    let scratch = match demo.as_ref().map(|_| crate::demo::Scratch::new()).transpose() {
+        Ok(s) => s,
+        Err(e) => return report(&e),
+    };
+    let admin = match &scratch {
+        Some(dir) => Some(crate::demo::admin(&config, dir.0.clone())),
+        None => config.admin.clone(),
+    };
+    let control = match &admin {
         Some(admin) => match crate::control::open(admin, policy.clone(), tokens.clone(), metrics.clone()) {
             Ok(c) => Some((admin.listen, c)),
             Err(e) => return report(&e),
         },
         None => None,
+    };
+    let imported = match (&scratch, &control) {
+        (Some(_), Some((_, control))) => match control.store.block_on(control.import_file_orgs()) {
+            Ok(ids) => ids,
+            Err(e) => return report(&e),
+        },
+        _ => Vec::new(),
     };
     // One verifier for the gateway and the admin API; with a control plane it also knows
     // the API tokens issued through it.
@@ -375,9 +391,10 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
         let api = crate::admin::AdminApi { control, verifier: verifier.clone(), observed };
         extras.admin = Some((listen, std::sync::Arc::new(api)));
     }
-    if let Some((addrs, key)) = &demo {
+    if let (Some((addrs, key)), Some(admin)) = (&demo, &admin) {
         extras.sample.clone_from(addrs);
-        match crate::demo::banner(&config, key, addrs) {
+        extras.sample_app = std::sync::Arc::new(crate::demo::SampleUpstream::new(Some(config.routes.clone())));
+        match crate::demo::banner(&config, key, addrs, admin, &imported) {
             Ok(text) => {
                 // Whoever reads it may have gone (`portcullis demo | head`): the gateway runs on.
                 use std::io::Write as _;
@@ -387,7 +404,9 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
             Err(e) => return report(&e),
         }
     }
-    match crate::gateway::run(&config, policy, verifier, metrics, upstreams, extras, upgrade) {
+    let ran = crate::gateway::run(&config, policy, verifier, metrics, upstreams, extras, upgrade);
+    drop(scratch);
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(&e),
     }
@@ -472,7 +491,8 @@ fn upstream(listen: std::net::SocketAddr) -> ExitCode {
         let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
             return report(&"cannot listen for SIGTERM and SIGINT");
         };
-        tokio::spawn(crate::serve::serve(listener, std::sync::Arc::new(crate::demo::SampleUpstream), stopping));
+        let app = std::sync::Arc::new(crate::demo::SampleUpstream::default());
+        tokio::spawn(crate::serve::serve(listener, app, stopping));
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}

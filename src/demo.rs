@@ -52,6 +52,8 @@ pub enum DemoError {
     Random(String),
     #[error("cannot sign a demo token: {0}")]
     Sign(String),
+    #[error("cannot make a folder for the demo's store at {path}: {source}")]
+    Store { path: String, source: std::io::Error },
     #[error(
         "the sample upstream cannot listen on {addr} ({source}): stop what listens there, or change the backends \
          of [[upstream]] '{upstream}' in {path}"
@@ -118,15 +120,72 @@ pub fn check(config: &Config) -> Result<Vec<SocketAddr>, DemoError> {
 }
 
 /// Who gets a demo token, and why they are interesting in the shipped policies.
-const PEOPLE: [(&str, &str); 4] = [
+const PEOPLE: [(&str, &str); 6] = [
     ("alice", "owner of acme"),
     ("bob", "acme team platform (member); admin in project web"),
     ("carol", "acme team platform; payments-auditor in the restricted project payments"),
     ("dave", "acme viewer; container c-42 and storage /assets/images in web are shared with him"),
+    ("erin", "acme project-user in web: creates containers, and writes those she created"),
+    (DEMO_OPERATOR, "a platform operator: creates orgs, member of none"),
 ];
 
-/// The banner `portcullis demo` prints: tokens, then curl lines with what each shows.
-pub fn banner(config: &Config, key: &DemoKey, upstreams: &[SocketAddr]) -> Result<String, DemoError> {
+/// The operator of the demo's admin API, when the config has no `[admin]`.
+pub const DEMO_OPERATOR: &str = "platform-admin";
+
+/// The demo's admin API: the config's `[admin]` (else one on 127.0.0.1:9090 with
+/// `platform-admin` as operator), always on a throwaway SQLite store in `data_dir`, so that
+/// the demo never writes to a real one.
+pub fn admin(config: &Config, data_dir: std::path::PathBuf) -> crate::config::Admin {
+    use crate::config::{Admin, StoreLocation};
+    let store = StoreLocation::Sqlite { data_dir };
+    match &config.admin {
+        Some(a) => Admin { store, ..a.clone() },
+        None => Admin {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            operators: vec![DEMO_OPERATOR.to_string()],
+            store,
+            transfer_ttl_secs: 7 * 24 * 3600,
+            expiry_sweep_secs: 30,
+            access_request_ttl_secs: 86_400,
+            revision_wait: std::time::Duration::from_secs(2),
+        },
+    }
+}
+
+/// A folder for the demo's store, empty, removed when the value is dropped.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new() -> Result<Scratch, DemoError> {
+        let mut tag = [0u8; 6];
+        getrandom::getrandom(&mut tag).map_err(|e| DemoError::Random(e.to_string()))?;
+        let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("portcullis-demo-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|source| DemoError::Store { path: dir.display().to_string(), source })?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The shell name of `who`'s token: `ALICE`, `PLATFORM_ADMIN`.
+fn variable(who: &str) -> String {
+    who.to_ascii_uppercase().replace('-', "_")
+}
+
+/// The banner `portcullis demo` prints: tokens, then curl lines with what each shows, then
+/// the admin API and what the store holds.
+pub fn banner(
+    config: &Config,
+    key: &DemoKey,
+    upstreams: &[SocketAddr],
+    admin: &crate::config::Admin,
+    imported: &[String],
+) -> Result<String, DemoError> {
     let auth = config.auth.clone().unwrap_or_default();
     let base = format!("http://{}", config.gateway.listen);
     let web = format!("{base}/v1/orgs/acme/projects/web");
@@ -134,15 +193,24 @@ pub fn banner(config: &Config, key: &DemoKey, upstreams: &[SocketAddr]) -> Resul
     let sample: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
     out.push_str(&format!(
         "Portcullis demo: the gateway listens on {base}, in front of the sample platform on {}.\n\
-         Policies: {} (edit them: the gateway reloads on save).\n\n\
-         Tokens for members of the shipped policies (HS256, signed with a key generated for this run, valid 8 hours).\n\
-         Paste these lines into another shell:\n\n",
+         Kinds and global roles: {} (edit them: the gateway reloads on save).\n\
+         The orgs of those files ({}) were imported into a throwaway store, so the admin API on http://{} can \
+         change them\n(their files are no longer read; the store goes when the demo stops).\n\n\
+         Tokens for members of the shipped policies and an operator (HS256, signed with a key generated for this \
+         run, valid 8 hours).\nPaste these lines into another shell:\n\n",
         sample.join(", "),
-        config.gateway.policies.display()
+        config.gateway.policies.display(),
+        imported.join(", "),
+        admin.listen,
     ));
     for (who, what) in PEOPLE {
-        out.push_str(&format!("export {}={}   # {what}\n", who.to_ascii_uppercase(), key.token(who, &auth)?));
+        out.push_str(&format!("export {}={}   # {what}\n", variable(who), key.token(who, &auth)?));
     }
+    out.push_str(&format!(
+        "export PORTCULLIS_ADMIN=http://{}   # where the CLI (`portcullis org|member|role|share ...`) sends its calls\n\
+         export PORTCULLIS_TOKEN=$ALICE   # who the CLI acts as\n",
+        admin.listen
+    ));
     let lines = [
         (
             "allow: bob deletes a container in web, where he is admin",
@@ -178,6 +246,23 @@ pub fn banner(config: &Config, key: &DemoKey, upstreams: &[SocketAddr]) -> Resul
                 "curl -i -H \"Authorization: Bearer $CAROL\" {base}/v1/orgs/acme/projects/payments/secrets/stripe-key"
             ),
         ),
+        (
+            "201: erin creates a container; the platform answers with its Location, and the gateway records erin as \
+             its creator",
+            format!("curl -i -X POST -H \"Authorization: Bearer $ERIN\" -d '{{\"image\":\"redis\"}}' {web}/containers"),
+        ),
+        (
+            "allow: erin updates the container she created (`project:containers:owned:write`)",
+            format!(
+                "curl -i -X PUT -H \"Authorization: Bearer $ERIN\" -d '{{\"image\":\"redis:8\"}}' {web}/containers/c-100"
+            ),
+        ),
+        (
+            "403: erin may not update one she did not create",
+            format!(
+                "curl -i -X PUT -H \"Authorization: Bearer $ERIN\" -d '{{\"image\":\"redis:8\"}}' {web}/containers/c-42"
+            ),
+        ),
         ("401: no token", format!("curl -i {web}/containers/c-42")),
         (
             "400: an ambiguous path is refused, not guessed at",
@@ -188,12 +273,48 @@ pub fn banner(config: &Config, key: &DemoKey, upstreams: &[SocketAddr]) -> Resul
     for (what, line) in lines {
         out.push_str(&format!("\n# {what}\n{line}\n"));
     }
+    out.push_str(
+        "\nAnd the control plane (README, \"The control plane\"), e.g.:\n\n\
+         portcullis member list --org acme\n\
+         portcullis share list --org acme --kind containers --project web --id c-100   # names erin as its creator\n\
+         portcullis share create --org acme --kind containers --project web --id c-1 --to dave --verbs read --for 1h\n\
+         PORTCULLIS_TOKEN=$PLATFORM_ADMIN portcullis org create --id globex --owner gina\n",
+    );
     out.push_str("\nEvery allowed request reaches the sample platform, which answers with what it received.\n");
     Ok(out)
 }
 
-/// The sample platform: answers each request with what it received, as JSON.
-pub struct SampleUpstream;
+/// The sample platform: answers each request with what it received, as JSON. Given the
+/// gateway's routes, it answers a create on a collection with 201 and the new resource's
+/// `Location` (ids `c-100`, `c-101`, ... from the kind's initial), as a real platform would.
+#[derive(Debug, Default)]
+pub struct SampleUpstream {
+    routes: Option<crate::route::RouteTable>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+/// The first id number the sample platform gives.
+const FIRST_ID: u64 = 100;
+
+impl SampleUpstream {
+    pub fn new(routes: Option<crate::route::RouteTable>) -> SampleUpstream {
+        SampleUpstream { routes, next: std::sync::atomic::AtomicU64::new(FIRST_ID) }
+    }
+
+    /// The id of what a `method` on `path` creates, if it is a create on a collection.
+    fn creates(&self, method: &str, path: &str) -> Option<String> {
+        let routes = self.routes.as_ref()?;
+        let mut canonical = crate::canon::Canonical::default();
+        crate::canon::canonicalise(path.as_bytes(), &mut canonical).ok()?;
+        let target = routes.resolve(method, &canonical).ok()?;
+        if target.verb != crate::model::Verb::Create || target.id.is_some() {
+            return None;
+        }
+        let initial = target.kind.chars().next().unwrap_or('r');
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(format!("{initial}-{n}"))
+    }
+}
 
 impl crate::serve::App for SampleUpstream {
     async fn call(&self, request: http::Request<hyper::body::Incoming>) -> Response<Vec<u8>> {
@@ -208,7 +329,8 @@ impl crate::serve::App for SampleUpstream {
         }
         let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let path = head.uri.path_and_query().map_or_else(|| head.uri.to_string(), |pq| pq.as_str().to_string());
-        let json = if path == "/healthz" {
+        let created = self.creates(head.method.as_str(), head.uri.path());
+        let mut json = if path == "/healthz" {
             serde_json::json!({ "status": "ok" })
         } else {
             serde_json::json!({
@@ -221,12 +343,16 @@ impl crate::serve::App for SampleUpstream {
                 "body_bytes": body_bytes,
             })
         };
+        let mut answer = Response::builder().header("content-type", "application/json");
+        if let Some(id) = &created {
+            if let Some(fields) = json.as_object_mut() {
+                fields.insert("id".into(), id.as_str().into());
+            }
+            answer = answer.status(201).header("location", format!("{}/{id}", head.uri.path().trim_end_matches('/')));
+        } else {
+            answer = answer.status(200);
+        }
         let body = format!("{json}\n").into_bytes();
-        Response::builder()
-            .status(200)
-            .header("content-type", "application/json")
-            .header("content-length", body.len())
-            .body(body)
-            .unwrap_or_default()
+        answer.header("content-length", body.len()).body(body).unwrap_or_default()
     }
 }

@@ -170,18 +170,19 @@ impl LivePolicy {
         };
         let mut attempt = 0;
         loop {
-            let (orgs, generation) = {
+            let (orgs, ignored, generation) = {
                 let stored = self.lock_stored();
-                (stored.orgs.clone(), stored.generation)
+                (stored.orgs.clone(), stored.ignored.clone(), stored.generation)
             };
-            let compiled = compile_with_stored(&self.dir, &orgs);
+            let compiled = compile_with_stored(&self.dir, &orgs, &ignored);
             let stored = self.lock_stored();
             if stored.generation == generation {
                 return self.publish_reload(with_routes(compiled));
             }
             attempt += 1;
             if attempt >= RELOAD_ATTEMPTS {
-                return self.publish_reload(with_routes(compile_with_stored(&self.dir, &stored.orgs)));
+                let compiled = compile_with_stored(&self.dir, &stored.orgs, &stored.ignored);
+                return self.publish_reload(with_routes(compiled));
             }
         }
     }
@@ -217,6 +218,15 @@ impl LivePolicy {
     /// Whether org `id` is one the store owns (as opposed to a policy file).
     pub fn is_stored(&self, id: &str) -> bool {
         self.lock_stored().orgs.contains_key(id)
+    }
+
+    /// From now on org `id` comes from the store only: a declaration of it in the policy
+    /// files is left out of every reload (`portcullis demo` imports the sample orgs into its
+    /// store so that the admin API can change them).
+    pub fn ignore_file_org(&self, id: &str) {
+        let mut stored = self.lock_stored();
+        stored.ignored.insert(id.to_string());
+        stored.generation += 1;
     }
 
     /// Publishes a stored org's policy at `revision`, unless a revision as recent is already
@@ -307,6 +317,8 @@ const RELOAD_ATTEMPTS: u32 = 3;
 #[derive(Debug, Default)]
 struct Stored {
     orgs: BTreeMap<String, Arc<StoredText>>,
+    /// Orgs whose declarations in the policy files are left out (the store owns them).
+    ignored: std::collections::BTreeSet<String>,
     generation: u64,
 }
 
@@ -323,14 +335,22 @@ fn stored_source(id: &str, text: &str) -> SourceText {
 }
 
 /// The folder's files and the stored orgs, compiled together (so an org in both is reported
-/// as declared twice), with each stored org's revision set.
-fn compile_with_stored(dir: &Path, stored: &BTreeMap<String, Arc<StoredText>>) -> Result<Snapshot, LoadError> {
-    if stored.is_empty() {
+/// as declared twice, unless its file declaration is `ignored`), with each stored org's
+/// revision set.
+fn compile_with_stored(
+    dir: &Path,
+    stored: &BTreeMap<String, Arc<StoredText>>,
+    ignored: &std::collections::BTreeSet<String>,
+) -> Result<Snapshot, LoadError> {
+    if stored.is_empty() && ignored.is_empty() {
         return load_policy_dir(dir);
     }
     let mut files = read_policy_dir(dir)?;
+    let from_files = files.len();
     files.extend(stored.iter().map(|(id, s)| stored_source(id, &s.policy)));
-    let mut snapshot = policy::compile_files(&files)?;
+    let (mut set, _) = policy::parse(&files, FileMode::Policy)?;
+    set.orgs.retain(|o| (o.loc.file as usize) >= from_files || !ignored.contains(o.id.as_str()));
+    let mut snapshot = policy::compile(policy::validate(&set)?);
     for (id, s) in stored {
         snapshot.set_org_revision(id, s.revision);
     }

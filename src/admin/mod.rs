@@ -172,7 +172,9 @@ fn answer_error(e: &AdminError) -> Answer {
         AdminError::Request(RequestError::Closed { .. }) => StatusCode::CONFLICT,
         AdminError::Request(RequestError::TooMany { .. }) => StatusCode::TOO_MANY_REQUESTS,
         AdminError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        AdminError::Store(_) | AdminError::Busy { .. } | AdminError::Random(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AdminError::Store(_) | AdminError::Busy { .. } | AdminError::Random(_) | AdminError::Import(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     };
     Answer::error(status, e)
 }

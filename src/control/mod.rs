@@ -20,7 +20,7 @@ mod views;
 
 pub use lists::{Filter, Listing, OrgEntry, Page};
 pub use requests::{Asked, MAX_DURATION_SECS, RequestError};
-pub use system::{CreatorEvent, EXPIRY_ACTOR, GATEWAY_ACTOR, Recorder, Resource};
+pub use system::{CreatorEvent, EXPIRY_ACTOR, GATEWAY_ACTOR, IMPORT_ACTOR, Recorder, Resource};
 pub use views::{Access, CreatorView, ShareList, ShareView};
 
 use crate::auth::StoredTokens;
@@ -71,6 +71,8 @@ pub enum AdminError {
     Busy { org: String },
     #[error("cannot generate a token: {0}")]
     Random(String),
+    #[error("cannot import the policy files' orgs into the store: {0}")]
+    Import(String),
 }
 
 /// What a write produced.

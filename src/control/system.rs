@@ -244,3 +244,38 @@ pub(super) fn sweep_periodically(control: &Arc<ControlPlane>, every: Duration) {
         eprintln!("portcullis: cannot start the expiry sweep ({e}); ended grants still count for nothing");
     }
 }
+
+/// The audit log's actor for orgs `portcullis demo` imports from the policy files.
+pub const IMPORT_ACTOR: &str = "portcullis (demo import)";
+
+impl ControlPlane {
+    /// Copies every org the policy files declare into the store, and from then on serves
+    /// each from the store alone (its file declaration is left out of reloads), so that the
+    /// admin API can change it. Returns the ids imported. For `portcullis demo`, whose store
+    /// is thrown away at exit: an org the store already has is an error, never overwritten.
+    pub async fn import_file_orgs(&self) -> Result<Vec<String>, AdminError> {
+        let files = crate::source::read_policy_dir(self.live.dir()).map_err(|e| AdminError::Import(e.to_string()))?;
+        let (set, _) = crate::policy::parse(&files, crate::policy::FileMode::Policy)
+            .map_err(|e| AdminError::Import(e.to_string()))?;
+        let mut imported = Vec::new();
+        for decl in &set.orgs {
+            let id = decl.id.as_str();
+            let text = crate::policy::render_org(decl);
+            let audit = crate::store::AuditEntry {
+                org: id.into(),
+                revision: 1,
+                at: crate::instant::now(),
+                actor: IMPORT_ACTOR.into(),
+                action: "org.import".into(),
+                detail: serde_json::json!({ "id": id, "file": set.source_loc(decl.loc).to_string() }).to_string(),
+                before: String::new(),
+                after: text.clone(),
+            };
+            let revision = self.store.create_org(id, &text, audit).await?;
+            self.live.ignore_file_org(id);
+            self.publish(id, &text, revision);
+            imported.push(id.to_string());
+        }
+        Ok(imported)
+    }
+}

@@ -64,6 +64,8 @@ pub struct Extras {
     pub admin: Option<(SocketAddr, Arc<crate::admin::AdminApi>)>,
     /// Addresses of the demo's sample platform.
     pub sample: Vec<SocketAddr>,
+    /// The demo's sample platform, served on those addresses.
+    pub sample_app: Arc<crate::demo::SampleUpstream>,
 }
 
 /// The upstream groups of `config`, in its order.
@@ -215,7 +217,7 @@ pub fn run(
             background.spawn(crate::serve::serve(l, api.clone(), stopping.clone()));
         }
     }
-    let sample_app = Arc::new(crate::demo::SampleUpstream);
+    let sample_app = extras.sample_app.clone();
     for (_, sockets) in sample {
         for l in sockets {
             background.spawn(crate::serve::serve(l, sample_app.clone(), stopping.clone()));
