@@ -278,7 +278,7 @@ fn main() {
         percentile(&during, 0.5),
         percentile(&during, 0.99),
         during.len(),
-        handle.load().revision()
+        handle.load().generation()
     );
 
     // Criterion's own measurement: single requests repeated (warm), one per kind of

@@ -3,7 +3,8 @@
 //!
 //! A line carries what a person needs to see why a request was decided as it was: request
 //! id, method, canonical path, principal, org, resource (kind, level, project, id), verb,
-//! the decision and its reason, the snapshot revision, the route, and at the end of the
+//! the decision and its reason, the org's revision (the number admin writes return; 0 for
+//! an org from the policy files) and the replica's snapshot generation, the route, and at the end of the
 //! request the status, the upstream's latency and the total. Never a token: the principal
 //! is the id the token named.
 //!
@@ -75,7 +76,10 @@ pub struct Record {
     pub verb: &'static str,
     pub allowed: bool,
     pub reason: String,
-    pub revision: u64,
+    /// The org's revision the decision was made at: what an admin write returned.
+    pub org_revision: u64,
+    /// How many snapshots this replica had published (reloads and org updates).
+    pub snapshot_generation: u64,
     pub route: String,
 }
 
@@ -103,7 +107,8 @@ pub fn emit(
         verb = r.verb,
         decision = if r.allowed { "allow" } else { "deny" },
         reason = r.reason.as_str(),
-        revision = r.revision,
+        org_revision = r.org_revision,
+        snapshot_generation = r.snapshot_generation,
         route = r.route.as_str(),
         status,
         upstream_us,

@@ -292,11 +292,17 @@ impl LivePolicy {
     fn reload_and_report(&self, why: &str) {
         match self.reload() {
             Ok(revision) => {
-                eprintln!("portcullis: policies reloaded from {} ({why}): revision {revision}", self.dir.display());
+                eprintln!(
+                    "portcullis: policies reloaded from {} ({why}): snapshot generation {revision}",
+                    self.dir.display()
+                );
             }
             Err(e) => {
                 let keeping = if self.is_ready() {
-                    format!("the last good policy (revision {}) keeps serving", self.handle.load().revision())
+                    format!(
+                        "the last good policy (snapshot generation {}) keeps serving",
+                        self.handle.load().generation()
+                    )
                 } else {
                     "no valid policy is loaded: every request is answered 503".to_string()
                 };

@@ -30,7 +30,10 @@ use crate::strmap::{StrMap, bytes_eq};
 /// One compiled policy set: the kinds and global roles, and every org.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
-    pub(crate) revision: u64,
+    /// How many snapshots this replica had published when it published this one (whole
+    /// reloads and org updates alike). Not an org's revision: that is `OrgModel::revision`,
+    /// the number an admin write returns.
+    pub(crate) generation: u64,
     pub(crate) globals: Arc<Globals>,
     /// Org id to its place in `orgs`. Shared between snapshots until the set of orgs
     /// changes, so replacing one org copies pointers, not keys.
@@ -42,11 +45,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The revision this snapshot was published as (0 until a [`SnapshotHandle`] publishes it).
+    /// The generation this snapshot was published as (0 until a [`SnapshotHandle`] publishes
+    /// it): a count of publications on this replica, for logs and metrics. An org's revision
+    /// is [`OrgModel::revision`](crate::policy::OrgModel).
     ///
     /// [`SnapshotHandle`]: crate::swap::SnapshotHandle
-    pub fn revision(&self) -> u64 {
-        self.revision
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn globals(&self) -> &Globals {
@@ -68,10 +73,10 @@ impl Snapshot {
         Snapshot::from_orgs(Arc::new(Globals::builtin()), Vec::new())
     }
 
-    /// Builds a snapshot from compiled orgs (revision 0).
+    /// Builds a snapshot from compiled orgs (generation 0).
     pub(crate) fn from_orgs(globals: Arc<Globals>, orgs: Vec<Arc<OrgSnapshot>>) -> Snapshot {
         let org_index = orgs.iter().enumerate().map(|(i, o)| (&*o.model.id, i as u32)).collect();
-        Snapshot { revision: 0, globals, org_index: Arc::new(org_index), orgs, routes: None }
+        Snapshot { generation: 0, globals, org_index: Arc::new(org_index), orgs, routes: None }
     }
 
     /// The route table published with this snapshot.
@@ -83,7 +88,7 @@ impl Snapshot {
     /// A copy of this snapshot (orgs shared) with `routes`.
     pub fn with_routes(&self, routes: Arc<crate::route::Routes>) -> Snapshot {
         Snapshot {
-            revision: self.revision,
+            generation: self.generation,
             globals: self.globals.clone(),
             org_index: self.org_index.clone(),
             orgs: self.orgs.clone(),
@@ -104,7 +109,7 @@ impl Snapshot {
             Some(slot) => {
                 *slot = compiled;
                 Ok(Snapshot {
-                    revision: self.revision,
+                    generation: self.generation,
                     globals: self.globals.clone(),
                     org_index: self.org_index.clone(),
                     orgs,

@@ -4,7 +4,8 @@
 //! load that never waits for a writer. Writers replace the whole snapshot, or one org of it
 //! (compiled alone; every other org is shared with the previous snapshot). Writers are
 //! serialised among themselves so that two per-org updates cannot lose each other, and
-//! every publication gets the next revision number.
+//! every publication gets the next generation number (a count of publications on this
+//! replica; an org's revision, the number admin writes return, is the org's own).
 //!
 //! A replaced snapshot is not freed by whoever happens to drop the last reference, which
 //! could be a request in flight paying for freeing a whole policy set. It is handed to a
@@ -20,7 +21,7 @@ use arc_swap::Guard;
 use crate::policy::{OrgDecl, OrgModel, PolicyError, PolicyErrorKind, PolicyErrors, PolicySet, Problems, validate_org};
 use crate::snapshot::{Snapshot, StaleOrgModel};
 
-/// The live snapshot and its revision counter.
+/// The live snapshot and its generation counter.
 #[derive(Debug)]
 pub struct SnapshotHandle {
     current: ArcSwap<Snapshot>,
@@ -28,15 +29,15 @@ pub struct SnapshotHandle {
     /// Where replaced snapshots go to be freed; `None` if the reclaimer could not start,
     /// in which case they are freed by their last holder.
     retired: Option<Sender<Arc<Snapshot>>>,
-    /// The revision last published, for those who wait for one (a request naming the
-    /// revision its admin write returned) without polling.
+    /// The generation last published, for those who wait for a publication (a request
+    /// naming the org revision its admin write returned) without polling.
     published: tokio::sync::watch::Sender<u64>,
 }
 
 impl SnapshotHandle {
-    /// Publishes `snapshot` as revision 1.
+    /// Publishes `snapshot` as generation 1.
     pub fn new(mut snapshot: Snapshot) -> Self {
-        snapshot.revision = 1;
+        snapshot.generation = 1;
         let (tx, rx) = channel();
         let reclaimer = std::thread::Builder::new().name("portcullis-reclaim".into()).spawn(move || reclaim(&rx));
         SnapshotHandle {
@@ -47,7 +48,7 @@ impl SnapshotHandle {
         }
     }
 
-    /// Notified after each publication (with its revision): subscribe, check the snapshot,
+    /// Notified after each publication (with its generation): subscribe, check the snapshot,
     /// then wait for a change, and no publication in between is missed.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.published.subscribe()
@@ -64,7 +65,7 @@ impl SnapshotHandle {
         self.current.load_full()
     }
 
-    /// Replaces the whole snapshot; returns the revision it was published as.
+    /// Replaces the whole snapshot; returns the generation it was published as.
     pub fn replace(&self, snapshot: Snapshot) -> u64 {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.current.load_full();
@@ -118,23 +119,23 @@ impl SnapshotHandle {
         Some(self.store(old.without_org(id), &old))
     }
 
-    /// Stores `new` as the revision after `old` (with `old`'s routes if it has none), and
+    /// Stores `new` as the generation after `old` (with `old`'s routes if it has none), and
     /// retires the snapshot it replaces. Callers hold the writer lock.
     fn store(&self, mut new: Snapshot, old: &Snapshot) -> u64 {
-        new.revision = old.revision + 1;
+        new.generation = old.generation + 1;
         // Routes change only when a new table comes with the snapshot.
         if new.routes.is_none() {
             new.routes = old.routes.clone();
         }
-        let revision = new.revision;
+        let generation = new.generation;
         let replaced = self.current.swap(Arc::new(new));
         if let Some(retired) = &self.retired {
             // If the reclaimer is gone, the snapshot comes back in the error and is freed
             // here, which is only slower.
             let _ = retired.send(replaced);
         }
-        self.published.send_replace(revision);
-        revision
+        self.published.send_replace(generation);
+        generation
     }
 }
 

@@ -50,7 +50,7 @@ fn replacing_one_org_leaves_the_others_shared_and_bumps_the_revision() {
     let handle =
         SnapshotHandle::new(policy::compile_text("w.toml", &world(&[("a", "viewer"), ("b", "viewer")])).unwrap());
     let before = handle.load_full();
-    assert_eq!(before.revision(), 1);
+    assert_eq!(before.generation(), 1);
     assert!(!bob_may(&handle, "a", Verb::Delete));
 
     let (set, decl) = org_decl(&org_text("a", "admin"));
@@ -58,7 +58,7 @@ fn replacing_one_org_leaves_the_others_shared_and_bumps_the_revision() {
     assert_eq!(rev, 2);
 
     let after = handle.load_full();
-    assert_eq!(after.revision(), 2);
+    assert_eq!(after.generation(), 2);
     assert!(bob_may(&handle, "a", Verb::Delete), "the new org policy applies at the next decision");
     assert!(!bob_may(&handle, "b", Verb::Delete));
     assert!(std::ptr::eq(before.org("b").unwrap(), after.org("b").unwrap()), "org b was rebuilt");
@@ -82,7 +82,7 @@ fn an_org_update_that_does_not_validate_changes_nothing() {
     let (set, decl) = org_decl(&org_text("a", "superuser"));
     let err = handle.update_org(&set, &decl).unwrap_err().to_string();
     assert!(err.contains("org.toml:9:8: unknown role 'superuser'"), "{err}");
-    assert_eq!(handle.load().revision(), 1);
+    assert_eq!(handle.load().generation(), 1);
     assert!(bob_may(&handle, "a", Verb::Read));
 }
 
@@ -95,7 +95,7 @@ fn orgs_can_be_added_and_removed() {
     assert_eq!(handle.remove_org("new"), Some(3));
     assert!(!bob_may(&handle, "new", Verb::Read));
     assert_eq!(handle.remove_org("new"), None);
-    assert_eq!(handle.load().revision(), 3);
+    assert_eq!(handle.load().generation(), 3);
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn readers_never_see_a_half_applied_policy() {
                         at: 0,
                     };
                     let (a, b) = (decide(&snap, &r("a")).allowed, decide(&snap, &r("b")).allowed);
-                    assert_eq!(a, b, "revision {} mixes two versions", snap.revision());
+                    assert_eq!(a, b, "revision {} mixes two versions", snap.generation());
                     seen += 1;
                     reads[reader].fetch_add(1, Ordering::Relaxed);
                 }
@@ -138,7 +138,7 @@ fn readers_never_see_a_half_applied_policy() {
         .collect();
     // At least 1,000 swaps, and on until each reader has decided 5,000 times alongside them
     // (bounded: a reader that never gets to run fails the test below).
-    let mut last = handle.load().revision();
+    let mut last = handle.load().generation();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut swaps = 0;
     let behind = || reads.iter().any(|r| r.load(Ordering::Relaxed) < 5_000);
@@ -152,7 +152,7 @@ fn readers_never_see_a_half_applied_policy() {
     for r in readers {
         assert!(r.join().unwrap() >= 5_000, "a reader did not get to run during the swaps");
     }
-    assert_eq!(handle.load().revision(), swaps as u64 + 1);
+    assert_eq!(handle.load().generation(), swaps as u64 + 1);
 }
 
 #[test]
@@ -166,6 +166,6 @@ fn an_org_validated_against_other_kinds_and_roles_is_refused() {
     let handle = SnapshotHandle::new(policy::compile_text("b.toml", &other).unwrap());
     let err = handle.replace_org(model).unwrap_err();
     assert!(err.to_string().contains("validate it again"), "{err}");
-    assert_eq!(handle.load().revision(), 1);
+    assert_eq!(handle.load().generation(), 1);
     assert!(!bob_may(&handle, "a", Verb::Delete));
 }

@@ -83,10 +83,10 @@ impl AdminApi {
         let (reloads, failures) = policy.reload_counts();
         single(
             &mut out,
-            "portcullis_snapshot_revision",
+            "portcullis_snapshot_generation",
             "gauge",
-            "Revision of the live snapshot.",
-            policy.handle().load().revision(),
+            "Snapshots this replica has published (reloads and org updates); an org's revision is what its writes return.",
+            policy.handle().load().generation(),
         );
         single(&mut out, "portcullis_ready", "gauge", "1 when a valid policy is loaded.", u8::from(policy.is_ready()));
         single(&mut out, "portcullis_reloads_total", "counter", "Policy reloads that were published.", reloads);

@@ -339,7 +339,8 @@ impl Pipeline {
                 verb: target.verb.name(),
                 allowed: decision.allowed,
                 reason: explain(&snapshot, &request).text,
-                revision: snapshot.revision(),
+                org_revision: snapshot.org(target.org).map_or(0, |o| o.model.revision),
+                snapshot_generation: snapshot.generation(),
                 route,
             }));
         }

@@ -709,3 +709,44 @@ fn refused_attempts_of_members_are_recorded_and_outsiders_leave_no_trace() {
     // Reading them needs read on events, like the audit log.
     assert_eq!(c.call("dave", "GET", "/v1/orgs/globex/audit/refused", None).0, 403);
 }
+
+/// One revision a user can reason about: the number a write returns is the org revision the
+/// gateway's decision log reports for decisions made from it (the replica's count of
+/// snapshots is logged beside it under its own name).
+#[test]
+fn the_revision_a_write_returns_is_the_one_the_decision_log_reports() {
+    let store = crate::scratch("store");
+    let log = store.join("decisions.log");
+    let admin = crate::gateway::free_port();
+    let extra = super::admin_section(admin, &format!("data_dir = \"{}\"", store.display()))
+        + &format!("\n[log]\ndecisions = \"all\"\nallow_sample = 1.0\nfile = \"{}\"\n", log.display());
+    let gateway =
+        crate::gateway::Gateway::start_with(crate::gateway::Setup { extra_config: &extra, ..Default::default() });
+    super::wait_listening(admin, &gateway);
+    let c = Control { gateway, admin };
+    globex(&c);
+    let share = r#"{"subject":"dave","kind":"containers","project":"web","id":"c-1","verbs":["read"]}"#;
+    let rev = revision(&c.expect("gina", "POST", "/v1/orgs/globex/shares", Some(share), 201));
+    assert_eq!(c.gateway_status("dave", "GET", CONTAINER, Some(rev)), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let found = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["principal"] == "dave" && v["decision"] == "allow");
+        if let Some(v) = found {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "no decision line for dave: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(line["org"], "globex", "{line}");
+    assert_eq!(line["org_revision"], rev, "{line}");
+    assert!(line.get("revision").is_none(), "one name per counter: {line}");
+    assert!(line["snapshot_generation"].as_u64().is_some(), "{line}");
+    let metrics = crate::gateway::request_on(admin, "GET", "/metrics", &[]).2;
+    assert!(metrics.contains("portcullis_snapshot_generation "), "{metrics}");
+    drop(c);
+    let _ = std::fs::remove_dir_all(store);
+}

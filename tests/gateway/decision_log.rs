@@ -117,7 +117,8 @@ fn every_decision_is_one_json_line_with_its_reason_and_no_token() {
     assert_eq!(allow["route"], "/v1/orgs/{org}/projects/{project}/containers/{id}");
     assert!(allow["upstream_us"].as_u64().is_some() && allow["total_us"].as_u64().is_some(), "{allow}");
     assert!(allow["reason"].as_str().unwrap().contains("owner"), "{allow}");
-    assert!(allow["revision"].as_u64().unwrap() >= 1 && allow["request_id"].as_u64().is_some(), "{allow}");
+    assert!(allow["snapshot_generation"].as_u64().unwrap() >= 1 && allow["request_id"].as_u64().is_some(), "{allow}");
+    assert_eq!(allow["org_revision"], 0, "acme is an org of the policy files: {allow}");
     assert!(allow["timestamp"].is_string(), "{allow}");
     assert_eq!(deny["decision"], "deny");
     assert_eq!(deny["status"], 403);

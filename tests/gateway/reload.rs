@@ -199,20 +199,23 @@ fn a_thousand_two_file_swaps_under_load_fail_nothing_and_never_mix() {
         failed.extend(f);
     }
     assert!(failed.is_empty(), "{} of {sent} requests failed: {:?}", failed.len(), &failed[..failed.len().min(5)]);
-    // Per snapshot revision: dave's and ci-bot's decisions are always opposite (A or B).
+    // Per snapshot generation: dave's and ci-bot's decisions are always opposite (A or B).
     let text = std::fs::read_to_string(&log_file).unwrap();
     let mut by_revision = std::collections::BTreeMap::<u64, std::collections::BTreeSet<(String, String)>>::new();
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let key = (v["principal"].as_str().unwrap().to_string(), v["decision"].as_str().unwrap().to_string());
-        by_revision.entry(v["revision"].as_u64().unwrap()).or_default().insert(key);
+        by_revision.entry(v["snapshot_generation"].as_u64().unwrap()).or_default().insert(key);
     }
     let a: std::collections::BTreeSet<_> =
         [("sa:acme/ci-bot", "allow"), ("dave", "deny")].map(|(p, d)| (p.into(), d.into())).into();
     let b: std::collections::BTreeSet<_> =
         [("sa:acme/ci-bot", "deny"), ("dave", "allow")].map(|(p, d)| (p.into(), d.into())).into();
     for (revision, seen) in &by_revision {
-        assert!(seen.is_subset(&a) || seen.is_subset(&b), "revision {revision} decided by a mixed policy: {seen:?}");
+        assert!(
+            seen.is_subset(&a) || seen.is_subset(&b),
+            "snapshot generation {revision} decided by a mixed policy: {seen:?}"
+        );
     }
     let distinct = by_revision.len();
     eprintln!(
