@@ -173,10 +173,15 @@ enum Command {
         /// The request target, e.g. /v1/orgs/acme/projects/web/containers/c-1
         path: String,
     },
-    /// Decide one request against a policies folder and print allow or deny and why.
+    /// Decide one request and print allow or deny and why; exits 0 on allow, 1 on deny.
+    /// Against a policies folder (`--policies`), or as the gateway of a config decides
+    /// (`--config`: its policies and, with `[admin]`, the orgs in its store, read only).
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["policies", "config"])))]
     Check {
         #[arg(long)]
-        policies: PathBuf,
+        policies: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
         #[arg(long)]
         principal: String,
         #[arg(long)]
@@ -257,7 +262,29 @@ pub fn run() -> ExitCode {
             }
             Err(e) => report(&e),
         },
-        Command::Org { conn, command } => admin_call(&conn, client::org_call(&conn, &command)),
+        Command::Org { conn, command } => {
+            let call = client::org_call(&conn, &command);
+            match command {
+                client::OrgCommand::Export { .. } => match call.and_then(|call| client::send(&conn, &call)) {
+                    Ok(answer) => match client::exported(&answer) {
+                        Some(text) => {
+                            out!("{}", text.trim_end());
+                            ExitCode::SUCCESS
+                        }
+                        None => report(&format!("the admin API answered without a policy: {answer}")),
+                    },
+                    Err(e) => report(&e),
+                },
+                client::OrgCommand::Apply { .. } => match call.and_then(|call| client::send(&conn, &call)) {
+                    Ok(answer) => {
+                        out!("{}", client::planned(&answer));
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => report(&e),
+                },
+                _ => admin_call(&conn, call),
+            }
+        }
         Command::Member { conn, command } => admin_call(&conn, client::member_call(&conn, &command)),
         Command::Role { conn, command } => admin_call(&conn, client::role_call(&conn, &command)),
         Command::Share { conn, command } => admin_call(&conn, client::share_call(&conn, &command)),
@@ -270,24 +297,30 @@ pub fn run() -> ExitCode {
         Command::Explain { config, token, json, headers, method, path } => {
             explain_request(&config, token.as_deref(), &headers, json, &method, &path)
         }
-        Command::Check { policies, principal, org, project, kind, id, verb } => match load_policy_dir(&policies) {
-            Ok(snapshot) => {
-                let request = Request {
-                    org: &org,
-                    principal: crate::conformance::caller_for(&snapshot, &org, &principal),
-                    project: project.as_deref(),
-                    kind: &kind,
-                    id: id.as_deref(),
-                    verb,
-                    at: crate::instant::now(),
-                };
-                let explained = explain(&snapshot, &request);
-                out!("{explained}");
-                // Scripts read the answer from the status: 0 allow, 1 deny.
-                if explained.decision.allowed { ExitCode::SUCCESS } else { ExitCode::from(1) }
-            }
-            Err(e) => report(&e),
-        },
+        Command::Check { policies, config, principal, org, project, kind, id, verb } => {
+            let snapshot = match (policies, config) {
+                (Some(dir), _) => load_policy_dir(&dir).map_err(|e| e.to_string()),
+                (None, Some(config)) => as_gateway_decides(&config),
+                (None, None) => Err("give --policies DIR or --config FILE".to_string()),
+            };
+            let snapshot = match snapshot {
+                Ok(s) => s,
+                Err(e) => return report(&e),
+            };
+            let request = Request {
+                org: &org,
+                principal: crate::conformance::caller_for(&snapshot, &org, &principal),
+                project: project.as_deref(),
+                kind: &kind,
+                id: id.as_deref(),
+                verb,
+                at: crate::instant::now(),
+            };
+            let explained = explain(&snapshot, &request);
+            out!("{explained}");
+            // Scripts read the answer from the status: 0 allow, 1 deny.
+            if explained.decision.allowed { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
     }
 }
 
@@ -461,6 +494,22 @@ fn explain_request(
         out!("{run}");
     }
     ExitCode::SUCCESS
+}
+
+/// The snapshot a gateway started on `config` would decide with: its policies folder and,
+/// with `[admin]`, the orgs its store holds (read only: nothing is migrated or created).
+fn as_gateway_decides(config: &std::path::Path) -> Result<crate::snapshot::Snapshot, String> {
+    let config = crate::config::load(config).map_err(|e| e.to_string())?;
+    let (policy, error) = crate::reload::LivePolicy::load(&config.gateway.policies);
+    if let Some(e) = error {
+        return Err(e.to_string());
+    }
+    let policy = std::sync::Arc::new(policy);
+    if let Some(admin) = &config.admin {
+        let tokens = std::sync::Arc::new(crate::auth::StoredTokens::default());
+        crate::control::read_only(admin, policy.clone(), tokens).map_err(|e| e.to_string())?;
+    }
+    Ok(policy.handle().load_full().as_ref().clone())
 }
 
 /// Sends one admin API call and prints its JSON answer.

@@ -189,6 +189,18 @@ pub(super) struct ExplainBody {
     pub(super) headers: Vec<String>,
 }
 
+/// `POST /v1/orgs/{org}/apply`: a policy file's text, its name for messages, and whether
+/// only to plan.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ApplyBody {
+    pub(super) policy: String,
+    #[serde(default)]
+    pub(super) file: Option<String>,
+    #[serde(default)]
+    pub(super) dry_run: bool,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TransferBody {

@@ -22,16 +22,21 @@ use crate::principal::{Caller, Identity};
 use crate::transfer::TransferError;
 
 mod body;
+mod query;
 
 #[doc(hidden)]
 pub use body::parse_as_every_body;
 use body::{
-    BindingBody, ExplainBody, NewMember, NewOrg, NewProject, NewRole, NewTeam, ProjectChange, RequestBody,
+    ApplyBody, BindingBody, ExplainBody, NewMember, NewOrg, NewProject, NewRole, NewTeam, ProjectChange, RequestBody,
     RolePermissions, ShareBody, TeamMembers, TransferBody, bad_body, body, permissions,
 };
+use query::{Query, list_limit, page, segment_ok};
 
 /// The largest request body the admin API reads.
 pub const MAX_BODY: usize = 64 * 1024;
+
+/// The largest body of `POST /v1/orgs/{org}/apply`: a whole org's policy file.
+pub const MAX_APPLY_BODY: usize = 4 * 1024 * 1024;
 
 /// The header that carries an org revision: in the answer to a write, and in a gateway
 /// request that must see at least that revision.
@@ -162,7 +167,10 @@ fn answer_error(e: &AdminError) -> Answer {
     let status = match e {
         AdminError::Refused(Refusal::UnknownOrg { .. }) | AdminError::UnknownOrg { .. } => StatusCode::NOT_FOUND,
         AdminError::Refused(Refusal::NotAMember { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
-        AdminError::Refused(_) | AdminError::NotOperator { .. } | AdminError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        AdminError::Refused(_)
+        | AdminError::StepRefused { .. }
+        | AdminError::NotOperator { .. }
+        | AdminError::Forbidden { .. } => StatusCode::FORBIDDEN,
         AdminError::Edit(EditError::NotFound { .. }) | AdminError::NoTransfer { .. } => StatusCode::NOT_FOUND,
         AdminError::Edit(EditError::UnknownRole { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
         AdminError::Edit(_) | AdminError::FileOwned { .. } => StatusCode::CONFLICT,
@@ -172,93 +180,21 @@ fn answer_error(e: &AdminError) -> Answer {
         AdminError::Request(RequestError::Closed { .. }) => StatusCode::CONFLICT,
         AdminError::Request(RequestError::TooMany { .. }) => StatusCode::TOO_MANY_REQUESTS,
         AdminError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        AdminError::StoredInvalid { .. } => StatusCode::CONFLICT,
         AdminError::Store(_) | AdminError::Busy { .. } | AdminError::Random(_) | AdminError::Import(_) => {
             StatusCode::SERVICE_UNAVAILABLE
         }
     };
-    Answer::error(status, e)
-}
-
-/// `a=b&c=d`, percent-decoded; a key given twice, a bad escape or non-UTF-8 is refused.
-fn query_pairs(query: &str) -> Result<Vec<(String, String)>, Answer> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (percent_decode(k)?, percent_decode(v)?);
-        if out.iter().any(|(seen, _)| *seen == k) {
-            return Err(Answer::error(StatusCode::BAD_REQUEST, format!("query parameter `{k}` is given twice")));
-        }
-        out.push((k, v));
-    }
-    Ok(out)
-}
-
-/// One query key or value, form-decoded (`+` is a space): a `%` must start two hex digits
-/// (`%+f` is refused, not read as 0x0f), and the result must be UTF-8.
-fn percent_decode(s: &str) -> Result<String, Answer> {
-    let bad = || Answer::error(StatusCode::BAD_REQUEST, format!("bad percent-encoding in the query: '{s}'"));
-    let bytes = s.as_bytes();
-    let escapes_ok = bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'%')
-        .all(|(i, _)| bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
-    if !escapes_ok {
-        return Err(bad());
-    }
-    let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8().map(|d| d.into_owned()).map_err(|_| bad())
-}
-
-/// Takes the named parameters of a query; any other parameter is refused by name.
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(query: &str, allowed: &[&str]) -> Result<Query, Answer> {
-        let pairs = query_pairs(query)?;
-        if let Some((k, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
-            return Err(Answer::error(
-                StatusCode::BAD_REQUEST,
-                format!("unknown query parameter `{k}`; this endpoint takes {}", allowed.join(", ")),
-            ));
-        }
-        Ok(Query(pairs))
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-
-    fn required(&self, key: &str) -> Result<&str, Answer> {
-        self.get(key)
-            .ok_or_else(|| Answer::error(StatusCode::BAD_REQUEST, format!("query parameter `{key}` is required")))
-    }
-
-    /// A `true`/`false` parameter, false when absent.
-    fn flag(&self, key: &str) -> Result<bool, Answer> {
-        match self.get(key) {
-            None | Some("false") => Ok(false),
-            Some("true") => Ok(true),
-            Some(v) => Err(Answer::error(StatusCode::BAD_REQUEST, format!("`{key}` is true or false, not '{v}'"))),
+    let mut answer = Answer::error(status, e);
+    // The problems one by one, each with the request field it is about.
+    if let AdminError::Invalid { problems, .. } = e {
+        let list: Vec<serde_json::Value> =
+            problems.0.iter().map(|p| serde_json::json!({ "field": p.field, "message": p.message })).collect();
+        if let Some(fields) = answer.body.as_object_mut() {
+            fields.insert("problems".into(), list.into());
         }
     }
-
-    fn number(&self, key: &str, default: u64) -> Result<u64, Answer> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| {
-                Answer::error(StatusCode::BAD_REQUEST, format!("query parameter `{key}` must be a number, got '{v}'"))
-            }),
-        }
-    }
-}
-
-/// A path segment: an id as the model writes them (no `/`, no escapes, no dot segments).
-fn segment_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b':'))
+    answer
 }
 
 impl AdminApi {
@@ -328,6 +264,15 @@ impl AdminApi {
                     body: serde_json::json!({ "id": o.id, "revision": o.revision, "policy": o.policy, "transfer": o.transfer }),
                     revision: Some(o.revision),
                 })
+            }
+            ("POST", ["v1", "orgs", org, "apply"]) => {
+                no_query(query)?;
+                let b: ApplyBody = body(bytes)?;
+                let file = b.file.as_deref().unwrap_or("policy");
+                let applied =
+                    c.apply_org(org, actor, file, &b.policy, b.dry_run).await.map_err(|e| answer_error(&e))?;
+                let revision = applied.written.then_some(applied.revision);
+                Ok(Answer { status: S::OK, body: to_json(&applied)?, revision })
             }
             ("POST", ["v1", "orgs", org, "members"]) => {
                 let b: NewMember = body(bytes)?;
@@ -524,18 +469,6 @@ impl AdminApi {
     }
 }
 
-/// `after` (default 0) and `limit` (1 to 1,000, default 100) of a log's page; nothing else.
-/// A list's `limit`: 1 to 1000, 100 when not given.
-fn list_limit(q: &Query) -> Result<usize, Answer> {
-    Ok(usize::try_from(q.number("limit", 100)?.clamp(1, 1000)).unwrap_or(100))
-}
-
-fn page(query: &str) -> Result<(u64, u32), Answer> {
-    let q = Query::parse(query, &["after", "limit"])?;
-    let limit = u32::try_from(q.number("limit", 100)?.clamp(1, 1000)).unwrap_or(100);
-    Ok((q.number("after", 0)?, limit))
-}
-
 fn respond(status: StatusCode, content_type: &str, body: Vec<u8>, revision: Option<u64>) -> Response<Vec<u8>> {
     let mut r = Response::builder()
         .status(status)
@@ -617,21 +550,20 @@ impl crate::serve::App for AdminApi {
                 return r;
             }
         };
-        if declared.is_some_and(|n| n > MAX_BODY) {
-            return json(Answer::error(
+        let limit = if path.ends_with("/apply") { MAX_APPLY_BODY } else { MAX_BODY };
+        let too_large = || {
+            json(Answer::error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is over {MAX_BODY} bytes, the admin API's limit"),
-            ));
+                format!("the body is over {limit} bytes, the admin API's limit"),
+            ))
+        };
+        if declared.is_some_and(|n| n > limit) {
+            return too_large();
         }
         use http_body_util::BodyExt as _;
-        let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        let bytes = match http_body_util::Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return json(Answer::error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the body is over {MAX_BODY} bytes, the admin API's limit"),
-                ));
-            }
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
             Err(e) => return json(Answer::error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
         };
         json(self.handle(&method, &path, &query, &principal.identity, &bytes).await)
@@ -642,17 +574,6 @@ impl crate::serve::App for AdminApi {
 #[allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_escapes_are_two_hex_digits_or_refused() {
-        assert_eq!(percent_decode("a%2Fb+c").ok(), Some("a/b c".to_string()));
-        assert_eq!(percent_decode("%e2%82%ac").ok(), Some("\u{20ac}".to_string()));
-        for bad in ["%+f", "%-1", "%zz", "%4", "%", "%ff"] {
-            assert!(percent_decode(bad).is_err(), "{bad}");
-        }
-        assert!(crate::auth::unhex32(&"+f".repeat(32)).is_none());
-        assert!(crate::auth::unhex32(&"0f".repeat(32)).is_some());
-    }
 
     #[test]
     fn an_answer_that_cannot_be_built_is_a_500_never_an_empty_200() {

@@ -12,24 +12,30 @@
 
 use std::sync::Arc;
 
+mod apply;
+mod check;
 mod follow;
 mod lists;
+mod plan;
 mod requests;
 mod system;
 mod views;
 
+pub use apply::{Applied, PlannedChange};
+pub use check::{FieldProblem, FieldProblems};
 pub use lists::{Filter, Listing, OrgEntry, Page};
+pub use plan::{Op, PlanError};
 pub use requests::{Asked, MAX_DURATION_SECS, RequestError};
 pub use system::{CreatorEvent, EXPIRY_ACTOR, GATEWAY_ACTOR, IMPORT_ACTOR, Recorder, Resource};
 pub use views::{Access, CreatorView, ShareList, ShareView};
+
+use check::checked;
 
 use crate::auth::StoredTokens;
 use crate::edit::{self, Edit, EditError};
 use crate::manage::{self, Change, Refusal};
 use crate::model::{Verb, VerbSet};
-use crate::policy::{
-    FileMode, Loc, Located, OrgDecl, PolicyErrors, SourceLoc, SourceText, parse, render_org, validate_org,
-};
+use crate::policy::{Loc, Located, OrgDecl, SourceLoc, render_org};
 use crate::principal::Identity;
 use crate::reload::LivePolicy;
 use crate::snapshot::Snapshot;
@@ -50,8 +56,13 @@ pub enum AdminError {
     Transfer(#[from] TransferError),
     #[error(transparent)]
     Request(#[from] RequestError),
-    #[error("the change would leave org '{org}' invalid, so nothing was written:\n{errors}")]
-    Invalid { org: String, errors: PolicyErrors },
+    #[error("the change would leave org '{org}' invalid, so nothing was written:\n{problems}")]
+    Invalid { org: String, problems: FieldProblems },
+    #[error(
+        "org '{org}' as stored no longer validates against the policy files' kinds and roles, so nothing was \
+         written; restore what the files took away:\n{problems}"
+    )]
+    StoredInvalid { org: String, problems: FieldProblems },
     #[error(
         "org '{org}' is declared in the policy file {file}: it is read-only through the admin API; change that file \
          instead"
@@ -71,6 +82,8 @@ pub enum AdminError {
     Busy { org: String },
     #[error("cannot generate a token: {0}")]
     Random(String),
+    #[error("the file was not applied and nothing was written: {step} is refused: {refusal}")]
+    StepRefused { step: String, refusal: Box<Refusal> },
     #[error("cannot import the policy files' orgs into the store: {0}")]
     Import(String),
 }
@@ -200,16 +213,15 @@ impl ControlPlane {
             return Err(self.file_owned(org).unwrap_or_else(|| AdminError::UnknownOrg { org: org.into() }));
         };
         let live = self.live.handle().load_full();
-        let (decl, model) = checked(&live, org, &stored.policy)?;
-        let mut model = model;
-        model.revision = stored.revision;
-        let snapshot = live.with_org(model).map_err(|e| AdminError::Invalid {
-            org: org.into(),
-            errors: crate::policy::Problems(vec![crate::policy::PolicyError {
-                loc: SourceLoc { file: format!("store:{org}").into(), line: 0, column: 0 },
-                kind: crate::policy::PolicyErrorKind::Stale { message: e.to_string() },
-            }]),
+        let stale = |problems| AdminError::StoredInvalid { org: org.into(), problems };
+        let (decl, mut model) = checked(&live, org, &stored.policy).map_err(|e| match e {
+            AdminError::Invalid { problems, .. } => stale(problems),
+            e => e,
         })?;
+        model.revision = stored.revision;
+        let snapshot = live
+            .with_org(model)
+            .map_err(|e| stale(FieldProblems(vec![FieldProblem { field: None, message: e.to_string() }])))?;
         Ok(Current { stored, decl, snapshot })
     }
 
@@ -277,7 +289,7 @@ impl ControlPlane {
             match (allowed, after) {
                 (Ok(()), after) => {
                     let tokens = match edit {
-                        Edit::RemoveMember { id } => Some(TokenChange::RevokeAccount { account: id.clone() }),
+                        Edit::RemoveMember { id } => Some(TokenChange::RevokeAccounts { accounts: vec![id.clone()] }),
                         _ => None,
                     };
                     Ok(Outcome { after: after?, transfer: cur.stored.transfer.clone(), tokens })
@@ -361,15 +373,33 @@ impl ControlPlane {
     where
         F: Fn(&Current, &str) -> Result<Outcome, AdminError>,
     {
+        let written = self.write_if(org, actor, action, detail, |cur, member| change(cur, member).map(Some)).await?;
+        written.ok_or_else(|| AdminError::Busy { org: org.into() })
+    }
+
+    /// [`write`](Self::write) for a change that may find nothing to do (`None`): then
+    /// nothing is written, and the answer is `None`.
+    async fn write_if<F>(
+        &self,
+        org: &str,
+        actor: &Identity,
+        action: &str,
+        detail: &str,
+        change: F,
+    ) -> Result<Option<Written>, AdminError>
+    where
+        F: Fn(&Current, &str) -> Result<Option<Outcome>, AdminError>,
+    {
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.current(org).await?;
             let member = member_of(&cur, actor)?;
             let outcome = match change(&cur, member) {
-                Ok(outcome) => outcome,
+                Ok(Some(outcome)) => outcome,
+                Ok(None) => return Ok(None),
                 Err(e) => return Err(self.refused(org, actor, action, detail, e).await),
             };
             if let Some(written) = self.commit(&cur, &actor.to_string(), action, detail, outcome).await? {
-                return Ok(written);
+                return Ok(Some(written));
             }
         }
         Err(AdminError::Busy { org: org.into() })
@@ -419,7 +449,13 @@ impl ControlPlane {
     /// store) are not refusals and are not recorded; a refusal that cannot be recorded is
     /// reported on stderr, and the caller still gets the refusal.
     async fn refused(&self, org: &str, actor: &Identity, action: &str, detail: &str, e: AdminError) -> AdminError {
-        if matches!(e, AdminError::Refused(_) | AdminError::Forbidden { .. } | AdminError::Transfer(_)) {
+        if matches!(
+            e,
+            AdminError::Refused(_)
+                | AdminError::StepRefused { .. }
+                | AdminError::Forbidden { .. }
+                | AdminError::Transfer(_)
+        ) {
             let attempt = crate::store::RefusedAttempt {
                 org: org.into(),
                 seq: 0,
@@ -595,19 +631,6 @@ fn member_of<'c>(cur: &'c Current, actor: &Identity) -> Result<&'c str, AdminErr
 
 fn now_u64() -> u64 {
     u64::try_from(now()).unwrap_or(0)
-}
-
-/// Parses and validates one stored org's text against `live`'s kinds and global roles,
-/// exactly as a policy file would be.
-fn checked(live: &Snapshot, org: &str, text: &str) -> Result<(OrgDecl, crate::policy::OrgModel), AdminError> {
-    let invalid = |errors| AdminError::Invalid { org: org.into(), errors };
-    let source = SourceText { path: format!("store:{org}").into(), text: text.to_string() };
-    let (set, _) = parse(std::slice::from_ref(&source), FileMode::Policy).map_err(invalid)?;
-    let Some(decl) = set.orgs.first().filter(|o| o.id.as_str() == org && set.orgs.len() == 1) else {
-        return Err(AdminError::UnknownOrg { org: org.into() });
-    };
-    let model = validate_org(live.globals(), &set, decl).map_err(invalid)?;
-    Ok((decl.clone(), model))
 }
 
 /// Publishes the orgs and API tokens the store holds into `live` and `tokens`, as the

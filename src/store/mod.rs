@@ -101,9 +101,9 @@ pub enum TokenChange {
     Revoke {
         id: String,
     },
-    /// Every token of a removed service account.
-    RevokeAccount {
-        account: String,
+    /// Every token of each removed service account.
+    RevokeAccounts {
+        accounts: Vec<String>,
     },
 }
 
@@ -405,15 +405,17 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                Some(TokenChange::RevokeAccount { account }) => {
-                    sqlx::query(
-                        "UPDATE api_tokens SET revoked_at = $1 WHERE org = $2 AND account = $3 AND revoked_at IS NULL",
-                    )
-                    .bind(at)
-                    .bind(&org)
-                    .bind(account)
-                    .execute(&mut *tx)
-                    .await?;
+                Some(TokenChange::RevokeAccounts { accounts }) => {
+                    for account in accounts {
+                        sqlx::query(
+                            "UPDATE api_tokens SET revoked_at = $1 WHERE org = $2 AND account = $3 AND revoked_at IS NULL",
+                        )
+                        .bind(at)
+                        .bind(&org)
+                        .bind(account)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 None => {}
             }

@@ -3,6 +3,7 @@
 //! here runs against SQLite; `postgres.rs` runs against a real PostgreSQL server.
 
 mod api;
+mod apply;
 mod cli;
 mod creators;
 mod grants;

@@ -94,15 +94,18 @@ fn alpha_state(c: &Control) -> Value {
 
 /// A concrete request for each operation of `openapi.json` that touches an org, aimed at
 /// alpha, with a body that would succeed for alpha's owner.
-fn operations(token_id: &str) -> Vec<(&'static str, String, Option<String>)> {
+fn operations(token_id: &str, alpha_policy: &str) -> Vec<(&'static str, String, Option<String>)> {
     let explain = format!(
         r#"{{"method":"GET","path":"/v1/orgs/alpha/projects/web/containers/c-1","token":"{}"}}"#,
         token("anna")
     );
     let o = |m: &'static str, p: &str, b: Option<&str>| (m, p.to_string(), b.map(str::to_string));
+    // alpha as it is, plus a member: what alpha's owner could apply.
+    let apply = serde_json::json!({ "policy": alpha_policy.replacen("members = [", "members = [\"intruder\", ", 1) });
     vec![
         o("POST", "/v1/orgs", Some(r#"{"id":"alpha2","owner":"bert"}"#)),
         o("GET", "/v1/orgs/alpha", None),
+        o("POST", "/v1/orgs/alpha/apply", Some(&apply.to_string())),
         o("GET", "/v1/orgs/alpha/members", None),
         o("GET", "/v1/orgs/alpha/teams", None),
         o("GET", "/v1/orgs/alpha/projects", None),
@@ -192,7 +195,8 @@ fn no_principal_of_one_org_reads_or_changes_anything_of_another() {
             documented.insert(format!("{} {path}", method.to_uppercase()));
         }
     }
-    let ops = operations(&token_id);
+    let alpha_policy = c.expect("anna", "GET", "/v1/orgs/alpha", None, 200)["policy"].as_str().unwrap().to_string();
+    let ops = operations(&token_id, &alpha_policy);
     let tried: BTreeSet<String> = ops
         .iter()
         .map(|(m, p, _)| format!("{m} {}", template_of(p, &templates).unwrap_or_else(|| p.clone())))

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+mod org_file;
+
+pub use org_file::{exported, planned};
+
 /// Where the admin API is, and who is calling.
 #[derive(Args, Debug, Clone)]
 pub struct Connection {
@@ -35,6 +39,20 @@ pub enum OrgCommand {
     },
     /// Show the org's policy as stored, with its revision.
     Show,
+    /// Print the org's policy as a policy file (what `org apply` takes back).
+    Export {
+        /// The org; or --org.
+        id: Option<String>,
+    },
+    /// Make a store-owned org what a policy file says (its `[[org]] id`), in one write: prints
+    /// the plan (+ added, ~ changed, - removed), each change authorised as if made alone.
+    Apply {
+        /// A policy file with one [[org]], as `org export` writes it.
+        file: std::path::PathBuf,
+        /// Print the plan, and whether it would be allowed; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The org's audit log.
     Audit {
         /// Only entries after this revision (with --refused: after this number).
@@ -455,6 +473,10 @@ pub enum ClientError {
     Refused { status: u16, message: String },
     #[error("there is no {what}")]
     NotFound { what: String },
+    #[error("cannot read {path}: {message}")]
+    File { path: String, message: String },
+    #[error("{0}")]
+    BadFile(String),
 }
 
 /// An admin API request: method, path below the base URL, optional JSON body.
@@ -491,6 +513,11 @@ pub fn org_call(c: &Connection, cmd: &OrgCommand) -> Result<Call, ClientError> {
         },
         OrgCommand::List { page } => list("/v1/orgs".into(), page, &[]),
         OrgCommand::Show => Call { method: "GET", path: format!("/v1/orgs/{}", org_of(c)?), body: None },
+        OrgCommand::Export { id } => {
+            let org = id.as_deref().map_or_else(|| org_of(c), Ok)?;
+            Call { method: "GET", path: format!("/v1/orgs/{org}"), body: None }
+        }
+        OrgCommand::Apply { file, dry_run } => org_file::apply_call(file, *dry_run)?,
         OrgCommand::Audit { after, refused } => {
             let log = if *refused { "audit/refused" } else { "audit" };
             Call { method: "GET", path: format!("/v1/orgs/{}/{log}?after={after}", org_of(c)?), body: None }
