@@ -32,6 +32,9 @@ pub struct RouteDecl {
     pub methods: Option<Vec<(String, Verb)>>,
     /// The upstream group requests on this route go to.
     pub upstream: String,
+    /// Where a create's answer carries the new resource's id: a JSON pointer into the
+    /// response body (`/id`). Without it, the id is the answer's `Location`.
+    pub created_id: Option<String>,
 }
 
 /// A route pattern that cannot be used.
@@ -65,6 +68,35 @@ pub enum RouteError {
          not backtrack, so one of them would never match): move one of the routes"
     )]
     TailConflict { path: String },
+    #[error(
+        "route '{path}': created_id '{pointer}' is not a JSON pointer: start it with '/', e.g. created_id = \"/id\""
+    )]
+    CreatedIdNotPointer { path: String, pointer: String },
+    #[error(
+        "route '{path}': created_id is for a collection route whose methods include a create (the answer names the \
+         new resource); this route {why}: remove created_id"
+    )]
+    CreatedIdNoCreate { path: String, why: &'static str },
+}
+
+impl RouteError {
+    /// The pattern of the route the error is about.
+    pub fn path(&self) -> &str {
+        match self {
+            RouteError::NotAbsolute { path }
+            | RouteError::BadSegment { path, .. }
+            | RouteError::UnknownCapture { path, .. }
+            | RouteError::RepeatedCapture { path, .. }
+            | RouteError::TailNotLast { path }
+            | RouteError::NoOrg { path }
+            | RouteError::Duplicate { path, .. }
+            | RouteError::BadMethod { path, .. }
+            | RouteError::NoMethods { path }
+            | RouteError::TailConflict { path }
+            | RouteError::CreatedIdNotPointer { path, .. }
+            | RouteError::CreatedIdNoCreate { path, .. } => path,
+        }
+    }
 }
 
 /// Why a request has no target.
@@ -121,6 +153,8 @@ pub struct Route {
     captures: Vec<Option<Capture>>,
     tail_id: bool,
     methods: Vec<(String, Verb)>,
+    /// The JSON pointer to a create answer's new id (see [`RouteDecl::created_id`]).
+    pub created_id: Option<std::sync::Arc<str>>,
 }
 
 impl Route {
@@ -299,6 +333,17 @@ impl RouteTable {
             }
             None => convention(captures.contains(&Some(Capture::Id))),
         };
+        if let Some(pointer) = &d.created_id {
+            if !pointer.starts_with('/') {
+                return Err(RouteError::CreatedIdNotPointer { path, pointer: pointer.clone() });
+            }
+            if captures.contains(&Some(Capture::Id)) {
+                return Err(RouteError::CreatedIdNoCreate { path, why: "names its resource in {id}" });
+            }
+            if !methods.iter().any(|(_, v)| *v == Verb::Create) {
+                return Err(RouteError::CreatedIdNoCreate { path, why: "maps no method to create" });
+            }
+        }
         let index = self.routes.len();
         let Some(n) = self.nodes.get_mut(node) else { return Err(RouteError::NotAbsolute { path }) };
         if tail_id && (n.capture.is_some() || !n.literals.is_empty()) {
@@ -317,6 +362,7 @@ impl RouteTable {
             captures,
             tail_id,
             methods,
+            created_id: d.created_id.as_deref().map(std::sync::Arc::from),
         });
         Ok(())
     }
@@ -382,7 +428,7 @@ mod tests {
     use crate::canon::canonicalise;
 
     fn decl(path: &str, kind: &str) -> RouteDecl {
-        RouteDecl { path: path.into(), kind: kind.into(), methods: None, upstream: "platform".into() }
+        RouteDecl { path: path.into(), kind: kind.into(), methods: None, upstream: "platform".into(), created_id: None }
     }
 
     fn table() -> RouteTable {
@@ -501,5 +547,23 @@ mod tests {
         let mut bad = decl("/v1/{org}/b", "x");
         bad.methods = Some(vec![("post".into(), Verb::Create)]);
         assert!(matches!(RouteTable::compile(&[bad]).unwrap_err()[0], RouteError::BadMethod { .. }));
+    }
+
+    #[test]
+    fn created_id_is_a_pointer_on_a_collection_that_creates() {
+        let pointed = |path: &str, pointer: &str, methods: Option<Vec<(String, Verb)>>| {
+            let mut d = decl(path, "x");
+            d.created_id = Some(pointer.into());
+            d.methods = methods;
+            RouteTable::compile(&[d])
+        };
+        let table = pointed("/v1/{org}/things", "/data/id", None).unwrap();
+        assert_eq!(table.routes()[0].created_id.as_deref(), Some("/data/id"));
+        let e = pointed("/v1/{org}/things", "id", None).unwrap_err();
+        assert!(e[0].to_string().contains("start it with '/'"), "{e:?}");
+        let e = pointed("/v1/{org}/things/{id}", "/id", None).unwrap_err();
+        assert!(e[0].to_string().contains("names its resource in {id}"), "{e:?}");
+        let e = pointed("/v1/{org}/things", "/id", Some(vec![("GET".into(), Verb::List)])).unwrap_err();
+        assert!(e[0].to_string().contains("maps no method to create"), "{e:?}");
     }
 }

@@ -25,6 +25,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 
+use super::creators::CreatedBody;
 use super::headers::{hop_by_hop, stripped};
 use super::pipeline::{Head, Passage, Pipeline, Rejection, Verdict};
 use super::tap::Scanner;
@@ -174,7 +175,7 @@ pub async fn handle(
             verdict
         }
     };
-    let response = match verdict {
+    let mut response = match verdict {
         Verdict::Forward => forward(&core, &conn, parts, body, &passage, request_id).await,
         Verdict::Reject(r) => rejection(&r, request_id),
         Verdict::Await { .. } => error_response(503, "revision not reached", None, None, request_id, false),
@@ -184,7 +185,10 @@ pub async fn handle(
     if let Some(creation) = passage.creation.take()
         && response.status().is_success()
     {
-        super::creators::answered(&shared.pipeline, *creation, response.headers());
+        let path = passage.canonical.path();
+        if let Some(watch) = super::creators::answered(&shared.pipeline, *creation, response.headers(), path) {
+            response.body_mut().watch(watch);
+        }
     }
     if let Some(record) = passage.record.take() {
         let total_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -422,9 +426,9 @@ fn downstream_response(
     }
     let body = if body.is_end_stream() {
         core.checkin(backend, sender);
-        ResponseBody::Upstream { body, home: None }
+        ResponseBody::Upstream { body, home: None, created: None }
     } else {
-        ResponseBody::Upstream { body, home: Some((core, backend, sender)) }
+        ResponseBody::Upstream { body, home: Some((core, backend, sender)), created: None }
     };
     Response::from_parts(parts, body)
 }
@@ -510,16 +514,27 @@ impl Body for RequestBody {
 /// A response body: the gateway's own, or the upstream's streamed through.
 pub enum ResponseBody {
     Full(Option<Bytes>),
-    /// The upstream's body, and where its connection goes when the body ends.
+    /// The upstream's body, where its connection goes when the body ends, and what reads
+    /// a create's answer for the new id on the way.
     Upstream {
         body: Incoming,
         home: Option<(Rc<Core>, SocketAddr, SendRequest<RequestBody>)>,
+        created: Option<Box<CreatedBody>>,
     },
 }
 
 impl ResponseBody {
     pub fn full(bytes: Bytes) -> ResponseBody {
         ResponseBody::Full(Some(bytes))
+    }
+
+    /// Reads this answer for a create's new id as it streams. An answer with no body left
+    /// to read is read at once (and has no id to give).
+    fn watch(&mut self, watch: Box<CreatedBody>) {
+        match self {
+            ResponseBody::Upstream { body, created, .. } if !body.is_end_stream() => *created = Some(watch),
+            _ => watch.ended(),
+        }
     }
 }
 
@@ -530,8 +545,20 @@ impl Body for ResponseBody {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match &mut *self {
             ResponseBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            ResponseBody::Upstream { body, home } => {
+            ResponseBody::Upstream { body, home, created } => {
                 let polled = Pin::new(&mut *body).poll_frame(cx);
+                if let Some(watch) = created.as_mut() {
+                    match &polled {
+                        Poll::Ready(Some(Ok(frame))) => {
+                            if let Some(data) = frame.data_ref() {
+                                watch.frame(data);
+                            }
+                        }
+                        // A broken answer names nothing.
+                        Poll::Ready(Some(Err(_))) => *created = None,
+                        _ => {}
+                    }
+                }
                 // Back in the pool once the body has ended (the server may not poll again
                 // after the last frame, so that is checked too).
                 let ended = match &polled {
@@ -539,8 +566,13 @@ impl Body for ResponseBody {
                     Poll::Ready(Some(Ok(_))) => body.is_end_stream(),
                     _ => false,
                 };
-                if ended && let Some((core, backend, sender)) = home.take() {
-                    core.checkin(backend, sender);
+                if ended {
+                    if let Some((core, backend, sender)) = home.take() {
+                        core.checkin(backend, sender);
+                    }
+                    if let Some(watch) = created.take() {
+                        watch.ended();
+                    }
                 }
                 polled
             }

@@ -90,6 +90,9 @@ pub struct Creation {
     pub deleted: bool,
     /// Who asked, as a member of `org`.
     pub member: String,
+    /// Where in a JSON answer the new id is, when the route says (`created_id`); else the
+    /// answer's `Location` names it.
+    pub created_id: Option<Arc<str>>,
 }
 
 /// A refusal: the status, the error and optional reason for the JSON body, one extra header.
@@ -318,6 +321,7 @@ impl Pipeline {
             && matches!(target.verb, Verb::Create | Verb::Delete)
             && let Some(member) = principal.caller().member_id_in(target.org)
         {
+            let created_id = routes.table.routes().get(target.route).and_then(|r| r.created_id.clone());
             passage.creation = Some(Box::new(Creation {
                 org: target.org.into(),
                 kind: target.kind.into(),
@@ -325,6 +329,7 @@ impl Pipeline {
                 id: target.id.map(Into::into),
                 deleted: target.verb == Verb::Delete,
                 member: member.into(),
+                created_id,
             }));
         }
         if self.decision_log.logs(decision.allowed, request_id) {

@@ -99,3 +99,66 @@ fn a_create_refused_or_answered_without_a_location_records_nothing() {
     assert_eq!(text.matches("[[org.created]]").count(), 1, "{text}");
     assert!(text.contains("id = \"c-2\""), "{text}");
 }
+
+/// The shipped cronjobs collection, its create answered with the new id in the body.
+const CRON: &str = "/v1/orgs/globex/projects/web/cronjobs";
+const CRON_ROUTE: &str = "path = \"/v1/orgs/{org}/projects/{project}/cronjobs\"\n";
+
+/// globex and initech as in [`two_orgs`], `maker` for cronjobs too.
+fn two_orgs_cron(c: &Control) {
+    for (org, owner) in super::two_orgs(c, &["bob", "dave"]) {
+        let role = r#"{"name":"maker","permissions":["project:cronjobs:create","project:cronjobs:owned:write"]}"#;
+        c.expect(owner, "POST", &format!("/v1/orgs/{org}/roles"), Some(role), 201);
+        let bind = r#"{"subject":"bob","role":"maker"}"#;
+        c.expect(owner, "POST", &format!("/v1/orgs/{org}/bindings"), Some(bind), 201);
+    }
+}
+
+#[test]
+fn a_route_with_created_id_records_the_id_the_answer_body_names() {
+    let with_pointer = format!("{CRON_ROUTE}created_id = \"/data/id\"\n");
+    let c = Control::start_replacing(&[(CRON_ROUTE, &with_pointer)]);
+    two_orgs_cron(&c);
+    let create = |body: &str, pad: usize| {
+        let auth = format!("Authorization: Bearer {}", crate::gateway::token("bob"));
+        let body = format!("x-create-body: {body}");
+        let pad = format!("x-create-pad: {pad}");
+        c.gateway.request("POST", CRON, &[&auth, &body, &pad])
+    };
+    // None of these names a resource the gateway would record: each still reaches bob whole.
+    let refused = [
+        (r#"{"data":{"id":"j-big"}}"#, 300 * 1024),
+        ("not json", 0),
+        (r#"{"data":{"name":"j-x"}}"#, 0),
+        (r#"{"data":{"id":"a/b"}}"#, 0),
+        (r#"{"data":{"id":"j%2D2"}}"#, 0),
+        (r#"{"data":{"id":true}}"#, 0),
+    ];
+    for (body, pad) in refused {
+        let (status, _, text) = create(body, pad);
+        assert_eq!(status, 201, "{body}");
+        assert!(
+            text.len() >= pad + body.len().min(8),
+            "{body}: the answer reached the client whole ({} bytes)",
+            text.len()
+        );
+    }
+    let (status, _, text) = create(r#"{"data":{"id":"j-1"}}"#, 1000);
+    assert_eq!(status, 201);
+    assert!(text.ends_with(r#""data":{"id":"j-1"}}"#), "{text}");
+    eventually("the creator record", || policy(&c, "globex", "gina").contains("[[org.created]]"));
+    let text = policy(&c, "globex", "gina");
+    assert_eq!(text.matches("[[org.created]]").count(), 1, "only j-1 is recorded:\n{text}");
+    assert!(text.contains("id = \"j-1\"") && text.contains("subject = \"bob\""), "{text}");
+    assert!(!policy(&c, "initech", "ivan").contains("[[org.created]]"));
+    let rev = revision(&c.expect("gina", "GET", "/v1/orgs/globex", None, 200));
+    assert_eq!(c.gateway_status("bob", "PUT", &format!("{CRON}/j-1"), Some(rev)), 200);
+    assert_eq!(c.gateway_status("bob", "PUT", &format!("{CRON}/j-big"), Some(rev)), 403);
+    assert_eq!(c.gateway_status("bob", "PUT", "/v1/orgs/initech/projects/web/cronjobs/j-1", None), 403);
+    // An integer id counts as its decimal text.
+    assert_eq!(create(r#"{"data":{"id":42}}"#, 0).0, 201);
+    eventually("the integer id's record", || policy(&c, "globex", "gina").contains("id = \"42\""));
+    // The unrecorded creates were said in the log, at most once a minute.
+    let log = c.gateway.log();
+    assert_eq!(log.matches("no creator is recorded").count(), 1, "{log}");
+}

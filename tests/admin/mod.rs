@@ -46,9 +46,19 @@ impl Control {
 
     /// [`start_on`](Self::start_on) over a policies folder of the test's own.
     pub fn start_with(store: &str, policies: Option<&std::path::Path>) -> Control {
+        Control::start_setup(store, Setup { policies, ..Setup::default() })
+    }
+
+    /// [`start`](Self::start) with (from, to) replacements in the shipped config.
+    pub fn start_replacing(replace: &[(&str, &str)]) -> Control {
+        let dir = crate::scratch("store");
+        Control::start_setup(&format!("data_dir = \"{}\"", dir.display()), Setup { replace, ..Setup::default() })
+    }
+
+    fn start_setup(store: &str, setup: Setup<'_>) -> Control {
         let admin = free_port();
         let extra = admin_section(admin, store);
-        let gateway = Gateway::start_with(Setup { extra_config: &extra, policies, ..Setup::default() });
+        let gateway = Gateway::start_with(Setup { extra_config: &extra, ..setup });
         wait_listening(admin, &gateway);
         Control { gateway, admin }
     }

@@ -112,6 +112,8 @@ pub fn upstream_with(health: Health, body: &'static str) -> (SocketAddr, Seen) {
                 while let Some(request) = read_request(&mut stream) {
                     let is_health = request.starts_with("GET /healthz ");
                     let created = create_request(&request);
+                    let create_body = header_of(&request, "x-create-body");
+                    let pad = header_of(&request, "x-create-pad").and_then(|n| n.parse().ok()).unwrap_or(0);
                     if !is_health {
                         record.lock().unwrap().push(request);
                     }
@@ -121,6 +123,19 @@ pub fn upstream_with(health: Health, body: &'static str) -> (SocketAddr, Seen) {
                         // A create the test names (`x-create-id: ID`) is answered as a platform
                         // answers one: 201 and where the new resource is.
                         format!("HTTP/1.1 201 Created\r\nlocation: {path}/{id}\r\ncontent-length: 0\r\n\r\n")
+                    } else if let Some(json) = create_body {
+                        // Or as a platform that names it in the body only (`created_id`), padded
+                        // to `x-create-pad` bytes more, sent in pieces to be read as a stream.
+                        let body = json.replacen('{', &format!("{{\"pad\":\"{}\",", "x".repeat(pad)), 1);
+                        let head = format!("HTTP/1.1 201 Created\r\ncontent-length: {}\r\n\r\n", body.len());
+                        let mut reply = head.into_bytes();
+                        reply.extend_from_slice(body.as_bytes());
+                        for piece in reply.chunks(64 * 1024) {
+                            if stream.write_all(piece).and_then(|()| stream.flush()).is_err() {
+                                return;
+                            }
+                        }
+                        continue;
                     } else {
                         format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len())
                     };
@@ -137,11 +152,17 @@ pub fn upstream_with(health: Health, body: &'static str) -> (SocketAddr, Seen) {
 /// A `POST` carrying `x-create-id: ID`: its path and the id to answer with.
 fn create_request(request: &str) -> Option<(String, String)> {
     let path = request.strip_prefix("POST ")?.split(' ').next()?.to_string();
-    let id = request.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.eq_ignore_ascii_case("x-create-id").then(|| value.trim().to_string())
-    })?;
+    let id = header_of(request, "x-create-id")?;
     Some((path, id))
+}
+
+/// The value of header `name` in `request`'s head.
+fn header_of(request: &str, name: &str) -> Option<String> {
+    let head = request.split("\r\n\r\n").next()?;
+    head.lines().find_map(|l| {
+        let (n, value) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| value.trim().to_string())
+    })
 }
 
 /// Reads one request (head and framed body) as text; `None` at EOF or on a timeout.
