@@ -379,3 +379,38 @@ fn acknowledged_writes_survive_kill_9_on_postgres() {
     let Some(store) = database() else { return };
     super::api::kill_9_in_a_stream_of_writes(&store);
 }
+
+#[test]
+fn a_creator_recorded_through_one_replica_is_enforced_and_dropped_on_the_other() {
+    let Some(store) = database() else { return };
+    let [a, b] = [Control::start_on(&store), Control::start_on(&store)];
+    globex(&a);
+    let role = r#"{"name":"maker","permissions":["project:containers:create","project:containers:owned:write"]}"#;
+    a.expect("gina", "POST", "/v1/orgs/globex/roles", Some(role), 201);
+    for m in ["bob", "dave"] {
+        let bind = format!(r#"{{"subject":"{m}","role":"maker"}}"#);
+        a.expect("gina", "POST", "/v1/orgs/globex/bindings", Some(&bind), 201);
+    }
+    let c9 = "/v1/orgs/globex/projects/web/containers/c-9";
+    let rev = revision(&a.expect("gina", "GET", "/v1/orgs/globex", None, 200));
+    assert_eq!(b.gateway_status("bob", "PUT", c9, Some(rev)), 403, "nobody created c-9 yet");
+    let created =
+        a.gateway_status_with("bob", "POST", "/v1/orgs/globex/projects/web/containers", None, &["x-create-id: c-9"]);
+    assert_eq!(created, 201);
+    // Replica B learns the record from the store (no revision to wait for: the gateway's
+    // write happens after its answer), and enforces it for bob only.
+    let until = |what: &str, on: &Control, method: &str, want: u16| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while on.gateway_status("bob", method, c9, None) != want {
+            assert!(Instant::now() < deadline, "{what} within 15 s\n{}", on.gateway.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    until("replica B enforcing bob's record", &b, "PUT", 200);
+    assert_eq!(b.gateway_status("dave", "PUT", c9, None), 403);
+    let shares = b.expect("gina", "GET", "/v1/orgs/globex/shares?kind=containers&project=web&id=c-9", None, 200);
+    assert_eq!(shares["creator"]["subject"], "bob", "{shares}");
+    // A delete through B drops it, on A too.
+    assert_eq!(b.gateway_status("bob", "DELETE", c9, None), 200);
+    until("replica A dropping the record", &a, "PUT", 403);
+}
