@@ -5,19 +5,6 @@
 use std::process::Command;
 
 use super::{Control, revision};
-use crate::gateway::token;
-
-/// `portcullis ARGS` as `sub` against `c`'s admin API: (exit code, stdout, stderr).
-fn portcullis(c: &Control, sub: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .env("PORTCULLIS_ADMIN", format!("http://127.0.0.1:{}", c.admin))
-        .env("PORTCULLIS_TOKEN", token(sub))
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-}
 
 /// globex: owner gina, members bob and dave, project web, role releaser bound to bob in
 /// web, container c-1 shared with dave.
@@ -51,12 +38,12 @@ fn an_exported_org_applies_as_an_empty_plan_and_an_edited_file_as_one_write() {
     globex(&c);
     let dir = crate::scratch("gitops");
     let file = dir.join("globex.toml");
-    let (code, exported, stderr) = portcullis(&c, "gina", &["org", "export", "globex"]);
+    let (code, exported, stderr) = c.cli("gina", &["org", "export", "globex"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(exported.starts_with("[[org]]\nid = \"globex\""), "{exported}");
     std::fs::write(&file, &exported).unwrap();
     let (before, entries) = (stored_revision(&c), audit_len(&c));
-    let (code, out, stderr) = portcullis(&c, "gina", &["org", "apply", file.to_str().unwrap()]);
+    let (code, out, stderr) = c.cli("gina", &["org", "apply", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(out.trim(), format!("no changes: the org is as the file says (revision {before})"));
     assert_eq!((stored_revision(&c), audit_len(&c)), (before, entries), "an empty plan wrote something");
@@ -68,7 +55,7 @@ fn an_exported_org_applies_as_an_empty_plan_and_an_edited_file_as_one_write() {
         format!("{}{}", &exported[..share], &exported[end..]).replacen("members = [", "members = [\"frank\", ", 1)
             + "\n[[org.binding]]\nsubject = \"frank\"\nrole = \"releaser\"\nproject = \"web\"\n";
     std::fs::write(&file, &edited).unwrap();
-    let (code, out, stderr) = portcullis(&c, "gina", &["org", "apply", file.to_str().unwrap(), "--dry-run"]);
+    let (code, out, stderr) = c.cli("gina", &["org", "apply", file.to_str().unwrap(), "--dry-run"]);
     assert_eq!(code, 0, "{stderr}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -84,7 +71,7 @@ fn an_exported_org_applies_as_an_empty_plan_and_an_edited_file_as_one_write() {
     assert_eq!((stored_revision(&c), audit_len(&c)), (before, entries), "a dry run wrote something");
     assert_eq!(c.gateway_status("frank", "POST", CREATE, None), 403);
 
-    let (code, out, stderr) = portcullis(&c, "gina", &["org", "apply", file.to_str().unwrap()]);
+    let (code, out, stderr) = c.cli("gina", &["org", "apply", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     let rev = before + 1;
     assert!(out.ends_with(&format!("applied 3 changes: revision {rev}\n")), "{out}");
@@ -96,9 +83,9 @@ fn an_exported_org_applies_as_an_empty_plan_and_an_edited_file_as_one_write() {
     assert_eq!(audit_len(&c), entries + 1, "one write, one audit entry");
 
     // What was applied exports as what applies to nothing.
-    let (_, again, _) = portcullis(&c, "gina", &["org", "export", "--org", "globex"]);
+    let (_, again, _) = c.cli("gina", &["org", "export", "--org", "globex"]);
     std::fs::write(&file, &again).unwrap();
-    let (code, out, _) = portcullis(&c, "gina", &["org", "apply", file.to_str().unwrap()]);
+    let (code, out, _) = c.cli("gina", &["org", "apply", file.to_str().unwrap()]);
     assert_eq!((code, out.trim()), (0, format!("no changes: the org is as the file says (revision {rev})").as_str()));
     let _ = std::fs::remove_dir_all(dir);
 }

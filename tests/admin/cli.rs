@@ -5,24 +5,9 @@ use std::process::Command;
 use super::Control;
 use crate::gateway::token;
 
-/// Runs `portcullis ARGS` as `sub` against `c`'s admin API: (success, stdout, stderr).
-fn portcullis(c: &Control, sub: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .env("PORTCULLIS_ADMIN", format!("http://127.0.0.1:{}", c.admin))
-        .env("PORTCULLIS_TOKEN", token(sub))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn ok(c: &Control, sub: &str, args: &[&str]) -> serde_json::Value {
-    let (success, stdout, stderr) = portcullis(c, sub, args);
-    assert!(success, "portcullis {args:?} as {sub} failed: {stderr}");
+    let (code, stdout, stderr) = c.cli(sub, args);
+    assert!(code == 0, "portcullis {args:?} as {sub} failed: {stderr}");
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
@@ -34,8 +19,8 @@ fn the_briefs_cli_workflow_creates_assigns_shares_lists_revokes_and_transfers() 
         ok(&c, "gina", &["member", "invite", "--org", "globex", m]);
     }
     ok(&c, "gina", &["org", "show", "--org", "globex"]);
-    let (success, _, stderr) = portcullis(&c, "gina", &["role", "assign", "--role", "shipper", "--subject", "bob"]);
-    assert!(!success && stderr.contains("--org"), "{stderr}");
+    let (code, _, stderr) = c.cli("gina", &["role", "assign", "--role", "shipper", "--subject", "bob"]);
+    assert!(code != 0 && stderr.contains("--org"), "{stderr}");
     c.expect("gina", "POST", "/v1/orgs/globex/projects", Some(r#"{"id":"api"}"#), 201);
     ok(
         &c,
@@ -113,8 +98,7 @@ fn the_briefs_cli_workflow_creates_assigns_shares_lists_revokes_and_transfers() 
     assert_eq!(c.gateway_status("dave", "GET", "/v1/orgs/globex/projects/api/containers/c-9", Some(rev)), 403);
 
     // A refusal is the API's message and a failing exit.
-    let (success, _, stderr) = portcullis(
-        &c,
+    let (code, _, stderr) = c.cli(
         "bob",
         &[
             "share",
@@ -133,7 +117,7 @@ fn the_briefs_cli_workflow_creates_assigns_shares_lists_revokes_and_transfers() 
             "read",
         ],
     );
-    assert!(!success && stderr.contains("403") && stderr.contains("'bob' needs update on secrets"), "{stderr}");
+    assert!(code != 0 && stderr.contains("403") && stderr.contains("'bob' needs update on secrets"), "{stderr}");
     let refused = ok(&c, "gina", &["org", "audit", "--org", "globex", "--refused"]);
     let last = refused["refused"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["actor"].as_str(), last["action"].as_str()), (Some("bob"), Some("share.create")), "{refused}");
@@ -197,9 +181,8 @@ fn teams_projects_and_lists_from_the_command_line_with_grants_that_end() {
     ok(&c, "gina", &["team", "remove", "--org", "globex", "--name", "ops", "--member", "bob"]);
     let teams = ok(&c, "gina", &["team", "list", "--org", "globex"]);
     assert_eq!(teams["teams"], serde_json::json!([{ "name": "ops", "members": ["dave", "erin"] }]));
-    let (success, _, stderr) =
-        portcullis(&c, "gina", &["team", "add", "--org", "globex", "--name", "nope", "--member", "bob"]);
-    assert!(!success && stderr.contains("there is no team 'nope'"), "{stderr}");
+    let (code, _, stderr) = c.cli("gina", &["team", "add", "--org", "globex", "--name", "nope", "--member", "bob"]);
+    assert!(code != 0 && stderr.contains("there is no team 'nope'"), "{stderr}");
     ok(
         &c,
         "gina",
@@ -222,12 +205,9 @@ fn teams_projects_and_lists_from_the_command_line_with_grants_that_end() {
     let until = bindings["bindings"][0]["expires_at"].as_str().unwrap();
     let secs = portcullis::instant::parse(until).unwrap() - portcullis::instant::now();
     assert!((7_000..=7_200).contains(&secs), "{bindings}");
-    let (success, _, stderr) = portcullis(
-        &c,
-        "gina",
-        &["role", "assign", "--org", "globex", "--role", "admin", "--subject", "bob", "--for", "soon"],
-    );
-    assert!(!success && stderr.contains("is not a duration"), "{stderr}");
+    let (code, _, stderr) =
+        c.cli("gina", &["role", "assign", "--org", "globex", "--role", "admin", "--subject", "bob", "--for", "soon"]);
+    assert!(code != 0 && stderr.contains("is not a duration"), "{stderr}");
     let members = ok(&c, "gina", &["member", "list", "--org", "globex", "--limit", "2"]);
     assert_eq!(members["members"].as_array().unwrap().len(), 2);
     assert_eq!(members["next"], "dave", "{members}");

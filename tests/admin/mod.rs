@@ -76,6 +76,18 @@ impl Control {
         json
     }
 
+    /// `portcullis ARGS` as `sub` against this admin API: (exit code, stdout, stderr).
+    pub fn cli(&self, sub: &str, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(args)
+            .env("PORTCULLIS_ADMIN", format!("http://127.0.0.1:{}", self.admin))
+            .env("PORTCULLIS_TOKEN", token(sub))
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    }
+
     /// A gateway request as `sub` (optionally naming a revision to read), its status.
     pub fn gateway_status(&self, sub: &str, method: &str, target: &str, revision: Option<u64>) -> u16 {
         self.gateway_status_with(sub, method, target, revision, &[])
