@@ -147,22 +147,33 @@ pub(crate) fn resolve<'s, 'r>(
 ) -> Result<(&'s OrgSnapshot, u32, Target<'r>), Reason> {
     let org = snapshot.org(request.org).ok_or(Reason::UnknownOrg)?;
     let member = member_of(org, request.org, request.principal).ok_or(Reason::NotAMember)?;
-    let unknown = Reason::UnknownResource;
+    let target = target(snapshot, org, request.kind, request.project, request.id).map_err(Reason::UnknownResource)?;
+    Ok((org, member, target))
+}
+
+/// MODEL.md step 2: the resource `kind` (in `project`, if given; `id`, or the collection)
+/// checked against `org` and turned into the snapshot's indexes.
+pub(crate) fn target<'r>(
+    snapshot: &Snapshot,
+    org: &OrgSnapshot,
+    kind: &str,
+    project: Option<&str>,
+    id: Option<&'r str>,
+) -> Result<Target<'r>, ResourceProblem> {
     let kinds = &snapshot.globals().kinds;
-    let (kind, info) =
-        kinds.get(request.kind).and_then(|k| Some((k, kinds.info(k)?))).ok_or(unknown(ResourceProblem::UnknownKind))?;
-    let (level, project) = match request.project {
+    let (kind, info) = kinds.get(kind).and_then(|k| Some((k, kinds.info(k)?))).ok_or(ResourceProblem::UnknownKind)?;
+    let (level, project) = match project {
         None => (Level::Organisation, None),
-        Some(p) => (Level::Project, Some(org.project_index(p).ok_or(unknown(ResourceProblem::UnknownProject))?)),
+        Some(p) => (Level::Project, Some(org.project_index(p).ok_or(ResourceProblem::UnknownProject)?)),
     };
     if !info.exists_at(level) {
-        return Err(unknown(ResourceProblem::KindNotAtLevel));
+        return Err(ResourceProblem::KindNotAtLevel);
     }
-    let id = match request.id {
+    let id = match id {
         None => None,
-        Some(raw) => Some(normalise_id(raw, info.hierarchical).map_err(|p| unknown(ResourceProblem::MalformedId(p)))?),
+        Some(raw) => Some(normalise_id(raw, info.hierarchical).map_err(ResourceProblem::MalformedId)?),
     };
-    Ok((org, member, Target { kind, level, project, id, hierarchical: info.hierarchical }))
+    Ok(Target { kind, level, project, id, hierarchical: info.hierarchical })
 }
 
 /// MODEL.md step 1: the caller's index among `org`'s members, if it is one. A user matches

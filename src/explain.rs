@@ -40,7 +40,9 @@ fn describe(snapshot: &Snapshot, r: &Request<'_>, d: Decision) -> String {
     match (d.reason, org) {
         (Reason::UnknownOrg, _) | (_, None) => format!("there is no organisation '{}'", r.org),
         (Reason::NotAMember, _) => format!("not a member: '{}' is not a member of '{}'", r.principal, r.org),
-        (Reason::UnknownResource(p), _) => format!("unknown resource {resource}: {}", problem(snapshot, r, p)),
+        (Reason::UnknownResource(p), _) => {
+            format!("unknown resource {resource}: {}", problem(snapshot, r.org, r.kind, r.project, p))
+        }
         (Reason::Owner, Some(_)) => format!("owner: '{}' owns '{}'", r.principal, r.org),
         (Reason::Role(scope), Some(org)) => {
             role_text(snapshot, org, r, scope).unwrap_or_else(|| format!("a role grants {} on {resource}", r.verb))
@@ -67,21 +69,22 @@ fn resource_name(r: &Request<'_>) -> String {
     s
 }
 
-fn problem(snapshot: &Snapshot, r: &Request<'_>, p: ResourceProblem) -> String {
+/// Why resource `kind` (in `project`) of `org` does not make sense, as a sentence.
+pub(crate) fn problem(snapshot: &Snapshot, org: &str, kind: &str, project: Option<&str>, p: ResourceProblem) -> String {
     match p {
-        ResourceProblem::UnknownKind => format!("kind '{}' is not declared", r.kind),
+        ResourceProblem::UnknownKind => format!("kind '{kind}' is not declared"),
         ResourceProblem::UnknownProject => {
-            format!("project '{}' does not exist in '{}'", r.project.unwrap_or_default(), r.org)
+            format!("project '{}' does not exist in '{org}'", project.unwrap_or_default())
         }
         ResourceProblem::KindNotAtLevel => {
-            let level = if r.project.is_some() { Level::Project } else { Level::Organisation };
+            let level = if project.is_some() { Level::Project } else { Level::Organisation };
             let kinds = &snapshot.globals().kinds;
             let levels = kinds
-                .get(r.kind)
+                .get(kind)
                 .and_then(|k| kinds.info(k))
                 .map(|i| i.levels().map(Level::name).collect::<Vec<_>>().join(", "))
                 .unwrap_or_default();
-            format!("kind '{}' does not exist at {level} level (only at: {levels})", r.kind)
+            format!("kind '{kind}' does not exist at {level} level (only at: {levels})")
         }
         ResourceProblem::MalformedId(why) => format!("the id is malformed: {why}"),
     }
@@ -104,7 +107,7 @@ fn via(model: &OrgModel, member: u32, s: Subject) -> Option<String> {
 
 /// Whether a grant's id (`None` or `*` for the whole kind) covers the requested id (`None`
 /// for the collection, which only whole-kind grants cover).
-fn id_matches(pattern: Option<&str>, id: Option<&str>, hierarchical: bool) -> bool {
+pub(crate) fn id_matches(pattern: Option<&str>, id: Option<&str>, hierarchical: bool) -> bool {
     match (pattern, id) {
         (None | Some("*"), _) => true,
         (Some(_), None) => false,

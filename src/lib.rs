@@ -20,6 +20,7 @@
 //! [`store`] commits it (SQLite or PostgreSQL), [`control`] ties them together and publishes
 //! the result, and [`admin`] serves it as a JSON API.
 
+pub mod access;
 pub mod admin;
 pub mod admit;
 pub mod auth;

@@ -1,6 +1,7 @@
 //! One test binary for the integration tests; each module is one concern.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
 
+mod access_prop;
 mod admin;
 mod auth;
 mod canon_prop;
