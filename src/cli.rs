@@ -153,6 +153,13 @@ enum Command {
         #[command(subcommand)]
         command: client::AclCommand,
     },
+    /// Who can do what on one resource, and why (access review).
+    Access {
+        #[command(flatten)]
+        conn: client::Connection,
+        #[command(subcommand)]
+        command: client::AccessCommand,
+    },
     /// What the gateway would do with one request, step by step, without forwarding it:
     /// canonical path, route, principal, resource, decision and why.
     Explain {
@@ -290,6 +297,7 @@ pub fn run() -> ExitCode {
         Command::Share { conn, command } => admin_call(&conn, client::share_call(&conn, &command)),
         Command::Transfer { conn, command } => admin_call(&conn, client::transfer_call(&conn, &command)),
         Command::Acl { conn, command } => admin_call(&conn, client::acl_call(&conn, &command)),
+        Command::Access { conn, command } => admin_call(&conn, client::access_call(&conn, &command)),
         Command::Request { conn, command } => admin_call(&conn, client::request_call(&conn, &command)),
         Command::Team { conn, command } => admin_call(&conn, client::team_call(&conn, &command)),
         Command::Project { conn, command } => admin_call(&conn, client::project_call(&conn, &command)),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use http::{Method, Response, StatusCode};
 
 use crate::auth::Verifier;
-use crate::control::{AdminError, ControlPlane, Filter, Listing, RequestError, Written};
+use crate::control::{AdminError, ControlPlane, Filter, Listing, RequestError, ReviewQuery, Written};
 use crate::edit::{Edit, EditError};
 use crate::manage::Refusal;
 use crate::policy::parse_share_verbs;
@@ -180,6 +180,7 @@ fn answer_error(e: &AdminError) -> Answer {
         AdminError::Request(RequestError::Closed { .. }) => StatusCode::CONFLICT,
         AdminError::Request(RequestError::TooMany { .. }) => StatusCode::TOO_MANY_REQUESTS,
         AdminError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        AdminError::BadQuery { .. } => StatusCode::BAD_REQUEST,
         AdminError::StoredInvalid { .. } => StatusCode::CONFLICT,
         AdminError::Store(_) | AdminError::Busy { .. } | AdminError::Random(_) | AdminError::Import(_) => {
             StatusCode::SERVICE_UNAVAILABLE
@@ -375,6 +376,24 @@ impl AdminApi {
                     .await
                     .map_err(|e| answer_error(&e))?;
                 Ok(Answer::ok(to_json(&list)?))
+            }
+            ("GET", ["v1", "orgs", org, "access"]) => {
+                let q = Query::parse(query, &["kind", "project", "id", "verb", "after", "limit"])?;
+                let verb = match q.get("verb") {
+                    None => None,
+                    Some(v) => Some(crate::model::Verb::parse(v).ok_or_else(|| {
+                        Answer::error(
+                            S::BAD_REQUEST,
+                            format!("`verb` is one of list, read, create, update, delete, not '{v}'"),
+                        )
+                    })?),
+                };
+                let resource =
+                    crate::access::Resource { kind: q.required("kind")?, project: q.get("project"), id: q.get("id") };
+                let review = c
+                    .access_review(org, actor, &ReviewQuery { resource, verb }, q.get("after"), list_limit(&q)?)
+                    .map_err(|e| answer_error(&e))?;
+                Ok(Answer::ok(review))
             }
             ("DELETE", ["v1", "orgs", org, "shares"]) => {
                 let q = Query::parse(query, &["subject", "kind", "project", "id"])?;

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+mod access;
 mod org_file;
 
+pub use access::{AccessCommand, access_call};
 pub use org_file::{exported, planned};
 
 /// Where the admin API is, and who is calling.

@@ -18,6 +18,7 @@ mod follow;
 mod lists;
 mod plan;
 mod requests;
+mod review;
 mod system;
 mod views;
 
@@ -26,6 +27,7 @@ pub use check::{FieldProblem, FieldProblems};
 pub use lists::{Filter, Listing, OrgEntry, Page};
 pub use plan::{Op, PlanError};
 pub use requests::{Asked, MAX_DURATION_SECS, RequestError};
+pub use review::ReviewQuery;
 pub use system::{CreatorEvent, EXPIRY_ACTOR, GATEWAY_ACTOR, IMPORT_ACTOR, Recorder, Resource};
 pub use views::{Access, CreatorView, ShareList, ShareView};
 
@@ -70,6 +72,8 @@ pub enum AdminError {
     FileOwned { org: String, file: SourceLoc },
     #[error("there is no org '{org}'")]
     UnknownOrg { org: String },
+    #[error("query parameter `{field}`: {message}")]
+    BadQuery { field: &'static str, message: String },
     #[error("only a platform operator ([admin] operators in config.toml) creates orgs; '{actor}' is not one")]
     NotOperator { actor: String },
     #[error("there is no pending transfer of org '{org}'")]

@@ -481,7 +481,7 @@ fn the_openapi_document_is_served_as_checked_in_and_every_operation_in_it_exists
             operations += 1;
         }
     }
-    assert_eq!(operations, 45);
+    assert_eq!(operations, 46);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! called over HTTP, and the change enforced by the same process's gateway. Every module
 //! here runs against SQLite; `postgres.rs` runs against a real PostgreSQL server.
 
+mod access;
 mod api;
 mod apply;
 mod cli;
