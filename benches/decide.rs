@@ -179,6 +179,67 @@ fn main() {
     );
     println!("ratio (cedar / portcullis, p50): sliced {:.0}x (goal >= 200x), unsliced {:.0}x", s50 / o50, u50 / o50);
 
+    // Access review on the slice org: every member's verbs and reasons on one resource.
+    // Anchor: the same question asked of decide alone, every verb for every member, which
+    // is what the review must agree with and the least it can do.
+    let reviewed: Vec<&world::Check> = slice_checks.iter().filter(|c| c.id.is_some()).take(300).collect();
+    fn resource(c: &world::Check) -> portcullis::access::Resource<'_> {
+        portcullis::access::Resource { kind: &c.kind, project: c.project.as_deref(), id: c.id.as_deref() }
+    }
+    let mut holders = 0usize;
+    let review_all = per_request(reviewed.len(), 1, |i| {
+        let h =
+            portcullis::access::review(&snapshot, world::SLICE_ORG, &resource(reviewed[i]), None, world::AT).unwrap();
+        holders += h.len();
+        !h.is_empty()
+    });
+    let review_verb = per_request(reviewed.len(), 1, |i| {
+        let c = reviewed[i];
+        !portcullis::access::review(&snapshot, world::SLICE_ORG, &resource(c), Some(c.verb), world::AT)
+            .unwrap()
+            .is_empty()
+    });
+    let members: Vec<portcullis::Caller<'_>> = org
+        .model
+        .members
+        .iter()
+        .map(|m| {
+            if m.service_account {
+                portcullis::Caller::ServiceAccount { org: world::SLICE_ORG, name: &m.id }
+            } else {
+                portcullis::Caller::User(&m.id)
+            }
+        })
+        .collect();
+    let brute = per_request(reviewed.len(), 1, |i| {
+        let c = reviewed[i];
+        let mut any = false;
+        for &principal in &members {
+            for verb in portcullis::Verb::ALL {
+                let r = Request { principal, verb, ..c.request() };
+                any |= decide(&snapshot, black_box(&r)).allowed;
+            }
+        }
+        any
+    });
+    let (r50, r99) = (percentile(&review_all, 0.5), percentile(&review_all, 0.99));
+    let (v50, v99) = (percentile(&review_verb, 0.5), percentile(&review_verb, 0.99));
+    let (b50, b99) = (percentile(&brute, 0.5), percentile(&brute, 0.99));
+    println!(
+        "access review, slice org ({} members, {} shares), {} resources ({:.1} holders each): every verb p50 {:.0} us p99 {:.0} us (goal <= 1 ms); one verb p50 {:.0} us p99 {:.0} us | decide for every member and verb p50 {:.0} us p99 {:.0} us; ratio review / decide-only p50 {:.2}x",
+        members.len(),
+        org.model.shares.len(),
+        reviewed.len(),
+        holders as f64 / (2 * reviewed.len()) as f64,
+        r50 / 1e3,
+        r99 / 1e3,
+        v50 / 1e3,
+        v99 / 1e3,
+        b50 / 1e3,
+        b99 / 1e3,
+        r50 / b50
+    );
+
     // Replace the slice org in place while two readers decide: first a baseline with no
     // swaps, then the same readers during the swaps.
     let slice_decl = set.orgs.iter().find(|o| o.id.as_str() == world::SLICE_ORG).unwrap().clone();

@@ -3,16 +3,17 @@
 //! `explain` answers for one principal and names the grant that decided; a reviewer asks the
 //! other way round ("who can delete c-1?") and wants every grant that contributes, so that
 //! removing one is not mistaken for removing access. The verbs of each principal come from
-//! [`decide`] itself, one call per verb, so the review can never disagree with enforcement;
-//! the reasons are found by walking the org's bindings and shares once, and between them
-//! they account for exactly those verbs (a property test holds them to it).
+//! the steps `decide` takes (all verbs at once), so the review agrees with enforcement; the
+//! bindings and shares that bear on the resource are found once and indexed by subject, so
+//! each member's reasons cost what it holds, not what the org holds. Between them the
+//! reasons account for exactly those verbs (a property test holds both to `decide`).
 
-use crate::Request;
-use crate::decide::{ResourceProblem, Scope, Target, base_access, decide, target};
+use hashbrown::{HashMap, HashSet};
+
+use crate::decide::{ResourceProblem, Target, effective_verbs, target};
 use crate::explain::id_matches;
 use crate::model::{Verb, VerbSet};
 use crate::policy::{Member, OrgModel, Subject};
-use crate::principal::Caller;
 use crate::snapshot::{ORG_SCOPE, OrgSnapshot, Snapshot};
 
 /// The resource reviewed: `kind` in `project` (or at organisation level), one `id` or the
@@ -123,56 +124,88 @@ pub fn review<'s>(
     let org = snapshot.org(org_id).ok_or(ReviewError::UnknownOrg)?;
     let t =
         target(snapshot, org, resource.kind, resource.project, resource.id).map_err(ReviewError::UnknownResource)?;
-    let model = &org.model;
     let grants = Grants::of(snapshot, org, &t, at);
     let mut out = Vec::new();
-    for (index, member) in model.members.iter().enumerate() {
+    for (index, member) in org.model.members.iter().enumerate() {
         let m = index as u32;
-        let caller = if member.service_account {
-            Caller::ServiceAccount { org: org_id, name: &member.id }
-        } else {
-            Caller::User(&member.id)
-        };
-        let request = |verb| Request {
-            org: org_id,
-            principal: caller,
-            project: resource.project,
-            kind: resource.kind,
-            id: resource.id,
-            verb,
-            at,
-        };
-        let verbs = Verb::ALL
-            .into_iter()
-            .filter(|&v| decide(snapshot, &request(v)).allowed)
-            .fold(VerbSet::EMPTY, |s, v| s.union(VerbSet::of(v)));
-        let wanted = |v: VerbSet| verb.is_none_or(|w| v.contains(w)) && !v.is_empty();
-        if !wanted(verbs) {
+        let verbs = effective_verbs(org, m, &t, at);
+        if verbs.is_empty() || verb.is_some_and(|w| !verbs.contains(w)) {
             continue;
         }
-        let mut reasons = grants.reasons(org, m, &t, at);
+        let mut reasons = grants.reasons(org, m, &t);
         reasons.retain(|r| matches!(r, Why::Creator) || verb.is_none_or(|w| r.verbs().contains(w)));
         out.push(Holder { member, verbs, reasons });
     }
     Ok(out)
 }
 
+/// Grants of one kind, by the subject they are given to, so that each member finds its own
+/// without walking everyone's.
+struct BySubject<T> {
+    members: HashMap<u32, Vec<T>>,
+    teams: HashMap<u32, Vec<T>>,
+    all: Vec<T>,
+}
+
+impl<T: Copy> BySubject<T> {
+    fn new() -> BySubject<T> {
+        BySubject { members: HashMap::new(), teams: HashMap::new(), all: Vec::new() }
+    }
+
+    fn push(&mut self, subject: Subject, item: T) {
+        match subject {
+            Subject::Member(m) => self.members.entry(m).or_default().push(item),
+            Subject::Team(t) => self.teams.entry(t).or_default().push(item),
+            Subject::All => self.all.push(item),
+        }
+    }
+
+    /// What reaches the member in `teams`: its own, its teams', then `all`'s, with how.
+    fn reaching<'s>(&self, model: &'s OrgModel, m: u32, teams: &[u32], mut f: impl FnMut(Via<'s>, T)) {
+        for &x in self.members.get(&m).into_iter().flatten() {
+            f(Via::Direct, x);
+        }
+        for &team in teams {
+            let Some(name) = model.teams.get(team as usize).map(|t| &*t.name) else { continue };
+            for &x in self.teams.get(&team).into_iter().flatten() {
+                f(Via::Team(name), x);
+            }
+        }
+        for &x in &self.all {
+            f(Via::All, x);
+        }
+    }
+}
+
+/// A binding that bears on the resource: its index, role name, the verbs of its kind-wide
+/// and narrowed entries, and those of its `owned` entries.
+type Bearing<'s> = (usize, &'s str, VerbSet, VerbSet);
+
 /// The bindings and shares that bear on one resource, found once for all members.
 struct Grants<'s> {
-    /// (binding index, role name, verbs from kind-wide and narrowed entries, verbs from `owned` entries)
-    bindings: Vec<(usize, &'s str, VerbSet, VerbSet)>,
+    bindings: BySubject<Bearing<'s>>,
     /// Indexes of live shares that cover the resource.
-    shares: Vec<usize>,
+    shares: BySubject<usize>,
+    /// Members and teams with a live binding of their own in the resource's project.
+    project_bound: (HashSet<u32>, HashSet<u32>),
 }
 
 impl<'s> Grants<'s> {
     fn of(snapshot: &'s Snapshot, org: &'s OrgSnapshot, t: &Target<'_>, at: i64) -> Grants<'s> {
         let model = &org.model;
-        let mut bindings = Vec::new();
+        let mut bindings = BySubject::new();
+        let mut project_bound = (HashSet::new(), HashSet::new());
         for (i, b) in model.bindings.iter().enumerate() {
             let in_scope = b.project.is_none() || (b.project.is_some() && b.project == t.project);
             if !in_scope || !b.live_at(at) {
                 continue;
+            }
+            if b.project.is_some() {
+                match b.subject {
+                    Subject::Member(m) => project_bound.0.insert(m),
+                    Subject::Team(team) => project_bound.1.insert(team),
+                    Subject::All => false,
+                };
             }
             let Some(role) = model.role(snapshot.globals(), b.role) else { continue };
             let (mut plain, mut owned) = (VerbSet::EMPTY, VerbSet::EMPTY);
@@ -186,26 +219,25 @@ impl<'s> Grants<'s> {
                 }
             }
             if !(plain.is_empty() && owned.is_empty()) {
-                bindings.push((i, &*role.name, plain, owned));
+                bindings.push(b.subject, (i, &*role.name, plain, owned));
             }
         }
-        let shares = model
-            .shares
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| {
-                s.kind == t.kind
-                    && s.project == t.project
-                    && s.live_at(at)
-                    && id_matches(Some(&s.id), t.id, t.hierarchical)
-            })
-            .map(|(i, _)| i)
-            .collect();
-        Grants { bindings, shares }
+        let mut shares = BySubject::new();
+        for (i, s) in model.shares.iter().enumerate() {
+            if s.kind == t.kind
+                && s.project == t.project
+                && s.live_at(at)
+                && id_matches(Some(&s.id), t.id, t.hierarchical)
+            {
+                shares.push(s.subject, i);
+            }
+        }
+        Grants { bindings, shares, project_bound }
     }
 
-    fn reasons(&self, org: &'s OrgSnapshot, m: u32, t: &Target<'_>, at: i64) -> Vec<Why<'s>> {
+    fn reasons(&self, org: &'s OrgSnapshot, m: u32, t: &Target<'_>) -> Vec<Why<'s>> {
         let model = &org.model;
+        let teams = org.member_info.get(m as usize).map_or(&[][..], |info| org.teams_of(info));
         let mut out = Vec::new();
         if m == model.owner {
             out.push(Why::Owner);
@@ -214,23 +246,22 @@ impl<'s> Grants<'s> {
         if creator {
             out.push(Why::Creator);
         }
-        let base = base_access(org, m, t.project, at);
-        for &(i, role, plain, owned) in &self.bindings {
-            let Some(b) = model.bindings.get(i) else { continue };
-            let Some(via) = via(model, m, b.subject) else { continue };
+        // Org bindings count where the member's base access is the org profile; `all`'s
+        // project bindings always add; the member's own project bindings are its base.
+        let own_in_project = t.project.is_some()
+            && (self.project_bound.0.contains(&m) || teams.iter().any(|team| self.project_bound.1.contains(team)));
+        let restricted = t.project.is_some_and(|p| org.restricted.get(p as usize).copied().unwrap_or(true));
+        let replaced = match (own_in_project, restricted) {
+            (true, _) => Some(Ignored::ReplacedByProjectRole),
+            (false, true) => Some(Ignored::Restricted),
+            (false, false) => None,
+        };
+        self.bindings.reaching(model, m, teams, |via, (i, role, plain, owned)| {
+            let Some(b) = model.bindings.get(i) else { return };
             let verbs = if creator { plain.union(owned.without_create()) } else { plain };
             if verbs.is_empty() {
-                continue;
+                return;
             }
-            // Org bindings count where the member's base access is the org profile; `all`'s
-            // project bindings always add; the member's own project bindings are its base.
-            let ignored = match (b.project, base.scope) {
-                (None, Scope::Project) if own_project_binding(model, m, t.project, at) => {
-                    Some(Ignored::ReplacedByProjectRole)
-                }
-                (None, Scope::Project) => Some(Ignored::Restricted),
-                _ => None,
-            };
             out.push(Why::Role {
                 role,
                 subject: b.subject,
@@ -239,12 +270,11 @@ impl<'s> Grants<'s> {
                 verbs,
                 expires_at: b.expires_at.get(),
                 owned: creator && !owned.is_empty(),
-                ignored,
+                ignored: if b.project.is_none() { replaced } else { None },
             });
-        }
-        for &i in &self.shares {
-            let Some(s) = model.shares.get(i) else { continue };
-            let Some(via) = via(model, m, s.subject) else { continue };
+        });
+        self.shares.reaching(model, m, teams, |via, i| {
+            let Some(s) = model.shares.get(i) else { return };
             out.push(Why::Share {
                 subject: s.subject,
                 via,
@@ -253,27 +283,7 @@ impl<'s> Grants<'s> {
                 granted_by: s.granted_by.and_then(|g| model.members.get(g as usize)).map(|g| &*g.id),
                 expires_at: s.expires_at.get(),
             });
-        }
+        });
         out
-    }
-}
-
-/// Whether a live binding of the member's own or a team's is in `project`.
-fn own_project_binding(model: &OrgModel, m: u32, project: Option<u32>, at: i64) -> bool {
-    model.bindings.iter().any(|b| {
-        b.project.is_some()
-            && b.project == project
-            && b.live_at(at)
-            && !matches!(b.subject, Subject::All)
-            && via(model, m, b.subject).is_some()
-    })
-}
-
-/// How `s` stands for member `m`, if it does.
-fn via(model: &OrgModel, m: u32, s: Subject) -> Option<Via<'_>> {
-    match s {
-        Subject::Member(x) => (x == m).then_some(Via::Direct),
-        Subject::Team(t) => model.teams.get(t as usize).filter(|t| t.members.contains(&m)).map(|t| Via::Team(&t.name)),
-        Subject::All => Some(Via::All),
     }
 }

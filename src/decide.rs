@@ -139,6 +139,22 @@ pub fn decide(snapshot: &Snapshot, request: &Request<'_>) -> Decision {
     deny(Reason::NoGrant)
 }
 
+/// Every verb [`decide`] allows `member` on the target at `at`: the union of what each of
+/// its steps gives. `decide` asks the same one verb at a time and stops at the first grant;
+/// a review asks for all of them at once (a property test holds the two together).
+pub(crate) fn effective_verbs(org: &OrgSnapshot, member: u32, t: &Target<'_>, at: i64) -> VerbSet {
+    if member == org.model.owner {
+        return VerbSet::ALL;
+    }
+    let base = base_access(org, member, t.project, at);
+    let mut verbs = role_verbs(org, base.profile, t, member).union(role_verbs(org, base.all_in_project, t, member));
+    if base.expiring {
+        let (org_scope, project_scope) = expiring_verbs(org, member, t, at, base.scope);
+        verbs = verbs.union(org_scope).union(project_scope);
+    }
+    verbs.union(share_verbs(org, member, t, at))
+}
+
 /// MODEL.md steps 1 and 2: the org and the member in it, and the resource checked and
 /// turned into the snapshot's indexes; or the reason to deny.
 pub(crate) fn resolve<'s, 'r>(
