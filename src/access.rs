@@ -8,6 +8,8 @@
 //! each member's reasons cost what it holds, not what the org holds. Between them the
 //! reasons account for exactly those verbs (a property test holds both to `decide`).
 
+pub mod reach;
+
 use hashbrown::{HashMap, HashSet};
 
 use crate::decide::{ResourceProblem, Target, effective_verbs, target};

@@ -258,6 +258,13 @@ impl OrgSnapshot {
     }
 }
 
+impl OrgSnapshot {
+    /// The resources `member` is the recorded creator of: (scope, kind, id).
+    pub(crate) fn created_records(&self, member: u32) -> impl Iterator<Item = (u32, KindId, &str)> {
+        self.creators.held_by(member)
+    }
+}
+
 pub(crate) fn slot(kind: KindId, level: crate::model::Level) -> usize {
     usize::from(kind) * 2 + level.index()
 }
@@ -573,6 +580,15 @@ impl ShareIndex {
             Some(b) => self.bucket_verbs(b, member, teams, at),
             None => VerbSet::EMPTY,
         }
+    }
+
+    /// Every resource (scope, kind, id) shared with `member` itself, at any time: a scan,
+    /// for answers about one principal, never for a decision.
+    pub(crate) fn held_by(&self, member: u32) -> impl Iterator<Item = (u32, KindId, &str)> {
+        self.buckets
+            .iter()
+            .filter(move |b| !self.bucket_verbs(b, member, &[], i64::MIN).is_empty())
+            .map(|b| (b.scope, b.kind, arena_str(&self.ids, b.id_start, u32::from(b.id_len))))
     }
 
     /// The verbs `*` shares live at `at` give `member` on every resource of this kind in

@@ -18,7 +18,7 @@ use crate::model_prop::world::*;
 /// Most random roles have no `owned` entry where a creator record is: bind every other
 /// creator to a role whose `owned` entry is on its resource's kind, and review each
 /// recorded resource, so that reasons from `owned` entries are common.
-fn give_creators_owned_entries(w: &mut World, checks: &mut Vec<Check>) {
+pub fn give_creators_owned_entries(w: &mut World, checks: &mut Vec<Check>) {
     for (i, &(m, kind, project, id)) in w.created.clone().iter().enumerate() {
         checks.push(Check {
             principal: m,

@@ -11,6 +11,7 @@ mod gateway;
 mod manage;
 mod model_prop;
 mod policy_errors;
+mod reach_prop;
 mod render;
 mod shipped;
 mod swap;
