@@ -14,13 +14,14 @@ use std::sync::Arc;
 use http::{Method, Response, StatusCode};
 
 use crate::auth::Verifier;
-use crate::control::{AdminError, ControlPlane, Filter, Listing, RequestError, ReviewQuery, Written};
+use crate::control::{AdminError, ControlPlane, Filter, Listing, RequestError, Written};
 use crate::edit::{Edit, EditError};
 use crate::manage::Refusal;
 use crate::policy::parse_share_verbs;
 use crate::principal::{Caller, Identity};
 use crate::transfer::TransferError;
 
+mod access;
 mod body;
 mod query;
 
@@ -377,24 +378,8 @@ impl AdminApi {
                     .map_err(|e| answer_error(&e))?;
                 Ok(Answer::ok(to_json(&list)?))
             }
-            ("GET", ["v1", "orgs", org, "access"]) => {
-                let q = Query::parse(query, &["kind", "project", "id", "verb", "after", "limit"])?;
-                let verb = match q.get("verb") {
-                    None => None,
-                    Some(v) => Some(crate::model::Verb::parse(v).ok_or_else(|| {
-                        Answer::error(
-                            S::BAD_REQUEST,
-                            format!("`verb` is one of list, read, create, update, delete, not '{v}'"),
-                        )
-                    })?),
-                };
-                let resource =
-                    crate::access::Resource { kind: q.required("kind")?, project: q.get("project"), id: q.get("id") };
-                let review = c
-                    .access_review(org, actor, &ReviewQuery { resource, verb }, q.get("after"), list_limit(&q)?)
-                    .map_err(|e| answer_error(&e))?;
-                Ok(Answer::ok(review))
-            }
+            ("GET", ["v1", "orgs", org, "access"]) => access::review(c, org, actor, query),
+            ("GET", ["v1", "orgs", org, "access", "principals", p]) => access::reach(c, org, p, actor, query),
             ("DELETE", ["v1", "orgs", org, "shares"]) => {
                 let q = Query::parse(query, &["subject", "kind", "project", "id"])?;
                 let revoke = Edit::RevokeShare {

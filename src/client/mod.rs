@@ -479,6 +479,8 @@ pub enum ClientError {
     File { path: String, message: String },
     #[error("{0}")]
     BadFile(String),
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// An admin API request: method, path below the base URL, optional JSON body.

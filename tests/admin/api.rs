@@ -470,7 +470,8 @@ fn the_openapi_document_is_served_as_checked_in_and_every_operation_in_it_exists
             .replace("{id}", "x")
             .replace("{name}", "x")
             .replace("{account}", "x")
-            .replace("{token}", "x");
+            .replace("{token}", "x")
+            .replace("{principal}", "x");
         for method in methods.as_object().unwrap().keys() {
             let method = method.to_uppercase();
             let body = matches!(method.as_str(), "POST" | "PUT").then_some("{}");
@@ -481,7 +482,7 @@ fn the_openapi_document_is_served_as_checked_in_and_every_operation_in_it_exists
             operations += 1;
         }
     }
-    assert_eq!(operations, 46);
+    assert_eq!(operations, 47);
 }
 
 #[test]
