@@ -106,13 +106,7 @@ impl ControlPlane {
         limit: usize,
     ) -> Result<Page, AdminError> {
         let live = self.live.handle().load_full();
-        let o = live.org(org).ok_or_else(|| AdminError::UnknownOrg { org: org.into() })?;
-        let Some(_) = member_of(o, org, actor.caller()) else {
-            return Err(AdminError::Forbidden {
-                actor: actor.to_string(),
-                what: format!("act on org '{org}' (not a member)"),
-            });
-        };
+        let (o, _) = super::live_member(&live, org, actor)?;
         super::need_in(&live, org, actor, Verb::Read, listing.kind(), None, None)?;
         let items = items(&live, o, listing, filter);
         let (items, next) = paginate(items, |(key, _)| key, after, limit);

@@ -42,7 +42,7 @@ use crate::model::{Verb, VerbSet};
 use crate::policy::{Loc, Located, OrgDecl, SourceLoc, render_org};
 use crate::principal::Identity;
 use crate::reload::LivePolicy;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{OrgSnapshot, Snapshot};
 use crate::store::{AuditEntry, Committed, Store, StoreError, StoredOrg, StoredToken, TokenChange, now};
 use crate::transfer::{Confirmed, Transfer, TransferError, TransferRules};
 
@@ -621,6 +621,17 @@ fn need_in(
             manage::Needed { verb, kind: kind.into(), project: project.map(Into::into), id: id.map(Into::into) };
         Err(Refusal::Missing { actor: actor.to_string(), needed }.into())
     }
+}
+
+/// `actor`'s index in `org` of the live snapshot, or a refusal that says only that it is not
+/// a member: the gate of every answer read from the snapshot rather than the store.
+fn live_member<'s>(live: &'s Snapshot, org: &str, actor: &Identity) -> Result<(&'s OrgSnapshot, u32), AdminError> {
+    let o = live.org(org).ok_or_else(|| AdminError::UnknownOrg { org: org.into() })?;
+    let m = crate::decide::member_of(o, org, actor.caller()).ok_or_else(|| AdminError::Forbidden {
+        actor: actor.to_string(),
+        what: format!("act on org '{org}' (not a member)"),
+    })?;
+    Ok((o, m))
 }
 
 /// `actor`'s member id in the org as stored, or a refusal: a user listed as a member, or a

@@ -41,13 +41,7 @@ impl ControlPlane {
         limit: usize,
     ) -> Result<Value, AdminError> {
         let live = self.live.handle().load_full();
-        let o = live.org(org).ok_or_else(|| AdminError::UnknownOrg { org: org.into() })?;
-        let Some(me) = member_of(o, org, actor.caller()) else {
-            return Err(AdminError::Forbidden {
-                actor: actor.to_string(),
-                what: format!("act on org '{org}' (not a member)"),
-            });
-        };
+        let (o, me) = super::live_member(&live, org, actor)?;
         let them = member_of(o, org, q.principal);
         if them != Some(me) {
             super::need_in(&live, org, actor, Verb::Read, "members", None, None)?;

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use super::{AdminError, ControlPlane};
 use crate::access::{Holder, Ignored, Resource, ReviewError, Via, Why, review};
-use crate::decide::member_of;
 use crate::model::{Verb, VerbSet};
 use crate::policy::{OrgModel, Subject};
 use crate::principal::Identity;
@@ -35,13 +34,7 @@ impl ControlPlane {
         limit: usize,
     ) -> Result<Value, AdminError> {
         let live = self.live.handle().load_full();
-        let o = live.org(org).ok_or_else(|| AdminError::UnknownOrg { org: org.into() })?;
-        if member_of(o, org, actor.caller()).is_none() {
-            return Err(AdminError::Forbidden {
-                actor: actor.to_string(),
-                what: format!("act on org '{org}' (not a member)"),
-            });
-        }
+        let (o, _) = super::live_member(&live, org, actor)?;
         super::need_in(&live, org, actor, Verb::Read, "members", None, None)?;
         let at = crate::instant::now();
         let r = &q.resource;
