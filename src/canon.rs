@@ -267,6 +267,12 @@ const CONFUSABLES: [char; 9] = [
     '\u{FE52}', // small full stop
 ];
 
+/// Whether `text` is a path segment as a request would name it once decoded: what a resource
+/// id read from elsewhere (an upstream's answer) must be to be decided on the same way.
+pub fn is_decoded_segment(text: &str) -> bool {
+    !text.is_empty() && check_decoded(text).is_ok()
+}
+
 fn check_decoded(text: &str) -> Result<(), CanonError> {
     if text == "." || text == ".." {
         return Err(CanonError::DotSegment);

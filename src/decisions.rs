@@ -75,6 +75,9 @@ pub struct Record {
     pub id: Option<String>,
     pub verb: &'static str,
     pub allowed: bool,
+    /// Denied the collection, but forwarded for its answer to be filtered to the items the
+    /// caller may read (a route's `filter`): logged as decision `filter`.
+    pub filtered: bool,
     pub reason: String,
     /// The org's revision the decision was made at: what an admin write returned.
     pub org_revision: u64,
@@ -105,7 +108,13 @@ pub fn emit(
         project = r.project.as_deref(),
         id = r.id.as_deref(),
         verb = r.verb,
-        decision = if r.allowed { "allow" } else { "deny" },
+        decision = if r.filtered {
+            "filter"
+        } else if r.allowed {
+            "allow"
+        } else {
+            "deny"
+        },
         reason = r.reason.as_str(),
         org_revision = r.org_revision,
         snapshot_generation = r.snapshot_generation,

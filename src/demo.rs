@@ -286,7 +286,8 @@ pub fn banner(
 
 /// The sample platform: answers each request with what it received, as JSON. Given the
 /// gateway's routes, it answers a create on a collection with 201 and the new resource's
-/// `Location` (ids `c-100`, `c-101`, ... from the kind's initial), as a real platform would.
+/// `Location` (ids `c-100`, `c-101`, ... from the kind's initial), as a real platform would,
+/// and a `GET` on a collection with `items` (see [`SampleUpstream::lists`]).
 #[derive(Debug, Default)]
 pub struct SampleUpstream {
     routes: Option<crate::route::RouteTable>,
@@ -313,6 +314,22 @@ impl SampleUpstream {
         let initial = target.kind.chars().next().unwrap_or('r');
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Some(format!("{initial}-{n}"))
+    }
+}
+
+impl SampleUpstream {
+    /// The items of a `GET` on a collection: a few sample ids from the kind's initial (`c-1`,
+    /// `c-2`, `c-42`), so a route's `filter` has something to filter.
+    fn lists(&self, method: &str, path: &str) -> Option<Vec<String>> {
+        let routes = self.routes.as_ref()?;
+        let mut canonical = crate::canon::Canonical::default();
+        crate::canon::canonicalise(path.as_bytes(), &mut canonical).ok()?;
+        let target = routes.resolve(method, &canonical).ok()?;
+        if method != "GET" || target.verb != crate::model::Verb::List || target.id.is_some() {
+            return None;
+        }
+        let initial = target.kind.chars().next().unwrap_or('r');
+        Some([1, 2, 42].iter().map(|n| format!("{initial}-{n}")).collect())
     }
 }
 
@@ -343,6 +360,12 @@ impl crate::serve::App for SampleUpstream {
                 "body_bytes": body_bytes,
             })
         };
+        if let Some(ids) = self.lists(head.method.as_str(), head.uri.path())
+            && let Some(fields) = json.as_object_mut()
+        {
+            let items = ids.into_iter().map(|id| serde_json::json!({ "id": id })).collect();
+            fields.insert("items".into(), serde_json::Value::Array(items));
+        }
         let mut answer = Response::builder().header("content-type", "application/json");
         if let Some(id) = &created {
             if let Some(fields) = json.as_object_mut() {

@@ -21,7 +21,8 @@ pub struct DryRun {
     pub route: Option<String>,
     pub principal: Option<String>,
     pub resource: Option<Resource>,
-    /// `allow` or `deny`, if it got to a decision.
+    /// `allow`, `deny` or `filter` (denied the collection, forwarded to be filtered), if it got
+    /// to a decision.
     pub decision: Option<&'static str>,
     /// Why: the decision's explanation, or the step that refused it.
     pub reason: String,
@@ -96,6 +97,7 @@ pub fn dry_run(pipeline: &Pipeline, method: &str, target: &str, headers: &http::
         decision: match passage.decided {
             crate::metrics::Decided::Allow => Some("allow"),
             crate::metrics::Decided::Deny => Some("deny"),
+            crate::metrics::Decided::Filter => Some("filter"),
             crate::metrics::Decided::None => None,
         },
         reason,

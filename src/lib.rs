@@ -38,6 +38,7 @@ pub mod edit;
 pub mod explain;
 pub mod gateway;
 pub mod instant;
+pub mod jsonpointer;
 pub mod jwks;
 pub mod manage;
 pub mod metrics;

@@ -27,10 +27,12 @@ pub enum Decided {
     None,
     Allow,
     Deny,
+    /// Denied the collection, forwarded to be answered with only the items it may read.
+    Filter,
 }
 
 impl Decided {
-    const ALL: [Decided; 3] = [Decided::None, Decided::Allow, Decided::Deny];
+    const ALL: [Decided; 4] = [Decided::None, Decided::Allow, Decided::Deny, Decided::Filter];
 
     fn index(self) -> usize {
         self as usize
@@ -41,6 +43,7 @@ impl Decided {
             Decided::None => "none",
             Decided::Allow => "allow",
             Decided::Deny => "deny",
+            Decided::Filter => "filter",
         }
     }
 }

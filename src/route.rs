@@ -35,6 +35,17 @@ pub struct RouteDecl {
     /// Where a create's answer carries the new resource's id: a JSON pointer into the
     /// response body (`/id`). Without it, the id is the answer's `Location`.
     pub created_id: Option<String>,
+    /// How a collection's answer lists its items, so that a caller without kind-wide `list`
+    /// gets the items it may read: `(items, id)`, JSON pointers to the array and, in each
+    /// item, to its id.
+    pub filter: Option<(String, String)>,
+}
+
+/// Where a collection's answer holds its items and each item its id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemFilter {
+    pub items: crate::jsonpointer::Pointer,
+    pub id: crate::jsonpointer::Pointer,
 }
 
 /// A route pattern that cannot be used.
@@ -77,6 +88,15 @@ pub enum RouteError {
          new resource); this route {why}: remove created_id"
     )]
     CreatedIdNoCreate { path: String, why: &'static str },
+    #[error(
+        "route '{path}': filter.{key} '{pointer}' is not a JSON pointer: start it with '/', e.g. {key} = \"/{key}\""
+    )]
+    FilterNotPointer { path: String, key: &'static str, pointer: String },
+    #[error(
+        "route '{path}': filter is for a collection route that maps GET to list (the answer lists items); this route \
+         {why}: remove filter"
+    )]
+    FilterNoList { path: String, why: &'static str },
 }
 
 impl RouteError {
@@ -94,7 +114,9 @@ impl RouteError {
             | RouteError::NoMethods { path }
             | RouteError::TailConflict { path }
             | RouteError::CreatedIdNotPointer { path, .. }
-            | RouteError::CreatedIdNoCreate { path, .. } => path,
+            | RouteError::CreatedIdNoCreate { path, .. }
+            | RouteError::FilterNotPointer { path, .. }
+            | RouteError::FilterNoList { path, .. } => path,
         }
     }
 }
@@ -155,6 +177,8 @@ pub struct Route {
     methods: Vec<(String, Verb)>,
     /// The JSON pointer to a create answer's new id (see [`RouteDecl::created_id`]).
     pub created_id: Option<std::sync::Arc<str>>,
+    /// How to filter a collection's answer (see [`RouteDecl::filter`]).
+    pub filter: Option<std::sync::Arc<ItemFilter>>,
 }
 
 impl Route {
@@ -344,6 +368,26 @@ impl RouteTable {
                 return Err(RouteError::CreatedIdNoCreate { path, why: "maps no method to create" });
             }
         }
+        let filter = match &d.filter {
+            None => None,
+            Some((items, id)) => {
+                let pointer = |key, text: &String| {
+                    crate::jsonpointer::Pointer::parse(text).map_err(|_| RouteError::FilterNotPointer {
+                        path: path.clone(),
+                        key,
+                        pointer: text.clone(),
+                    })
+                };
+                let filter = ItemFilter { items: pointer("items", items)?, id: pointer("id", id)? };
+                if captures.contains(&Some(Capture::Id)) || tail_id {
+                    return Err(RouteError::FilterNoList { path, why: "names its resource in {id}" });
+                }
+                if !methods.iter().any(|(m, v)| m == "GET" && *v == Verb::List) {
+                    return Err(RouteError::FilterNoList { path, why: "does not map GET to list" });
+                }
+                Some(std::sync::Arc::new(filter))
+            }
+        };
         let index = self.routes.len();
         let Some(n) = self.nodes.get_mut(node) else { return Err(RouteError::NotAbsolute { path }) };
         if tail_id && (n.capture.is_some() || !n.literals.is_empty()) {
@@ -363,6 +407,7 @@ impl RouteTable {
             tail_id,
             methods,
             created_id: d.created_id.as_deref().map(std::sync::Arc::from),
+            filter,
         });
         Ok(())
     }
@@ -428,7 +473,14 @@ mod tests {
     use crate::canon::canonicalise;
 
     fn decl(path: &str, kind: &str) -> RouteDecl {
-        RouteDecl { path: path.into(), kind: kind.into(), methods: None, upstream: "platform".into(), created_id: None }
+        RouteDecl {
+            path: path.into(),
+            kind: kind.into(),
+            methods: None,
+            upstream: "platform".into(),
+            created_id: None,
+            filter: None,
+        }
     }
 
     fn table() -> RouteTable {
@@ -565,5 +617,24 @@ mod tests {
         assert!(e[0].to_string().contains("names its resource in {id}"), "{e:?}");
         let e = pointed("/v1/{org}/things", "/id", Some(vec![("GET".into(), Verb::List)])).unwrap_err();
         assert!(e[0].to_string().contains("maps no method to create"), "{e:?}");
+    }
+
+    #[test]
+    fn filter_is_two_pointers_on_a_collection_listed_by_get() {
+        let filtered = |path: &str, items: &str, methods: Option<Vec<(String, Verb)>>| {
+            let mut d = decl(path, "x");
+            d.filter = Some((items.into(), "/id".into()));
+            d.methods = methods;
+            RouteTable::compile(&[d])
+        };
+        let table = filtered("/v1/{org}/things", "/data/items", None).unwrap();
+        assert_eq!(table.routes()[0].filter.as_ref().map(|f| f.items.as_str()), Some("/data/items"));
+        assert!(filtered("/v1/{org}/things", "", None).is_ok(), "the whole answer may be the array");
+        let e = filtered("/v1/{org}/things", "items", None).unwrap_err();
+        assert!(e[0].to_string().contains("filter.items 'items' is not a JSON pointer"), "{e:?}");
+        let e = filtered("/v1/{org}/things/{id}", "/items", None).unwrap_err();
+        assert!(e[0].to_string().contains("names its resource in {id}"), "{e:?}");
+        let e = filtered("/v1/{org}/things", "/items", Some(vec![("GET".into(), Verb::Read)])).unwrap_err();
+        assert!(e[0].to_string().contains("does not map GET to list"), "{e:?}");
     }
 }

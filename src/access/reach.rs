@@ -155,3 +155,12 @@ pub fn covers(r: &Reach<'_>, project: Option<&str>, id: &str, verb: Verb) -> boo
                     || x.below.is_some_and(|b| b.contains(verb) && crate::model::path_covers(x.id, id)))
         })
 }
+
+/// Whether `r` (a reach asked for `read`) allows reading something in `project`: all of the
+/// kind there, or some id. A caller for whom this is false sees no item of a collection.
+pub fn reads_some(r: &Reach<'_>, project: Option<&str>) -> bool {
+    r.kind_wide.iter().any(|k| k.project == project && k.verbs.contains(Verb::Read))
+        || r.ids.iter().any(|x| {
+            x.project == project && (x.verbs.contains(Verb::Read) || x.below.is_some_and(|b| b.contains(Verb::Read)))
+        })
+}

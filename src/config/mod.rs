@@ -20,6 +20,7 @@
 //! body_timeout_secs = 30
 //! head_timeout_secs = 10       # from the first byte of a request head to its last
 //! max_connections = 16384      # past it, the longest-idle connection is closed
+//! max_filtered_bytes = 8388608 # the largest collection answer a route's filter reads; past it: 502
 //!
 //! [auth]                       # tokens: `Authorization: Bearer <JWT>`
 //! principal_claim = "sub"      # the default
@@ -58,6 +59,10 @@
 //! kind = "cronjobs"
 //! upstream = "platform"
 //! created_id = "/id"    # a create's new id: this JSON pointer into the answer, not Location
+//! # A GET by a caller without kind-wide list but with read on some items is forwarded, and
+//! # the items it may not read are removed from the answer (JSON pointers: the array, and in
+//! # each item its id).
+//! filter = { items = "/items", id = "/id" }
 //! ```
 
 use std::net::SocketAddr;
@@ -241,6 +246,8 @@ pub struct Limits {
     pub head_timeout: Duration,
     /// Open client connections at most; past it, the longest-idle one is closed.
     pub max_connections: usize,
+    /// The largest upstream answer a route's `filter` reads; a larger one is a 502.
+    pub max_filtered_bytes: usize,
 }
 
 impl Default for Limits {
@@ -254,6 +261,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(30),
             head_timeout: Duration::from_secs(10),
             max_connections: 16_384,
+            max_filtered_bytes: 8 * 1024 * 1024,
         }
     }
 }

@@ -81,6 +81,7 @@ pub(super) fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {
         "body_timeout_secs",
         "head_timeout_secs",
         "max_connections",
+        "max_filtered_bytes",
     ];
     t.check_keys(p, &keys, &[]);
     let mut limits = Limits::default();
@@ -116,6 +117,9 @@ pub(super) fn limits(p: &mut W, t: &Fields<'_, '_>) -> Limits {
     }
     if let Some(n) = positive(p, "max_connections") {
         limits.max_connections = size(n);
+    }
+    if let Some(n) = positive(p, "max_filtered_bytes") {
+        limits.max_filtered_bytes = size(n);
     }
     limits
 }
@@ -360,11 +364,16 @@ pub(super) fn upstream(p: &mut W, t: &Fields<'_, '_>) -> Option<(Upstream, Loc)>
 }
 
 pub(super) fn route(p: &mut W, t: &Fields<'_, '_>, upstreams: &[&str]) -> Option<(RouteDecl, Loc)> {
-    t.check_keys(p, &["path", "kind", "upstream", "methods", "created_id"], &[]);
+    t.check_keys(p, &["path", "kind", "upstream", "methods", "created_id", "filter"], &[]);
     let path = t.required_string(p, "path");
     let kind = t.required_string(p, "kind");
     let upstream = t.required_string(p, "upstream");
     let created_id = t.string(p, "created_id").map(|v| v.value);
+    let filter = t.table(p, "filter", "route filter").and_then(|f| {
+        f.check_keys(p, &["items", "id"], &[]);
+        let (items, id) = (f.required_string(p, "items"), f.required_string(p, "id"));
+        Some((items?.value, id?.value))
+    });
     if let Some(u) = &upstream
         && !upstreams.contains(&u.value.as_str())
     {
@@ -393,5 +402,6 @@ pub(super) fn route(p: &mut W, t: &Fields<'_, '_>, upstreams: &[&str]) -> Option
         return None;
     }
     let loc = path.loc;
-    Some((RouteDecl { path: path.value, kind: kind.value, methods, upstream: upstream.value, created_id }, loc))
+    let decl = RouteDecl { path: path.value, kind: kind.value, methods, upstream: upstream.value, created_id, filter };
+    Some((decl, loc))
 }

@@ -180,6 +180,10 @@ pub async fn handle(
         Verdict::Reject(r) => rejection(&r, request_id),
         Verdict::Await { .. } => error_response(503, "revision not reached", None, None, request_id, false),
     };
+    if let Some(filtering) = passage.filtering.take() {
+        let deadline = shared.upstreams.get(passage.upstream).map_or(Duration::from_secs(30), |g| g.read_timeout);
+        response = super::filter::filtered(response, &filtering, &shared.pipeline, deadline, request_id).await;
+    }
     let status = response.status().as_u16();
     shared.metrics.request(passage.metric, passage.decided, status);
     if let Some(creation) = passage.creation.take()
@@ -408,6 +412,12 @@ fn upstream_headers(parts: &http::request::Parts, conn: &ConnInfo, passage: &Pas
         None => {}
     }
     headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), HeaderValue::from(request_id));
+    // An answer to filter must come whole and readable.
+    if passage.filtering.is_some() {
+        for name in [http::header::ACCEPT_ENCODING, http::header::RANGE, http::header::IF_RANGE] {
+            headers.remove(name);
+        }
+    }
     headers
 }
 

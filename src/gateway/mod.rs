@@ -5,7 +5,9 @@
 //! 2. [`tap`]: the HTTP/1 bytes are scanned for what the parsed head loses;
 //! 3. [`pipeline`]: admit, canonicalise, route, authenticate, decide: a verdict;
 //! 4. [`forward`]: an allowed request goes, with the [`headers`] the gateway sets, to a
-//!    backend its [`upstream`] group chooses, over this core's pooled connections.
+//!    backend its [`upstream`] group chooses, over this core's pooled connections;
+//! 5. [`filter`]: a collection forwarded for a caller who may read only some of it comes
+//!    back with the rest of its items removed.
 //!
 //! [`upgrade`] hands the listening sockets to a new process; [`sockets`] says where.
 //! Every core runs its own current-thread runtime: a request never crosses threads. A
@@ -24,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::reload::{LivePolicy, Reloader};
 
 mod creators;
+pub mod filter;
 pub mod forward;
 pub mod headers;
 pub mod listener;

@@ -7,7 +7,9 @@
 //!
 //! Rejections: 400 for an ambiguous target, framing or Host, or two credentials; 401 (with
 //! `WWW-Authenticate`) without a verified token; 403 for a denial; 404 for no route; 405
-//! (with `Allow`) for an unmapped method; 413 and 431 over the limits; 503 before any valid
+//! (with `Allow`) for an unmapped method; a `GET` of a collection whose route has a
+//! `filter` is forwarded, not refused, for a caller who may read some of its items (see
+//! [`super::filter`]); 413 and 431 over the limits; 503 before any valid
 //! policy has loaded, or when a named revision is not reached in time.
 
 use std::borrow::Cow;
@@ -25,6 +27,8 @@ use crate::metrics::{Decided, Metrics};
 use crate::model::Verb;
 use crate::reload::LivePolicy;
 use crate::route::NoTarget;
+
+use super::filter::Filtering;
 
 /// The header a client sends to be decided against at least that revision of the org (the
 /// revision an admin write answered with): read your writes.
@@ -76,6 +80,8 @@ pub struct Passage {
     /// An allowed create or delete, when creators are recorded: what to record once the
     /// upstream has answered.
     pub creation: Option<Box<Creation>>,
+    /// A collection answer to filter to the items the caller may read.
+    pub filtering: Option<Box<Filtering>>,
 }
 
 /// An allowed create or delete of a resource, waiting for the upstream's answer.
@@ -343,6 +349,7 @@ impl Pipeline {
                 id: target.id.map(Into::into),
                 verb: target.verb.name(),
                 allowed: decision.allowed,
+                filtered: false,
                 reason: explain(&snapshot, &request).text,
                 org_revision: snapshot.org(target.org).map_or(0, |o| o.model.revision),
                 snapshot_generation: snapshot.generation(),
@@ -382,6 +389,25 @@ impl Pipeline {
             passage.reason = Some(explain(&snapshot, &request).to_string());
         }
         if !decision.allowed {
+            // A collection's answer filtered to the items the caller may read, when its route
+            // says how and the caller may read some.
+            let route = routes.table.routes().get(target.route);
+            if let Some(filtering) =
+                route.and_then(|r| Filtering::wanted(&snapshot, r, head.method, &target, &principal))
+            {
+                passage.decided = Decided::Filter;
+                passage.filtering = Some(Box::new(filtering));
+                let filtered = "; forwarded, and its answer filtered to the items the caller may read";
+                if let Some(record) = passage.record.as_mut() {
+                    record.filtered = true;
+                    record.reason.push_str(filtered);
+                }
+                if let Some(reason) = passage.reason.as_mut().filter(|_| self.explaining == Explaining::Always) {
+                    reason.push_str(filtered);
+                }
+                target.org.clone_into(&mut passage.org);
+                return Ok(Verdict::Forward);
+            }
             return Err(Rejection { reason: passage.reason.clone(), ..Rejection::new(403, "forbidden") });
         }
         target.org.clone_into(&mut passage.org);

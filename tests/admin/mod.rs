@@ -7,6 +7,7 @@ mod api;
 mod apply;
 mod cli;
 mod creators;
+mod filter;
 mod grants;
 mod lists;
 mod postgres;

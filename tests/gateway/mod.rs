@@ -114,11 +114,14 @@ pub fn upstream_with(health: Health, body: &'static str) -> (SocketAddr, Seen) {
                     let created = create_request(&request);
                     let create_body = header_of(&request, "x-create-body");
                     let pad = header_of(&request, "x-create-pad").and_then(|n| n.parse().ok()).unwrap_or(0);
+                    let listed = list_reply(&request);
                     if !is_health {
                         record.lock().unwrap().push(request);
                     }
                     let reply = if is_health && health == Health::Failing {
                         "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n".to_string()
+                    } else if let Some(reply) = listed {
+                        reply
                     } else if let Some((path, id)) = created {
                         // A create the test names (`x-create-id: ID`) is answered as a platform
                         // answers one: 201 and where the new resource is.
@@ -147,6 +150,27 @@ pub fn upstream_with(health: Health, body: &'static str) -> (SocketAddr, Seen) {
         }
     });
     (addr, seen)
+}
+
+/// A collection as a platform lists one, for a request that asks (`x-list: N`): `N` items
+/// `{"id": "c-I", "name": "container I"}` under `items`, with a `next` cursor; or the body
+/// `x-list-raw` as it is, with `x-list-encoding` as its Content-Encoding.
+fn list_reply(request: &str) -> Option<String> {
+    let (body, encoding) = match (header_of(request, "x-list"), header_of(request, "x-list-raw")) {
+        (Some(n), _) => {
+            let items: Vec<String> = (0..n.parse::<usize>().ok()?)
+                .map(|i| format!(r#"{{"id": "c-{i}", "name": "container {i}"}}"#))
+                .collect();
+            (format!(r#"{{"items": [{}], "next": "page-2"}}"#, items.join(", ")), None)
+        }
+        (None, Some(raw)) => (raw, header_of(request, "x-list-encoding")),
+        (None, None) => return None,
+    };
+    let encoding = encoding.map(|e| format!("content-encoding: {e}\r\n")).unwrap_or_default();
+    Some(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\netag: \"whole\"\r\n{encoding}content-length: {}\r\n\r\n{body}",
+        body.len()
+    ))
 }
 
 /// A `POST` carrying `x-create-id: ID`: its path and the id to answer with.
