@@ -219,6 +219,19 @@ enum TokenCommand {
         #[arg(long)]
         account: String,
     },
+    /// Make a token for a policy enforcement point calling the AuthZEN API ([pdp]): prints
+    /// the token (once) and the [[pdp.client]] entry, with its hash, to add to config.toml.
+    Pdp {
+        /// Who the client is (named in the PDP's answers to it and its errors).
+        #[arg(long)]
+        name: String,
+        /// The org its requests are decided in when they name none.
+        #[arg(long)]
+        org: Option<String>,
+        /// Its decisions carry `context.reason` (why allowed or denied).
+        #[arg(long)]
+        reasons: bool,
+    },
 }
 
 fn parse_verb(s: &str) -> Result<Verb, String> {
@@ -239,6 +252,19 @@ pub fn run() -> ExitCode {
                     "The token above is shown once: give it to service account '{account}' of org '{org}' (as \
                      `Authorization: Bearer <token>`), and keep it out of logs.\nAdd this to config.toml and restart \
                      the gateway:\n\n[[auth.api_token]]\norg = \"{org}\"\naccount = \"{account}\"\nsha256 = \"{digest}\""
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => report(&e),
+        },
+        Command::Token { command: TokenCommand::Pdp { name, org, reasons } } => match crate::auth::new_api_token() {
+            Ok((token, digest)) => {
+                out!("{token}");
+                let org = org.map(|o| format!("org = \"{o}\"\n")).unwrap_or_default();
+                eprintln!(
+                    "The token above is shown once: give it to PDP client '{name}' (as `Authorization: Bearer <token>`), \
+                     and keep it out of logs.\nAdd this under [pdp] in config.toml and restart the gateway:\n\n\
+                     [[pdp.client]]\nname = \"{name}\"\nsha256 = \"{digest}\"\n{org}reasons = {reasons}"
                 );
                 ExitCode::SUCCESS
             }
@@ -431,6 +457,10 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
         };
         let api = crate::admin::AdminApi { control, verifier: verifier.clone(), observed };
         extras.admin = Some((listen, std::sync::Arc::new(api)));
+    }
+    if let Some(pdp) = &config.pdp {
+        eprintln!("portcullis: AuthZEN decision API listening on {} ({} clients)", pdp.listen, pdp.clients.len());
+        extras.pdp = Some((pdp.listen, std::sync::Arc::new(crate::pdp::PdpApi::new(pdp, policy.clone()))));
     }
     if let (Some((addrs, key)), Some(admin)) = (&demo, &admin) {
         extras.sample.clone_from(addrs);

@@ -110,10 +110,28 @@ const fn allow(reason: Reason) -> Decision {
 
 /// Decides `request` against `snapshot`.
 pub fn decide(snapshot: &Snapshot, request: &Request<'_>) -> Decision {
-    let (org, member, target) = match resolve(snapshot, request) {
-        Ok(resolved) => resolved,
-        Err(reason) => return deny(reason),
-    };
+    match resolve(snapshot, request) {
+        Ok((org, member, target)) => decide_resolved(org, member, &target, request),
+        Err(reason) => deny(reason),
+    }
+}
+
+/// Decides `request` as [`decide`] does, with `creator` (a member id of the request's org)
+/// counted as the resource's creator for `owned` role entries, as a creator record would be:
+/// a decision API's caller may know who created a resource the gateway never saw created.
+pub fn decide_with_creator(snapshot: &Snapshot, request: &Request<'_>, creator: Option<&str>) -> Decision {
+    match resolve(snapshot, request) {
+        Ok((org, member, mut target)) => {
+            target.creator = creator.and_then(|c| org.member_index(c));
+            decide_resolved(org, member, &target, request)
+        }
+        Err(reason) => deny(reason),
+    }
+}
+
+#[inline(always)]
+fn decide_resolved(org: &OrgSnapshot, member: u32, target: &Target<'_>, request: &Request<'_>) -> Decision {
+    let target = *target;
     if member == org.model.owner {
         return allow(Reason::Owner);
     }
@@ -189,7 +207,7 @@ pub(crate) fn target<'r>(
         None => None,
         Some(raw) => Some(normalise_id(raw, info.hierarchical).map_err(ResourceProblem::MalformedId)?),
     };
-    Ok(Target { kind, level, project, id, hierarchical: info.hierarchical })
+    Ok(Target { kind, level, project, id, hierarchical: info.hierarchical, creator: None })
 }
 
 /// MODEL.md step 1: the caller's index among `org`'s members, if it is one. A user matches
@@ -211,6 +229,9 @@ pub(crate) struct Target<'a> {
     /// Normal form; `None` for the collection.
     pub id: Option<&'a str>,
     pub hierarchical: bool,
+    /// A creator the asker states for the resource (AuthZEN's `owner` property), counted
+    /// beside the recorded ones; `None` from the gateway, which knows only records.
+    pub creator: Option<u32>,
 }
 
 /// The profiles whose roles count for a resource (MODEL.md step 5).
@@ -312,7 +333,9 @@ pub(crate) fn role_verbs(org: &OrgSnapshot, profile: u32, t: &Target<'_>, member
         let narrowed = org.narrowed.covering(profile, t.level.index() as u32, t.kind, id, t.hierarchical);
         verbs = verbs.union(narrowed);
     }
-    if bits & HAS_OWNED != 0 && org.created_by(t.project.unwrap_or(ORG_SCOPE), t.kind, id, member) {
+    if bits & HAS_OWNED != 0
+        && (t.creator == Some(member) || org.created_by(t.project.unwrap_or(ORG_SCOPE), t.kind, id, member))
+    {
         verbs = verbs.union(org.owned_verbs(profile, t.kind, t.level));
     }
     verbs

@@ -18,7 +18,8 @@
 //! The control plane changes orgs while the gateway runs: [`manage`] decides who may make a
 //! change, [`edit`] makes it on the org's policy, [`transfer`] runs the ownership handshake,
 //! [`store`] commits it (SQLite or PostgreSQL), [`control`] ties them together and publishes
-//! the result, and [`admin`] serves it as a JSON API.
+//! the result, and [`admin`] serves it as a JSON API. [`pdp`] answers other gateways'
+//! questions (OpenID AuthZEN) from the same snapshot.
 
 pub mod access;
 pub mod admin;
@@ -43,6 +44,7 @@ pub mod jwks;
 pub mod manage;
 pub mod metrics;
 pub mod model;
+pub mod pdp;
 pub mod policy;
 pub mod principal;
 pub mod reload;

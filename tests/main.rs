@@ -10,6 +10,7 @@ mod conformance;
 mod gateway;
 mod manage;
 mod model_prop;
+mod pdp;
 mod policy_errors;
 mod reach_prop;
 mod render;

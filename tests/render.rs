@@ -45,6 +45,10 @@ fn shipped_policies_and_conformance_cases_survive_rendering() {
     let mut shipped: Vec<_> = std::fs::read_dir(root.join("policies")).unwrap().map(|e| e.unwrap().path()).collect();
     shipped.sort();
     check("policies/", &shipped.iter().map(|p| read(p)).collect::<Vec<_>>());
+    // A kind's `actions` (the PDP test's policy has them).
+    let pdp = read(&root.join("tests/fixtures/pdp/policy.toml"));
+    assert!(round_trip(std::slice::from_ref(&pdp)).contains("actions = { "));
+    check("tests/fixtures/pdp", &[pdp]);
     let cases = root.join("tests/conformance");
     let mut n = 0;
     for entry in std::fs::read_dir(&cases).unwrap() {

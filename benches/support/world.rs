@@ -117,7 +117,7 @@ pub fn build() -> PolicySet {
             if *p {
                 levels.push(Level::Project);
             }
-            KindDecl { name: s(*name), levels, hierarchical: *h, loc: Loc::SYNTHETIC }
+            KindDecl { name: s(*name), levels, hierarchical: *h, actions: Vec::new(), loc: Loc::SYNTHETIC }
         })
         .collect();
     let roles = (0..GLOBAL_ROLES).map(|i| role(&mut rng, format!("role-{i}"))).collect();

@@ -72,7 +72,7 @@ pub fn reach<'s>(
     let wanted = |v: VerbSet| !v.is_empty() && verb.is_none_or(|w| v.contains(w));
     fn at_id<'a>(kind: KindId, hierarchical: bool, project: Option<u32>, id: Option<&'a str>) -> Target<'a> {
         let level = if project.is_some() { Level::Project } else { Level::Organisation };
-        Target { kind, level, project, id, hierarchical }
+        Target { kind, level, project, id, hierarchical, creator: None }
     }
     let target = |project, id| at_id(kind, info.hierarchical, project, id);
 

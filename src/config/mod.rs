@@ -88,6 +88,8 @@ pub struct Config {
     pub routes: RouteTable,
     /// `None` when the file has no `[admin]`: no admin API, no store, only policy files.
     pub admin: Option<Admin>,
+    /// `[pdp]`: the AuthZEN decision API for other gateways, if served.
+    pub pdp: Option<Pdp>,
     /// `None` when the file has no `[log]`: no decision log.
     pub log: Option<LogSpec>,
 }
@@ -109,6 +111,26 @@ pub enum DecisionLogging {
     Deny,
     /// Denials, and allowed requests at `allow_sample`.
     All,
+}
+
+/// `[pdp]`: where the AuthZEN Authorization API listens, and who may call it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pdp {
+    pub listen: SocketAddr,
+    /// The PDP's issuer identifier in its metadata (default `http://LISTEN`).
+    pub issuer: Option<String>,
+    pub clients: Vec<PdpClient>,
+}
+
+/// `[[pdp.client]]`: a policy enforcement point allowed to ask, by its token's SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PdpClient {
+    pub name: String,
+    pub sha256: [u8; 32],
+    /// The org a request without `resource.properties.org` is decided in.
+    pub org: Option<String>,
+    /// Whether its decisions carry `context.reason`.
+    pub reasons: bool,
 }
 
 /// `[admin]`: the admin API's listener and the store behind it.
@@ -329,6 +351,10 @@ pub enum ConfigErrorKind {
     BadTokenHash,
     #[error("this API token hash is listed twice: remove one")]
     DuplicateTokenHash,
+    #[error("[pdp] has no [[pdp.client]]: add one (`portcullis token pdp --name NAME` prints it), or nobody can ask")]
+    NoPdpClients,
+    #[error("PDP client '{name}' is listed twice: names say who asked, so each is one client")]
+    DuplicatePdpClient { name: String },
     #[error("two keys have kid '{kid}': kids must be unique")]
     DuplicateKid { kid: String },
     #[error("with several keys every [[auth.key]] needs a `kid`, so a token can name its key")]
@@ -382,7 +408,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let mut p: W = Walker::new(0);
     let doc = p.parse(text);
     let root = Fields::root(&doc);
-    root.check_keys(&mut p, &["gateway", "limits", "auth", "upstream", "route", "admin", "log"], &[]);
+    root.check_keys(&mut p, &["gateway", "limits", "auth", "upstream", "route", "admin", "log", "pdp"], &[]);
 
     let gateway = match root.table(&mut p, "gateway", "[gateway]") {
         Some(t) => gateway(&mut p, &t, base),
@@ -395,6 +421,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let auth = root.table(&mut p, "auth", "[auth]").map(|t| auth(&mut p, &t, base));
     let admin = root.table(&mut p, "admin", "[admin]").and_then(|t| admin(&mut p, &t, base));
     let log = root.table(&mut p, "log", "[log]").map(|t| log(&mut p, &t, base));
+    let pdp = root.table(&mut p, "pdp", "[pdp]").and_then(|t| pdp(&mut p, &t));
     let upstreams: Vec<(Upstream, Loc)> =
         root.tables(&mut p, "upstream", "[[upstream]]").iter().filter_map(|t| upstream(&mut p, t)).collect();
     let mut names: Vec<&str> = Vec::new();
@@ -446,6 +473,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             upstreams: upstreams.into_iter().map(|(u, _)| u).collect(),
             routes,
             admin,
+            pdp,
             log,
         }),
         // Unreachable: a missing part always records an error above.
@@ -464,4 +492,4 @@ mod sections;
 #[cfg(test)]
 mod tests;
 
-use sections::{admin, auth, gateway, limits, log, route, upstream};
+use sections::{admin, auth, gateway, limits, log, pdp, route, upstream};

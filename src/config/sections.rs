@@ -11,7 +11,8 @@ use crate::route::RouteDecl;
 use crate::tomlwalk::{Fields, Loc, Located, nearest};
 
 use super::{
-    Admin, Cidr, DecisionLogging, E, Gateway, HealthCheck, Limits, LogSpec, Selection, StoreLocation, Tls, Upstream, W,
+    Admin, Cidr, DecisionLogging, E, Gateway, HealthCheck, Limits, LogSpec, Pdp, PdpClient, Selection, StoreLocation,
+    Tls, Upstream, W,
 };
 
 pub(super) fn address(p: &mut W, v: &Located<String>) -> Option<SocketAddr> {
@@ -404,4 +405,37 @@ pub(super) fn route(p: &mut W, t: &Fields<'_, '_>, upstreams: &[&str]) -> Option
     let loc = path.loc;
     let decl = RouteDecl { path: path.value, kind: kind.value, methods, upstream: upstream.value, created_id, filter };
     Some((decl, loc))
+}
+
+pub(super) fn pdp(p: &mut W, t: &Fields<'_, '_>) -> Option<Pdp> {
+    t.check_keys(p, &["listen", "issuer", "client"], &[]);
+    let listen = t.required_string(p, "listen").and_then(|l| address(p, &l));
+    let issuer = t.string(p, "issuer").map(|s| s.value);
+    let mut clients: Vec<PdpClient> = Vec::new();
+    let tables = t.tables(p, "client", "[[pdp.client]]");
+    if tables.is_empty() {
+        p.error(t.at, E::NoPdpClients);
+    }
+    for c in &tables {
+        c.check_keys(p, &["name", "sha256", "org", "reasons"], &[]);
+        let name = c.required_string(p, "name");
+        let sha256 = c.required_string(p, "sha256").and_then(|h| match crate::auth::unhex32(&h.value) {
+            Some(d) => Some((d, h.loc)),
+            None => {
+                p.errors.push((h.loc, E::BadTokenHash));
+                None
+            }
+        });
+        let org = c.string(p, "org").map(|o| o.value);
+        let reasons = c.bool(p, "reasons").unwrap_or(false);
+        let (Some(name), Some((sha256, hash_at))) = (name, sha256) else { continue };
+        if clients.iter().any(|k| k.sha256 == sha256) {
+            p.errors.push((hash_at, E::DuplicateTokenHash));
+        }
+        if clients.iter().any(|k| k.name == name.value) {
+            p.errors.push((name.loc, E::DuplicatePdpClient { name: name.value.clone() }));
+        }
+        clients.push(PdpClient { name: name.value, sha256, org, reasons });
+    }
+    Some(Pdp { listen: listen?, issuer, clients })
 }

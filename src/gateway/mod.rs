@@ -65,6 +65,8 @@ pub enum StartError {
 pub struct Extras {
     /// The admin API and its address.
     pub admin: Option<(SocketAddr, Arc<crate::admin::AdminApi>)>,
+    /// The AuthZEN decision API and its address.
+    pub pdp: Option<(SocketAddr, Arc<crate::pdp::PdpApi>)>,
     /// Addresses of the demo's sample platform.
     pub sample: Vec<SocketAddr>,
     /// The demo's sample platform, served on those addresses.
@@ -148,6 +150,10 @@ pub fn run(
         Some((addr, api)) => Some((*addr, sockets_for(&mut inherited, Role::Admin, *addr, 1)?, api.clone())),
         None => None,
     };
+    let pdp = match &extras.pdp {
+        Some((addr, api)) => Some((*addr, sockets_for(&mut inherited, Role::Pdp, *addr, 1)?, api.clone())),
+        None => None,
+    };
     let mut sample = Vec::new();
     for &addr in &extras.sample {
         sample.push((addr, sockets_for(&mut inherited, Role::Sample, addr, 1)?));
@@ -173,6 +179,11 @@ pub fn run(
     if let Some((addr, sockets, _)) = &admin {
         for l in sockets {
             handover.push((Role::Admin, *addr, dup(l)?));
+        }
+    }
+    if let Some((addr, sockets, _)) = &pdp {
+        for l in sockets {
+            handover.push((Role::Pdp, *addr, dup(l)?));
         }
     }
     for (addr, sockets) in &sample {
@@ -216,6 +227,11 @@ pub fn run(
     }
     let _guard = background.enter();
     if let Some((_, sockets, api)) = admin {
+        for l in sockets {
+            background.spawn(crate::serve::serve(l, api.clone(), stopping.clone()));
+        }
+    }
+    if let Some((_, sockets, api)) = pdp {
         for l in sockets {
             background.spawn(crate::serve::serve(l, api.clone(), stopping.clone()));
         }

@@ -29,6 +29,7 @@ pub enum Role {
     Tls,
     Admin,
     Sample,
+    Pdp,
 }
 
 impl Role {
@@ -38,11 +39,12 @@ impl Role {
             Role::Tls => "tls",
             Role::Admin => "admin",
             Role::Sample => "sample",
+            Role::Pdp => "pdp",
         }
     }
 
     fn parse(name: &str) -> Option<Role> {
-        [Role::Gateway, Role::Tls, Role::Admin, Role::Sample].into_iter().find(|r| r.name() == name)
+        [Role::Gateway, Role::Tls, Role::Admin, Role::Sample, Role::Pdp].into_iter().find(|r| r.name() == name)
     }
 }
 

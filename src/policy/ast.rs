@@ -38,6 +38,9 @@ pub struct KindDecl {
     pub name: Located<String>,
     pub levels: Vec<Level>,
     pub hierarchical: bool,
+    /// Other names for verbs on this kind (`can_update_todo = "update"`), for decision APIs
+    /// whose callers name actions their own way (AuthZEN's `action.name`).
+    pub actions: Vec<(Located<String>, crate::model::Verb)>,
     pub loc: Loc,
 }
 

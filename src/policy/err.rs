@@ -186,6 +186,15 @@ pub enum PolicyErrorKind {
 
     #[error("'verb' must be one of list, read, create, update, delete, found '{value}'{suggestion}")]
     BadCheckVerb { value: String, suggestion: DidYouMean },
+
+    #[error(
+        "action '{alias}' names verb '{value}'{suggestion}, which is not a verb; an action stands for one of list, read, \
+         create, update, delete"
+    )]
+    BadActionVerb { alias: String, value: String, suggestion: DidYouMean },
+
+    #[error("action '{alias}' is a verb's own name: verbs are understood as they are, so remove it")]
+    ActionIsVerb { alias: String },
 }
 
 /// One located problem: where it is, and what.

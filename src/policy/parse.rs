@@ -76,7 +76,7 @@ pub(crate) fn parse_file(text: &str, file: u32, mode: FileMode) -> Parsed {
 type W = Walker<E>;
 
 fn kind(p: &mut W, t: &Fields<'_, '_>) -> Option<KindDecl> {
-    t.check_keys(p, &["name", "levels", "hierarchical"], &[]);
+    t.check_keys(p, &["name", "levels", "hierarchical", "actions"], &[]);
     let name = t.required_string(p, "name");
     let mut levels = Vec::new();
     if let Some(words) = t.required_strings(p, "levels") {
@@ -95,7 +95,24 @@ fn kind(p: &mut W, t: &Fields<'_, '_>) -> Option<KindDecl> {
         }
     }
     let hierarchical = t.bool(p, "hierarchical").unwrap_or(false);
-    Some(KindDecl { name: name?, levels, hierarchical, loc: p.loc(t.at) })
+    let mut actions = Vec::new();
+    for (alias, verb) in t.string_entries(p, "actions").unwrap_or_default() {
+        if Verb::parse(&alias.value).is_some() {
+            p.error(alias.loc.offset as usize, E::ActionIsVerb { alias: alias.value });
+            continue;
+        }
+        match Verb::parse(&verb.value) {
+            Some(v) => actions.push((alias, v)),
+            None => {
+                let suggestion = nearest(&verb.value, Verb::ALL.map(Verb::name));
+                p.error(
+                    verb.loc.offset as usize,
+                    E::BadActionVerb { alias: alias.value, value: verb.value, suggestion },
+                );
+            }
+        }
+    }
+    Some(KindDecl { name: name?, levels, hierarchical, actions, loc: p.loc(t.at) })
 }
 
 fn role(p: &mut W, t: &Fields<'_, '_>) -> Option<RoleDecl> {

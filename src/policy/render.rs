@@ -45,12 +45,18 @@ pub fn render_globals(kinds: &[KindDecl], roles: &[RoleDecl]) -> String {
     let mut out = String::new();
     for k in kinds {
         let levels = quoted_list(k.levels.iter().map(|l| l.name()));
-        let _ = writeln!(
+        let _ = write!(
             out,
             "[[kind]]\nname = {}\nlevels = [{levels}]\nhierarchical = {}\n",
             quote(&k.name.value),
             k.hierarchical
         );
+        if !k.actions.is_empty() {
+            let entries: Vec<String> =
+                k.actions.iter().map(|(a, v)| format!("{} = {}", quote(&a.value), quote(v.name()))).collect();
+            let _ = writeln!(out, "actions = {{ {} }}", entries.join(", "));
+        }
+        out.push('\n');
     }
     for r in roles {
         role(&mut out, "role", r);

@@ -9,7 +9,7 @@ use hashbrown::HashMap;
 
 use super::ast::*;
 use super::err::{PolicyError, PolicyErrorKind as E, PolicyErrors, Problems, nearest};
-use crate::model::{Level, VerbSet, normalise_id};
+use crate::model::{Level, Verb, VerbSet, normalise_id};
 
 /// Index of a kind in [`Kinds`].
 pub type KindId = u16;
@@ -30,9 +30,16 @@ pub struct KindInfo {
     levels: u8,
     pub hierarchical: bool,
     pub builtin: bool,
+    /// Other names for its verbs (`[[kind]] actions`), in the order declared.
+    pub actions: Box<[(Box<str>, Verb)]>,
 }
 
 impl KindInfo {
+    /// The verb `action` names on this kind: a verb's own name, or one of its `actions`.
+    pub fn verb(&self, action: &str) -> Option<Verb> {
+        Verb::parse(action).or_else(|| self.actions.iter().find(|(a, _)| &**a == action).map(|(_, v)| *v))
+    }
+
     pub fn exists_at(&self, level: Level) -> bool {
         self.levels & (1 << level.index()) != 0
     }
@@ -379,7 +386,7 @@ fn member_id_problem(id: &str) -> Option<&'static str> {
 fn validate_globals(set: &PolicySet, errors: &mut Errors<'_>) -> Globals {
     let mut list: Vec<KindInfo> = BUILTIN_KINDS
         .iter()
-        .map(|n| KindInfo { name: (*n).into(), levels: 1, hierarchical: false, builtin: true })
+        .map(|n| KindInfo { name: (*n).into(), levels: 1, hierarchical: false, builtin: true, actions: Box::default() })
         .collect();
     let mut first_decl: HashMap<&str, Loc> = HashMap::new();
     for k in &set.kinds {
@@ -401,7 +408,8 @@ fn validate_globals(set: &PolicySet, errors: &mut Errors<'_>) -> Globals {
             continue;
         }
         let levels = k.levels.iter().fold(0u8, |acc, l| acc | (1 << l.index()));
-        list.push(KindInfo { name: name.into(), levels, hierarchical: k.hierarchical, builtin: false });
+        let actions = k.actions.iter().map(|(a, v)| (a.value.as_str().into(), *v)).collect();
+        list.push(KindInfo { name: name.into(), levels, hierarchical: k.hierarchical, builtin: false, actions });
     }
     let by_name = list.iter().enumerate().map(|(i, k)| (&*k.name, i as KindId)).collect();
     let kinds = Kinds { by_name, list };
