@@ -133,7 +133,10 @@ pub fn evaluate(snapshot: &Snapshot, client: &PdpClient, asked: &Asked<'_>, now:
     };
     let request = Request { org, principal, project, kind, id, verb, at: now };
     let decision = decide_with_creator(snapshot, &request, owner);
-    let reason = if decision.allowed && !decide(snapshot, &request).allowed {
+    // Worked out only for a client that sees it.
+    let reason = if !client.reasons {
+        String::new()
+    } else if decision.allowed && !decide(snapshot, &request).allowed {
         format!("allowed by an `owned` role entry: the request states '{}' created it", owner.unwrap_or_default())
     } else {
         crate::explain::explain(snapshot, &request).text
