@@ -273,13 +273,7 @@ pub(super) fn auth(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> AuthSpec {
         at.check_keys(p, &["org", "account", "sha256"], &[]);
         let org = at.required_string(p, "org");
         let account = at.required_string(p, "account");
-        let sha256 = at.required_string(p, "sha256").and_then(|h| match crate::auth::unhex32(&h.value) {
-            Some(d) => Some((d, h.loc)),
-            None => {
-                p.errors.push((h.loc, E::BadTokenHash));
-                None
-            }
-        });
+        let sha256 = token_hash(p, at);
         if let (Some(org), Some(account), Some((sha256, loc))) = (org, account, sha256) {
             if spec.api_tokens.iter().any(|t| t.sha256 == sha256) {
                 p.errors.push((loc, E::DuplicateTokenHash));
@@ -407,6 +401,18 @@ pub(super) fn route(p: &mut W, t: &Fields<'_, '_>, upstreams: &[&str]) -> Option
     Some((decl, loc))
 }
 
+/// A table's required `sha256` of a token, and where it was written.
+fn token_hash(p: &mut W, t: &Fields<'_, '_>) -> Option<([u8; 32], Loc)> {
+    let h = t.required_string(p, "sha256")?;
+    match crate::auth::unhex32(&h.value) {
+        Some(d) => Some((d, h.loc)),
+        None => {
+            p.errors.push((h.loc, E::BadTokenHash));
+            None
+        }
+    }
+}
+
 pub(super) fn pdp(p: &mut W, t: &Fields<'_, '_>) -> Option<Pdp> {
     t.check_keys(p, &["listen", "issuer", "client"], &[]);
     let listen = t.required_string(p, "listen").and_then(|l| address(p, &l));
@@ -419,13 +425,7 @@ pub(super) fn pdp(p: &mut W, t: &Fields<'_, '_>) -> Option<Pdp> {
     for c in &tables {
         c.check_keys(p, &["name", "sha256", "org", "reasons"], &[]);
         let name = c.required_string(p, "name");
-        let sha256 = c.required_string(p, "sha256").and_then(|h| match crate::auth::unhex32(&h.value) {
-            Some(d) => Some((d, h.loc)),
-            None => {
-                p.errors.push((h.loc, E::BadTokenHash));
-                None
-            }
-        });
+        let sha256 = token_hash(p, c);
         let org = c.string(p, "org").map(|o| o.value);
         let reasons = c.bool(p, "reasons").unwrap_or(false);
         let (Some(name), Some((sha256, hash_at))) = (name, sha256) else { continue };

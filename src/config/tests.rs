@@ -117,3 +117,26 @@ fn the_admin_table_names_its_store_and_refuses_two_or_a_bad_url() {
     let typo = pg.replace("postgres = ", "operator = [\"x\"]\npostgres = ");
     assert!(errors(&typo).contains("did you mean 'operators'?"), "{}", errors(&typo));
 }
+
+#[test]
+fn a_pdp_section_lists_its_clients_by_token_hash_and_each_mistake_is_named() {
+    let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let good = format!(
+        "{GOOD}\n[pdp]\nlisten = \"127.0.0.1:8181\"\n[[pdp.client]]\nname = \"edge\"\nsha256 = \"{hash}\"\norg = \"acme\"\n"
+    );
+    let c = parse(Path::new("conf/config.toml"), &good).unwrap();
+    let pdp = c.pdp.unwrap();
+    assert_eq!(
+        (pdp.clients[0].name.as_str(), pdp.clients[0].org.as_deref(), pdp.clients[0].reasons),
+        ("edge", Some("acme"), false)
+    );
+    let e = errors(&format!("{GOOD}\n[pdp]\nlisten = \"127.0.0.1:8181\"\n"));
+    assert!(e.contains("[pdp] has no [[pdp.client]]") && e.contains("portcullis token pdp"), "{e}");
+    let e = errors(&format!(
+        "{GOOD}\n[pdp]\nlisten = \"127.0.0.1:8181\"\n[[pdp.client]]\nname = \"edge\"\nsha256 = \"abc\"\n"
+    ));
+    assert!(e.contains("`sha256` must be the 64 hex digits"), "{e}");
+    let twice = format!("[[pdp.client]]\nname = \"edge\"\nsha256 = \"{hash}\"\n");
+    let e = errors(&format!("{GOOD}\n[pdp]\nlisten = \"127.0.0.1:8181\"\n{twice}{twice}"));
+    assert!(e.contains("PDP client 'edge' is listed twice") && e.contains("listed twice: remove one"), "{e}");
+}
