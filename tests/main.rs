@@ -14,6 +14,7 @@ mod pdp;
 mod policy_errors;
 mod reach_prop;
 mod render;
+mod search_prop;
 mod shipped;
 mod swap;
 mod tenancy_prop;

@@ -251,3 +251,196 @@ fn kind_actions_that_are_not_verbs_or_shadow_one_are_refused() {
     assert!(err.contains("action 'read' is a verb's own name"), "{err}");
     assert!(portcullis::policy::compile_text("k.toml", &text("can_read = \"read\"")).is_ok());
 }
+
+/// A search request's answer, all of it.
+fn searched(pdp: &Pdp, token: &str, what: &str, body: &Value) -> Value {
+    pdp.ok(token, &format!("/access/v1/search/{what}"), body)
+}
+
+fn ids(answer: &Value) -> Vec<String> {
+    answer["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn searches_answer_who_what_and_which_with_two_orgs_kept_apart() {
+    let pdp = start();
+    let todo = |org: &str, project: Option<&str>, id: Option<&str>| {
+        let mut r = json!({ "type": "todo", "properties": { "org": org } });
+        if let Some(p) = project {
+            r["properties"]["project"] = json!(p);
+        }
+        if let Some(id) = id {
+            r["id"] = json!(id);
+        }
+        r
+    };
+    // Who may read t-1 in acme's web: the owner, and dave through his share.
+    let who = |client: &str, org: &str, subject_type: &str, id: &str, action: &str| {
+        let body = json!({
+            "subject": { "type": subject_type },
+            "action": { "name": action },
+            "resource": todo(org, Some("web"), Some(id)),
+        });
+        searched(&pdp, client, "subject", &body)
+    };
+    assert_eq!(ids(&who(EDGE, "acme", "user", "t-1", "can_read")), ["dave", "erin", "olga"]);
+    assert_eq!(ids(&who(EDGE, "acme", "user", "t-2", "update")), ["olga"]);
+    assert_eq!(ids(&who(EDGE, "acme", "service_account", "t-2", "update")), ["bot"]);
+    // globex's dave is another principal, and holds nothing there.
+    assert_eq!(ids(&who(EDGE, "globex", "user", "t-1", "read")), ["gina"]);
+    // The client for acme only learns nothing of globex; the one with reasons is told why
+    // an org it asks about does not exist.
+    assert_eq!(ids(&who(ACME_ONLY, "globex", "user", "t-1", "read")), Vec::<String>::new());
+    let nowhere = who(EDGE, "nowhere", "user", "t-1", "read");
+    assert_eq!(
+        (ids(&nowhere).len(), nowhere["context"]["reason"].clone()),
+        (0, json!("organisation 'nowhere' does not exist"))
+    );
+    let group = who(EDGE, "acme", "group", "t-1", "read");
+    assert!(group["context"]["reason"].as_str().unwrap().contains("unknown subject type 'group'"), "{group}");
+    // A stated owner counts for erin's owned entry, as in an evaluation.
+    let mut owned = json!({ "subject": { "type": "user" }, "action": { "name": "can_update" }, "resource": todo("acme", Some("web"), Some("t-9")) });
+    assert_eq!(ids(&searched(&pdp, EDGE, "subject", &owned)), ["olga"]);
+    owned["resource"]["properties"]["owner"] = json!("erin");
+    assert_eq!(ids(&searched(&pdp, EDGE, "subject", &owned)), ["erin", "olga"]);
+
+    // What each may read: a share's id; all of the kind in a scope is one `*`.
+    let reads = |client: &str, who: &str, org: &str, project: Option<&str>| {
+        let body = json!({
+            "subject": { "type": "user", "id": who },
+            "action": { "name": "can_read" },
+            "resource": todo(org, project, None),
+        });
+        searched(&pdp, client, "resource", &body)
+    };
+    let dave = reads(EDGE, "dave", "acme", None);
+    assert_eq!(
+        dave["results"],
+        json!([{ "type": "todo", "id": "t-1", "properties": { "org": "acme", "project": "web" } }])
+    );
+    assert_eq!(ids(&reads(EDGE, "alice@acmecorp.com", "acme", None)), ["1"]);
+    assert_eq!(ids(&reads(EDGE, "alice@acmecorp.com", "acme", Some("web"))), Vec::<String>::new());
+    assert_eq!(ids(&reads(EDGE, "dave", "globex", None)), Vec::<String>::new());
+    assert_eq!(ids(&reads(ACME_ONLY, "gina", "globex", None)), Vec::<String>::new());
+    let gina = reads(EDGE, "gina", "globex", None);
+    assert_eq!(
+        gina["results"],
+        json!([
+            { "type": "todo", "id": "*", "properties": { "org": "globex", "match": "every" } },
+            { "type": "todo", "id": "*", "properties": { "org": "globex", "project": "web", "match": "every" } },
+        ])
+    );
+    // A service account of acme, by name, is nobody in globex.
+    let bot = |org: &str| {
+        let body = json!({
+            "subject": { "type": "service_account", "id": "bot" },
+            "action": { "name": "update" },
+            "resource": todo(org, None, None),
+        });
+        ids(&searched(&pdp, EDGE, "resource", &body))
+    };
+    assert_eq!((bot("acme"), bot("globex")), (vec!["t-2".to_string()], vec![]));
+
+    // What dave may do on t-1: verbs, then the kind's names for them.
+    let actions = |who: &str, org: &str| {
+        let body = json!({ "subject": { "type": "user", "id": who }, "resource": todo(org, Some("web"), Some("t-1")) });
+        let answer = searched(&pdp, EDGE, "action", &body);
+        answer["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(actions("dave", "acme"), ["list", "read", "can_read", "can_read_todos"]);
+    assert_eq!(actions("dave", "globex"), Vec::<String>::new());
+    assert_eq!(actions("olga", "acme").len(), 8);
+}
+
+#[test]
+fn search_pages_follow_their_tokens_and_bad_searches_are_400s_naming_the_field() {
+    let pdp = start();
+    let body = |page: Value| {
+        json!({
+            "subject": { "type": "user", "id": "olga" },
+            "resource": { "type": "todo", "id": "t-1", "properties": { "org": "acme", "project": "web" } },
+            "page": page,
+        })
+    };
+    // Olga's eight actions, three a page; `next_token` and its older name `token` both work.
+    let mut seen = Vec::new();
+    let mut token = json!(null);
+    for (n, key) in ["token", "next_token", "token"].iter().enumerate() {
+        let answer = searched(&pdp, EDGE, "action", &body(json!({ key.to_string(): token, "limit": 3 })));
+        let names: Vec<String> =
+            answer["results"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
+        assert_eq!((names.len(), answer["page"]["total"].clone()), (if n < 2 { 3 } else { 2 }, json!(8)), "{answer}");
+        seen.extend(names);
+        token = answer["page"]["next_token"].clone();
+        assert_eq!(token == json!(""), n == 2, "{answer}");
+    }
+    assert_eq!(seen, ["list", "read", "create", "update", "delete", "can_read", "can_read_todos", "can_update"]);
+
+    let malformed = |what: &str, body: &Value, field: &str| {
+        let (status, _, json) =
+            pdp.call(Some(EDGE), "POST", &format!("/access/v1/search/{what}"), &body.to_string(), &[]);
+        assert_eq!((status, json["field"].clone()), (400, json!(field)), "{body}: {json}");
+    };
+    malformed("action", &body(json!({ "limit": 0 })), "page.limit");
+    malformed("action", &body(json!({ "limit": 5000 })), "page.limit");
+    malformed("action", &body(json!({ "limit": "3" })), "page.limit");
+    malformed("action", &body(json!({ "token": "not a token" })), "page.token");
+    malformed("action", &body(json!(7)), "page");
+    let mut with_id = body(json!(null));
+    with_id["action"] = json!({ "name": "read" });
+    malformed("resource", &with_id, "resource.id");
+    let mut no_type = with_id.clone();
+    no_type["subject"] = json!({ "id": "olga" });
+    malformed("subject", &no_type, "subject.type");
+    let acme = json!({ "type": "todo", "properties": { "org": "acme" } });
+    malformed("subject", &json!({ "subject": { "type": "user" }, "resource": acme }), "action");
+    malformed("action", &json!({ "subject": { "type": "user" }, "resource": acme }), "subject.id");
+    malformed(
+        "action",
+        &json!({ "subject": { "type": "user", "id": "olga" }, "resource": { "type": "todo" } }),
+        "resource.properties.org",
+    );
+    // Searches are authenticated like evaluations.
+    let (status, _, _) = pdp.call(Some("stranger"), "POST", "/access/v1/search/subject", "{}", &[]);
+    assert_eq!(status, 401);
+    let (status, _, meta) = pdp.call(None, "GET", "/.well-known/authzen-configuration", "", &[]);
+    assert_eq!(status, 200);
+    let base = format!("http://127.0.0.1:{}", pdp.port);
+    for what in ["subject", "resource", "action"] {
+        assert_eq!(meta[format!("search_{what}_endpoint")], json!(format!("{base}/access/v1/search/{what}")));
+    }
+}
+
+#[test]
+fn the_openapi_document_describes_every_pdp_operation_under_the_pdp_server() {
+    let pdp = start();
+    let document: Value =
+        serde_json::from_str(&std::fs::read_to_string(crate::gateway::root().join("openapi.json")).unwrap()).unwrap();
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap().iter().filter(|(_, i)| i.get("servers").is_some()) {
+        assert_eq!(item["servers"][0]["url"], json!("http://{listen}"), "{path}");
+        for method in item.as_object().unwrap().keys().filter(|k| *k != "servers") {
+            let method = method.to_uppercase();
+            let (status, _, answer) = pdp.call(Some(EDGE), &method, path, "{}", &[]);
+            assert!(matches!(status, 200 | 400), "{method} {path} is documented but answers {status}: {answer}");
+            operations.push(format!("{method} {path}"));
+        }
+    }
+    operations.sort();
+    assert_eq!(
+        operations,
+        [
+            "GET /.well-known/authzen-configuration",
+            "POST /access/v1/evaluation",
+            "POST /access/v1/evaluations",
+            "POST /access/v1/search/action",
+            "POST /access/v1/search/resource",
+            "POST /access/v1/search/subject",
+        ]
+    );
+}

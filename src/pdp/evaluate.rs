@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::config::PdpClient;
 use crate::decide::{Request, decide, decide_with_creator};
+use crate::model::Verb;
+use crate::policy::KindInfo;
 use crate::principal::Caller;
 use crate::snapshot::Snapshot;
 
@@ -54,7 +56,7 @@ pub(super) fn string<'v>(map: &'v Map<String, Value>, key: &str, at: &str) -> Re
     }
 }
 
-fn required<'v>(map: &'v Map<String, Value>, key: &str, at: &str) -> Result<&'v str, BadField> {
+pub(super) fn required<'v>(map: &'v Map<String, Value>, key: &str, at: &str) -> Result<&'v str, BadField> {
     string(map, key, at)?.ok_or_else(|| bad(join(at, key), "is required"))
 }
 
@@ -88,48 +90,115 @@ pub fn read<'v>(client: &'v PdpClient, tuple: &'v Value, at: &str) -> Result<Ask
     let id = string(resource, "id", &r_at)?.filter(|id| !id.is_empty());
     let action = required(action, "name", &a_at)?;
     let p_at = join(&r_at, "properties");
-    let properties = match resource.get("properties") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => Some(m),
-        Some(_) => return Err(bad(p_at, "must be an object")),
-    };
-    let property = |key: &str| properties.map_or(Ok(None), |p| string(p, key, &p_at));
-    let org = match (property("org")?, client.org.as_deref()) {
-        (Some(org), _) | (None, Some(org)) => org,
+    let properties = properties(resource, &r_at)?;
+    let org = org_of(client, properties, &p_at)?;
+    let project = property(properties, "project", &p_at)?;
+    let owner = owner(properties, &p_at)?;
+    Ok(Asked { subject_type, subject_id, kind, id, action, org, project, owner })
+}
+
+/// `resource.properties`, which may be left out.
+pub(super) fn properties<'v>(
+    resource: &'v Map<String, Value>,
+    r_at: &str,
+) -> Result<Option<&'v Map<String, Value>>, BadField> {
+    match resource.get("properties") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(bad(join(r_at, "properties"), "must be an object")),
+    }
+}
+
+/// The string property `key`, if there are properties and it is set.
+pub(super) fn property<'v>(
+    properties: Option<&'v Map<String, Value>>,
+    key: &str,
+    p_at: &str,
+) -> Result<Option<&'v str>, BadField> {
+    properties.map_or(Ok(None), |p| string(p, key, p_at))
+}
+
+/// The resource's creator as the request states it: `owner`, or `ownerID`.
+pub(super) fn owner<'v>(properties: Option<&'v Map<String, Value>>, p_at: &str) -> Result<Option<&'v str>, BadField> {
+    match property(properties, "owner", p_at)? {
+        Some(o) => Ok(Some(o)),
+        None => property(properties, "ownerID", p_at),
+    }
+}
+
+/// The org asked about: the `org` property, else the client's own.
+pub(super) fn org_of<'v>(
+    client: &'v PdpClient,
+    properties: Option<&'v Map<String, Value>>,
+    p_at: &str,
+) -> Result<&'v str, BadField> {
+    match (property(properties, "org", p_at)?, client.org.as_deref()) {
+        (Some(org), _) | (None, Some(org)) => Ok(org),
         (None, None) => {
             let why = format!("is required: PDP client '{}' has no default org", client.name);
-            return Err(bad(join(&p_at, "org"), why));
+            Err(bad(join(p_at, "org"), why))
         }
+    }
+}
+
+/// Why `client` may not ask about `org`, if it may not.
+pub(super) fn outside_client(client: &PdpClient, org: &str) -> Option<String> {
+    let own = client.org.as_deref().filter(|own| *own != org)?;
+    Some(format!("PDP client '{}' decides for org '{own}' only, not '{org}'", client.name))
+}
+
+/// The principal a subject names in `org`, or why none.
+pub(super) fn principal<'v>(subject_type: &str, id: &'v str, org: &'v str) -> Result<Caller<'v>, String> {
+    Ok(match is_service_account(subject_type)? {
+        false => Caller::User(id),
+        true => Caller::ServiceAccount { org, name: id },
+    })
+}
+
+/// Whether a subject type names service accounts (or users), or why it names neither.
+pub(super) fn is_service_account(subject_type: &str) -> Result<bool, String> {
+    match subject_type {
+        "user" => Ok(false),
+        "service_account" => Ok(true),
+        other => Err(format!("unknown subject type '{other}': a subject is a 'user' or a 'service_account'")),
+    }
+}
+
+/// The kind a resource type names and the verb of `action` on it, or why none.
+pub(super) fn kind_and_verb<'s>(
+    snapshot: &'s Snapshot,
+    kind: &str,
+    action: Option<&str>,
+) -> Result<(&'s KindInfo, Option<Verb>), String> {
+    let kinds = &snapshot.globals().kinds;
+    let Some(info) = kinds.get(kind).and_then(|k| kinds.info(k)) else {
+        return Err(format!("unknown resource type '{kind}': no kind of that name is declared"));
     };
-    let project = property("project")?;
-    let owner = match property("owner")? {
-        Some(o) => Some(o),
-        None => property("ownerID")?,
-    };
-    Ok(Asked { subject_type, subject_id, kind, id, action, org, project, owner })
+    let Some(action) = action else { return Ok((info, None)) };
+    match info.verb(action) {
+        Some(verb) => Ok((info, Some(verb))),
+        None => Err(format!(
+            "unknown action '{action}' on '{kind}': an action is a verb (list, read, create, update, delete) or one of \
+             the kind's `actions`"
+        )),
+    }
 }
 
 /// Decides a well-formed evaluation for `client` at `now`: what the model does not know is
 /// a deny.
 pub fn evaluate(snapshot: &Snapshot, client: &PdpClient, asked: &Asked<'_>, now: i64) -> Outcome {
     let Asked { subject_type, subject_id, kind, id, action, org, project, owner } = *asked;
-    if let Some(own) = client.org.as_deref().filter(|own| *own != org) {
-        return deny(format!("PDP client '{}' decides for org '{own}' only, not '{org}'", client.name));
+    if let Some(why) = outside_client(client, org) {
+        return deny(why);
     }
-    let principal = match subject_type {
-        "user" => Caller::User(subject_id),
-        "service_account" => Caller::ServiceAccount { org, name: subject_id },
-        other => return deny(format!("unknown subject type '{other}': a subject is a 'user' or a 'service_account'")),
+    let principal = match principal(subject_type, subject_id, org) {
+        Ok(p) => p,
+        Err(why) => return deny(why),
     };
-    let kinds = &snapshot.globals().kinds;
-    let Some(info) = kinds.get(kind).and_then(|k| kinds.info(k)) else {
-        return deny(format!("unknown resource type '{kind}': no kind of that name is declared"));
-    };
-    let Some(verb) = info.verb(action) else {
-        return deny(format!(
-            "unknown action '{action}' on '{kind}': an action is a verb (list, read, create, update, delete) or one of \
-             the kind's `actions`"
-        ));
+    let verb = match kind_and_verb(snapshot, kind, Some(action)) {
+        Ok((_, Some(verb))) => verb,
+        Ok((_, None)) => return deny(format!("unknown action '{action}'")),
+        Err(why) => return deny(why),
     };
     let request = Request { org, principal, project, kind, id, verb, at: now };
     let decision = decide_with_creator(snapshot, &request, owner);

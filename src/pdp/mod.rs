@@ -9,6 +9,7 @@
 //! `X-Request-ID` is echoed on every answer.
 
 pub mod evaluate;
+pub mod search;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Pdp, PdpClient};
 use crate::reload::LivePolicy;
 use evaluate::{BadField, Semantic, evaluate, read, with_defaults};
+use search::Search;
 
 /// The largest request body read.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -28,7 +30,20 @@ pub const MAX_EVALUATIONS: usize = 1000;
 const REQUEST_ID: &str = "x-request-id";
 const EVALUATION: &str = "/access/v1/evaluation";
 const EVALUATIONS: &str = "/access/v1/evaluations";
+const SEARCH_SUBJECT: &str = "/access/v1/search/subject";
+const SEARCH_RESOURCE: &str = "/access/v1/search/resource";
+const SEARCH_ACTION: &str = "/access/v1/search/action";
 const WELL_KNOWN: &str = "/.well-known/authzen-configuration";
+
+/// The search a path asks for, if it is one.
+fn search_at(path: &str) -> Option<Search> {
+    match path {
+        SEARCH_SUBJECT => Some(Search::Subject),
+        SEARCH_RESOURCE => Some(Search::Resource),
+        SEARCH_ACTION => Some(Search::Action),
+        _ => None,
+    }
+}
 
 /// The decision API over the live policy.
 pub struct PdpApi {
@@ -63,6 +78,9 @@ impl PdpApi {
             "issuer": self.issuer,
             "access_evaluation_endpoint": format!("{}{EVALUATION}", self.issuer),
             "access_evaluations_endpoint": format!("{}{EVALUATIONS}", self.issuer),
+            "search_subject_endpoint": format!("{}{SEARCH_SUBJECT}", self.issuer),
+            "search_resource_endpoint": format!("{}{SEARCH_RESOURCE}", self.issuer),
+            "search_action_endpoint": format!("{}{SEARCH_ACTION}", self.issuer),
         })
     }
 
@@ -118,7 +136,10 @@ impl PdpApi {
                 }
                 Ok(json!({ "evaluations": outcomes.into_iter().map(decision).collect::<Vec<_>>() }))
             }
-            _ => Err(Answer::error(StatusCode::NOT_FOUND, "no such endpoint")),
+            _ => match search_at(path) {
+                Some(which) => Ok(search::search(&snapshot, client, which, request, now)?),
+                None => Err(Answer::error(StatusCode::NOT_FOUND, "no such endpoint")),
+            },
         }
     }
 }
@@ -167,7 +188,7 @@ impl crate::serve::App for PdpApi {
                 _ => respond(StatusCode::METHOD_NOT_ALLOWED, &json!({ "error": "use GET" }), id),
             };
         }
-        if path != EVALUATION && path != EVALUATIONS {
+        if path != EVALUATION && path != EVALUATIONS && search_at(path).is_none() {
             return respond(StatusCode::NOT_FOUND, &json!({ "error": "no such endpoint" }), id);
         }
         if head.method != Method::POST {

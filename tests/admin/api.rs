@@ -464,7 +464,8 @@ fn the_openapi_document_is_served_as_checked_in_and_every_operation_in_it_exists
     assert_eq!(status, 200);
     assert_eq!(served, checked_in);
     let mut operations = 0;
-    for (path, methods) in checked_in["paths"].as_object().unwrap() {
+    // Paths with a server of their own are the [pdp] listener's (tests/pdp.rs tries them).
+    for (path, methods) in checked_in["paths"].as_object().unwrap().iter().filter(|(_, m)| m.get("servers").is_none()) {
         let concrete = path
             .replace("{org}", "globex")
             .replace("{id}", "x")
@@ -472,7 +473,7 @@ fn the_openapi_document_is_served_as_checked_in_and_every_operation_in_it_exists
             .replace("{account}", "x")
             .replace("{token}", "x")
             .replace("{principal}", "x");
-        for method in methods.as_object().unwrap().keys() {
+        for method in methods.as_object().unwrap().keys().filter(|k| *k != "servers") {
             let method = method.to_uppercase();
             let body = matches!(method.as_str(), "POST" | "PUT").then_some("{}");
             let (status, answer) = c.call("gina", &method, &concrete, body);

@@ -192,7 +192,9 @@ fn no_principal_of_one_org_reads_or_changes_anything_of_another() {
         serde_json::from_str(&std::fs::read_to_string(crate::gateway::root().join("openapi.json")).unwrap()).unwrap();
     let templates: Vec<String> = document["paths"].as_object().unwrap().keys().cloned().collect();
     let mut documented = BTreeSet::new();
-    for (path, methods) in document["paths"].as_object().unwrap() {
+    // Paths with a server of their own are the [pdp] listener's, whose tenancy tests/pdp.rs
+    // checks.
+    for (path, methods) in document["paths"].as_object().unwrap().iter().filter(|(_, m)| m.get("servers").is_none()) {
         for method in methods.as_object().unwrap().keys() {
             documented.insert(format!("{} {path}", method.to_uppercase()));
         }
