@@ -281,14 +281,30 @@ pub fn normalise_id(id: &str, hierarchical: bool) -> Result<&str, IdProblem> {
     }
     let normal = id.strip_suffix('/').unwrap_or(id);
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    for segment in rest.split('/') {
-        match segment {
-            "" => return Err(IdProblem::EmptySegment),
-            "." | ".." => return Err(IdProblem::DotSegment),
-            _ => {}
+    // One pass over the bytes (this is on every hierarchical decision): each segment's
+    // length and how many of its bytes are dots.
+    let (mut len, mut dots) = (0usize, 0usize);
+    for &b in rest.as_bytes() {
+        if b == b'/' {
+            check_segment(len, dots)?;
+            (len, dots) = (0, 0);
+        } else {
+            len += 1;
+            dots += usize::from(b == b'.');
         }
     }
+    check_segment(len, dots)?;
     Ok(normal)
+}
+
+/// A path segment of `len` bytes, `dots` of them dots: not empty, `.` or `..`.
+#[inline(always)]
+fn check_segment(len: usize, dots: usize) -> Result<(), IdProblem> {
+    match (len, dots) {
+        (0, _) => Err(IdProblem::EmptySegment),
+        (1, 1) | (2, 2) => Err(IdProblem::DotSegment),
+        _ => Ok(()),
+    }
 }
 
 /// Whether hierarchical id `prefix` (normal form) covers `id` (normal form): equal, or `id`
@@ -327,6 +343,12 @@ mod tests {
         assert_eq!(normalise_id("/a/..", true), Err(IdProblem::DotSegment));
         assert_eq!(normalise_id("/a\0b", true), Err(IdProblem::ControlChar));
         assert_eq!(normalise_id("/a/..b", true), Ok("/a/..b"));
+        assert_eq!(normalise_id("/.../.a/b.", true), Ok("/.../.a/b."));
+        assert_eq!(normalise_id("/a/b/", true), Ok("/a/b"));
+        assert_eq!(normalise_id("/./a", true), Err(IdProblem::DotSegment));
+        assert_eq!(normalise_id("/a/.", true), Err(IdProblem::DotSegment));
+        assert_eq!(normalise_id("/../", true), Err(IdProblem::DotSegment));
+        assert_eq!(normalise_id("/a//", true), Err(IdProblem::EmptySegment));
     }
 
     #[test]

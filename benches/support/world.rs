@@ -9,6 +9,8 @@
 //! so the rest of the world stays as it was: a role with an `owned` entry held by 5% of
 //! members, creator records for a tenth as many resources as shares, 5% of shares and 1% of
 //! members' project bindings expiring around [`AT`], the instant requests are decided at.
+//! `PORTCULLIS_BENCH_PLAIN_WORLD=1` leaves them out: the world exactly as before, to compare
+//! the engine's code with an older commit's on the same requests.
 
 use portcullis::model::{Level, VerbSet};
 use portcullis::policy::{
@@ -239,7 +241,7 @@ fn org(rng: &mut Rng, index: usize, n_members: usize, n_shares: usize, n_roles: 
         created: Vec::new(),
         loc: Loc::SYNTHETIC,
     };
-    if index != 0 {
+    if index != 0 && std::env::var_os("PORTCULLIS_BENCH_PLAIN_WORLD").is_none() {
         add_owned_and_expiring(&mut org, index, n_projects);
     }
     org
