@@ -304,6 +304,35 @@ fn searches_answer_who_what_and_which_with_two_orgs_kept_apart() {
     owned["resource"]["properties"]["owner"] = json!("erin");
     assert_eq!(ids(&searched(&pdp, EDGE, "subject", &owned)), ["erin", "olga"]);
 
+    // The specification's search examples, as written (the org is the client's default).
+    let spec = json!({
+        "subject": { "type": "user" },
+        "action": { "name": "can_read" },
+        "resource": { "type": "todo", "id": "1" },
+        "context": { "time": "2024-10-26T01:22-07:00" },
+        "page": { "limit": 10, "properties": { "sort": "asc" } }
+    });
+    assert_eq!(ids(&searched(&pdp, ACME_ONLY, "subject", &spec)), ["alice@acmecorp.com", "olga"]);
+    let spec = json!({
+        "subject": { "type": "user", "id": "alice@acmecorp.com" },
+        "action": { "name": "can_read" },
+        "resource": { "type": "todo" }
+    });
+    let answer = searched(&pdp, ACME_ONLY, "resource", &spec);
+    assert_eq!(answer["results"], json!([{ "type": "todo", "id": "1", "properties": { "org": "acme" } }]), "{answer}");
+    assert_eq!(answer["page"], json!({ "next_token": "", "count": 1, "total": 1 }));
+    let spec = json!({
+        "subject": { "type": "user", "id": "alice@acmecorp.com" },
+        "resource": { "type": "todo", "id": "1" },
+        "context": { "time": "2024-10-26T01:22-07:00" }
+    });
+    let answer = searched(&pdp, ACME_ONLY, "action", &spec);
+    assert_eq!(
+        answer["results"],
+        json!([{ "name": "list" }, { "name": "read" }, { "name": "can_read" }, { "name": "can_read_todos" }]),
+        "{answer}"
+    );
+
     // What each may read: a share's id; all of the kind in a scope is one `*`.
     let reads = |client: &str, who: &str, org: &str, project: Option<&str>| {
         let body = json!({
