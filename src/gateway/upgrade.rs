@@ -88,7 +88,17 @@ impl Inherited {
 pub fn receive(path: &Path) -> Result<Inherited, UpgradeError> {
     let listen_error = |source| UpgradeError::Listen { path: path.display().to_string(), source };
     let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path).map_err(listen_error)?;
+    // Bound and listening under a name of its own first, then renamed: the path appears only
+    // once a connect to it succeeds (between bind and listen, a SIGQUIT sent as soon as the
+    // file exists would find it refusing and leave the old process serving).
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staging = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    let _ = std::fs::remove_file(&staging);
+    let listener = UnixListener::bind(&staging).map_err(listen_error)?;
+    if let Err(source) = std::fs::rename(&staging, path) {
+        let _ = std::fs::remove_file(&staging);
+        return Err(listen_error(source));
+    }
     let accepted = listener.accept().map_err(UpgradeError::Receive);
     let _ = std::fs::remove_file(path);
     let (stream, _) = accepted?;
