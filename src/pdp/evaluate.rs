@@ -164,24 +164,23 @@ pub(super) fn is_service_account(subject_type: &str) -> Result<bool, String> {
     }
 }
 
-/// The kind a resource type names and the verb of `action` on it, or why none.
-pub(super) fn kind_and_verb<'s>(
-    snapshot: &'s Snapshot,
-    kind: &str,
-    action: Option<&str>,
-) -> Result<(&'s KindInfo, Option<Verb>), String> {
+/// The kind a resource type names, or why none.
+pub(super) fn kind_info<'s>(snapshot: &'s Snapshot, kind: &str) -> Result<&'s KindInfo, String> {
     let kinds = &snapshot.globals().kinds;
-    let Some(info) = kinds.get(kind).and_then(|k| kinds.info(k)) else {
-        return Err(format!("unknown resource type '{kind}': no kind of that name is declared"));
-    };
-    let Some(action) = action else { return Ok((info, None)) };
-    match info.verb(action) {
-        Some(verb) => Ok((info, Some(verb))),
-        None => Err(format!(
+    kinds
+        .get(kind)
+        .and_then(|k| kinds.info(k))
+        .ok_or_else(|| format!("unknown resource type '{kind}': no kind of that name is declared"))
+}
+
+/// The verb `action` names on kind `info` (named `kind`), or why none.
+pub(super) fn verb_of(info: &KindInfo, kind: &str, action: &str) -> Result<Verb, String> {
+    info.verb(action).ok_or_else(|| {
+        format!(
             "unknown action '{action}' on '{kind}': an action is a verb (list, read, create, update, delete) or one of \
              the kind's `actions`"
-        )),
-    }
+        )
+    })
 }
 
 /// Decides a well-formed evaluation for `client` at `now`: what the model does not know is
@@ -195,9 +194,8 @@ pub fn evaluate(snapshot: &Snapshot, client: &PdpClient, asked: &Asked<'_>, now:
         Ok(p) => p,
         Err(why) => return deny(why),
     };
-    let verb = match kind_and_verb(snapshot, kind, Some(action)) {
-        Ok((_, Some(verb))) => verb,
-        Ok((_, None)) => return deny(format!("unknown action '{action}'")),
+    let verb = match kind_info(snapshot, kind).and_then(|info| verb_of(info, kind, action)) {
+        Ok(verb) => verb,
         Err(why) => return deny(why),
     };
     let request = Request { org, principal, project, kind, id, verb, at: now };

@@ -12,14 +12,14 @@
 use serde_json::{Map, Value, json};
 
 use super::evaluate::{
-    BadField, bad, is_service_account, kind_and_verb, object, org_of, outside_client, owner, principal, properties,
-    property, required, string,
+    BadField, bad, is_service_account, kind_info, object, org_of, outside_client, owner, principal, properties,
+    property, required, string, verb_of,
 };
-use crate::access::reach::{ReachError, reach};
+use crate::access::reach::{Reach, ReachError, reach};
 use crate::config::PdpClient;
-use crate::decide::{effective_verbs, member_of, target};
+use crate::decide::{Target, effective_verbs, member_of, target};
 use crate::model::Verb;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{OrgSnapshot, Snapshot};
 
 /// Results in a page when the request does not say.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -39,10 +39,6 @@ pub enum Search {
 struct Found {
     results: Vec<(String, Value)>,
     reason: Option<String>,
-}
-
-fn nothing(reason: String) -> Found {
-    Found { results: Vec::new(), reason: Some(reason) }
 }
 
 /// Where a page starts and how long it is (`page.token` or `page.next_token`, `page.limit`).
@@ -138,6 +134,41 @@ fn action_name(request: &Value) -> Result<&str, BadField> {
     required(object(request, "action", "")?, "name", "action")
 }
 
+/// What a search found, or why the request names nothing the model knows.
+type Outcome = Result<Vec<(String, Value)>, String>;
+
+fn found(outcome: Outcome) -> Found {
+    match outcome {
+        Ok(results) => Found { results, reason: None },
+        Err(reason) => Found { results: Vec::new(), reason: Some(reason) },
+    }
+}
+
+impl<'v> Common<'v> {
+    /// The org asked about, if the client may ask about it and it exists.
+    fn org<'s>(&self, snapshot: &'s Snapshot, client: &PdpClient) -> Result<&'s OrgSnapshot, String> {
+        if let Some(why) = outside_client(client, self.org) {
+            return Err(why);
+        }
+        snapshot.org(self.org).ok_or_else(|| format!("organisation '{}' does not exist", self.org))
+    }
+
+    /// The resource as a decision target in `org`, with `creator` counted for `owned`
+    /// entries as a creator record would be.
+    fn target(
+        &self,
+        snapshot: &Snapshot,
+        org: &OrgSnapshot,
+        id: Option<&'v str>,
+        creator: Option<&str>,
+    ) -> Result<Target<'v>, String> {
+        let mut t = target(snapshot, org, self.kind, self.project, id)
+            .map_err(|p| crate::explain::problem(snapshot, self.org, self.kind, self.project, p))?;
+        t.creator = creator.and_then(|o| org.member_index(o));
+        Ok(t)
+    }
+}
+
 /// Subject search: every member of the subject's type (`user` or `service_account`) that
 /// may do the action on the resource, ordered by id.
 fn subjects(snapshot: &Snapshot, client: &PdpClient, request: &Value, now: i64) -> Result<Found, BadField> {
@@ -146,35 +177,23 @@ fn subjects(snapshot: &Snapshot, client: &PdpClient, request: &Value, now: i64) 
     let action = action_name(request)?;
     let id = string(c.resource, "id", "resource")?.filter(|id| !id.is_empty());
     let creator = owner(c.properties, "resource.properties")?;
-    if let Some(why) = outside_client(client, c.org) {
-        return Ok(nothing(why));
-    }
-    let service_accounts = match is_service_account(subject_type) {
-        Ok(sa) => sa,
-        Err(why) => return Ok(nothing(why)),
+    let outcome = || -> Outcome {
+        let org = c.org(snapshot, client)?;
+        let service_accounts = is_service_account(subject_type)?;
+        let verb = verb_of(kind_info(snapshot, c.kind)?, c.kind, action)?;
+        let t = c.target(snapshot, org, id, creator)?;
+        Ok(org
+            .model
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(m, member)| {
+                member.service_account == service_accounts && effective_verbs(org, *m as u32, &t, now).contains(verb)
+            })
+            .map(|(_, member)| (member.id.to_string(), json!({ "type": subject_type, "id": &*member.id })))
+            .collect())
     };
-    let Some(org) = snapshot.org(c.org) else { return Ok(nothing(format!("organisation '{}' does not exist", c.org))) };
-    let verb = match kind_and_verb(snapshot, c.kind, Some(action)) {
-        Ok((_, Some(verb))) => verb,
-        Ok((_, None)) => return Ok(nothing(format!("unknown action '{action}'"))),
-        Err(why) => return Ok(nothing(why)),
-    };
-    let mut t = match target(snapshot, org, c.kind, c.project, id) {
-        Ok(t) => t,
-        Err(p) => return Ok(nothing(crate::explain::problem(snapshot, c.org, c.kind, c.project, p))),
-    };
-    t.creator = creator.and_then(|o| org.member_index(o));
-    let results = org
-        .model
-        .members
-        .iter()
-        .enumerate()
-        .filter(|(m, member)| {
-            member.service_account == service_accounts && effective_verbs(org, *m as u32, &t, now).contains(verb)
-        })
-        .map(|(_, member)| (member.id.to_string(), json!({ "type": subject_type, "id": &*member.id })))
-        .collect();
-    Ok(Found { results, reason: None })
+    Ok(found(outcome()))
 }
 
 /// Resource search: what the subject may do the action on, in every scope of the org or in
@@ -191,33 +210,25 @@ fn resources(snapshot: &Snapshot, client: &PdpClient, request: &Value, now: i64)
         let p_at = "resource.properties.owner";
         return Err(bad(p_at, "names one resource's creator: a resource search is about every resource"));
     }
-    if let Some(why) = outside_client(client, c.org) {
-        return Ok(nothing(why));
-    }
-    let caller = match principal(subject_type, subject_id, c.org) {
-        Ok(p) => p,
-        Err(why) => return Ok(nothing(why)),
-    };
-    let verb = match kind_and_verb(snapshot, c.kind, Some(action)) {
-        Ok((_, Some(verb))) => verb,
-        Ok((_, None)) => return Ok(nothing(format!("unknown action '{action}'"))),
-        Err(why) => return Ok(nothing(why)),
-    };
-    if let (Some(p), Some(org)) = (c.project, snapshot.org(c.org))
-        && org.project_index(p).is_none()
-    {
-        return Ok(nothing(format!("project '{p}' does not exist in '{}'", c.org)));
-    }
-    let r = match reach(snapshot, c.org, caller, c.kind, Some(verb), now) {
-        Ok(r) => r,
-        Err(e) => {
-            return Ok(nothing(match e {
-                ReachError::UnknownOrg => format!("organisation '{}' does not exist", c.org),
-                ReachError::NotAMember => format!("{caller} is not a member of '{}'", c.org),
-                ReachError::UnknownKind => format!("unknown resource type '{}'", c.kind),
-            }));
+    let outcome = || -> Outcome {
+        let org = c.org(snapshot, client)?;
+        let caller = principal(subject_type, subject_id, c.org)?;
+        let verb = verb_of(kind_info(snapshot, c.kind)?, c.kind, action)?;
+        if let Some(p) = c.project.filter(|p| org.project_index(p).is_none()) {
+            return Err(format!("project '{p}' does not exist in '{}'", c.org));
         }
+        let r = reach(snapshot, c.org, caller, c.kind, Some(verb), now).map_err(|e| match e {
+            ReachError::UnknownOrg => format!("organisation '{}' does not exist", c.org),
+            ReachError::NotAMember => format!("{caller} is not a member of '{}'", c.org),
+            ReachError::UnknownKind => format!("unknown resource type '{}'", c.kind),
+        })?;
+        Ok(resource_results(&c, &r, verb))
     };
+    Ok(found(outcome()))
+}
+
+/// A reach as resource search results, in the project asked (if one was).
+fn resource_results(c: &Common<'_>, r: &Reach<'_>, verb: Verb) -> Vec<(String, Value)> {
     let in_scope = |p: Option<&str>| c.project.is_none_or(|asked| p == Some(asked));
     let entry = |project: Option<&str>, id: &str, matching: Option<(&str, Option<&str>)>| {
         let mut properties = Map::new();
@@ -249,7 +260,7 @@ fn resources(snapshot: &Snapshot, client: &PdpClient, request: &Value, now: i64)
             results.push((key('1', x.project, &below), entry(x.project, &below, Some(("below", Some(x.id))))));
         }
     }
-    Ok(Found { results, reason: None })
+    results
 }
 
 /// Action search: the verbs the subject holds on the resource, then the kind's other names
@@ -260,37 +271,24 @@ fn actions(snapshot: &Snapshot, client: &PdpClient, request: &Value, now: i64) -
     let subject_id = required(c.subject, "id", "subject")?;
     let id = string(c.resource, "id", "resource")?.filter(|id| !id.is_empty());
     let creator = owner(c.properties, "resource.properties")?;
-    if let Some(why) = outside_client(client, c.org) {
-        return Ok(nothing(why));
-    }
-    let caller = match principal(subject_type, subject_id, c.org) {
-        Ok(p) => p,
-        Err(why) => return Ok(nothing(why)),
+    let outcome = || -> Outcome {
+        let org = c.org(snapshot, client)?;
+        let caller = principal(subject_type, subject_id, c.org)?;
+        let info = kind_info(snapshot, c.kind)?;
+        let m = member_of(org, c.org, caller).ok_or_else(|| format!("{caller} is not a member of '{}'", c.org))?;
+        let verbs = effective_verbs(org, m, &c.target(snapshot, org, id, creator)?, now);
+        let name = |n: &str| json!({ "name": n });
+        // Keys: verbs in their order (`0`..`4`), then aliases by name.
+        let mut results: Vec<(String, Value)> = Verb::ALL
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| verbs.contains(**v))
+            .map(|(i, v)| (i.to_string(), name(v.name())))
+            .collect();
+        for (alias, _) in info.actions.iter().filter(|(_, v)| verbs.contains(*v)) {
+            results.push((format!("{}{alias}", Verb::ALL.len()), name(alias)));
+        }
+        Ok(results)
     };
-    let info = match kind_and_verb(snapshot, c.kind, None) {
-        Ok((info, _)) => info,
-        Err(why) => return Ok(nothing(why)),
-    };
-    let Some(org) = snapshot.org(c.org) else { return Ok(nothing(format!("organisation '{}' does not exist", c.org))) };
-    let Some(m) = member_of(org, c.org, caller) else {
-        return Ok(nothing(format!("{caller} is not a member of '{}'", c.org)));
-    };
-    let mut t = match target(snapshot, org, c.kind, c.project, id) {
-        Ok(t) => t,
-        Err(p) => return Ok(nothing(crate::explain::problem(snapshot, c.org, c.kind, c.project, p))),
-    };
-    t.creator = creator.and_then(|o| org.member_index(o));
-    let verbs = effective_verbs(org, m, &t, now);
-    let name = |n: &str| json!({ "name": n });
-    // Keys: verbs in their order (`0`..`4`), then aliases by name.
-    let mut results: Vec<(String, Value)> = Verb::ALL
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| verbs.contains(**v))
-        .map(|(i, v)| (i.to_string(), name(v.name())))
-        .collect();
-    for (alias, _) in info.actions.iter().filter(|(_, v)| verbs.contains(*v)) {
-        results.push((format!("{}{alias}", Verb::ALL.len()), name(alias)));
-    }
-    Ok(Found { results, reason: None })
+    Ok(found(outcome()))
 }
