@@ -15,10 +15,6 @@ use portcullis::{Caller, Request, Verb, decide, policy};
 use crate::access_prop::give_creators_owned_entries;
 use crate::model_prop::world::*;
 
-const KINDS: [&str; 6] = ["apps", "regs", "keys", "fs", "members", "billing"];
-const MORE_FLAT: [&str; 1] = ["z"];
-const MORE_PATHS: [&str; 3] = ["/d/e/f/g", "/q/r", "/de/x"];
-
 #[test]
 fn what_a_principal_reaches_is_what_decide_allows_on_every_id() {
     let (decided, listed, below) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
@@ -35,21 +31,12 @@ fn what_a_principal_reaches_is_what_decide_allows_on_every_id() {
                 } else {
                     Caller::User(m)
                 };
-                for kind in KINDS {
-                    let (org_level, project_level, hierarchical) = kind_levels(kind).unwrap();
+                for kind in ASKED_KINDS {
                     let every = reach(&snapshot, "acme", caller, kind, None, at).unwrap();
                     listed.fetch_add(every.ids.len(), Ordering::Relaxed);
                     below.fetch_add(every.ids.iter().filter(|x| x.below.is_some()).count(), Ordering::Relaxed);
-                    let scopes = org_level
-                        .then_some(None)
-                        .into_iter()
-                        .chain(project_level.then_some(PROJECTS.iter().map(|p| Some(*p))).into_iter().flatten());
-                    let ids: Vec<&str> = if hierarchical {
-                        PATHS.iter().chain(&MORE_PATHS).copied().collect()
-                    } else {
-                        FLAT_IDS.iter().chain(&MORE_FLAT).copied().collect()
-                    };
-                    for project in scopes {
+                    let ids = ids_of(kind);
+                    for project in scopes_of(kind) {
                         for verb in Verb::ALL {
                             let one = reach(&snapshot, "acme", caller, kind, Some(verb), at).unwrap();
                             for id in &ids {

@@ -23,10 +23,6 @@ use portcullis::{Caller, Request, Snapshot, Verb, policy};
 use crate::access_prop::give_creators_owned_entries;
 use crate::model_prop::world::*;
 
-const KINDS: [&str; 6] = ["apps", "regs", "keys", "fs", "members", "billing"];
-const MORE_FLAT: [&str; 1] = ["z"];
-const MORE_PATHS: [&str; 3] = ["/d/e/f/g", "/q/r", "/de/x"];
-
 fn client() -> PdpClient {
     PdpClient { name: "prop".into(), sha256: [0; 32], org: Some("acme".into()), reasons: true }
 }
@@ -86,18 +82,8 @@ fn searches_answer_what_decide_allows() {
             let text = render(&w);
             let snapshot = policy::compile_text("world.toml", &text).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let everyone: Vec<&str> = members().chain([OWNER]).collect::<BTreeSet<_>>().into_iter().collect();
-            for kind in KINDS {
-                let (org_level, project_level, hierarchical) = kind_levels(kind).unwrap();
-                let scopes: Vec<Option<&str>> = org_level
-                    .then_some(None)
-                    .into_iter()
-                    .chain(project_level.then_some(PROJECTS.iter().map(|p| Some(*p))).into_iter().flatten())
-                    .collect();
-                let ids: Vec<&str> = if hierarchical {
-                    PATHS.iter().chain(&MORE_PATHS).copied().collect()
-                } else {
-                    FLAT_IDS.iter().chain(&MORE_FLAT).copied().collect()
-                };
+            for kind in ASKED_KINDS {
+                let (scopes, ids) = (scopes_of(kind), ids_of(kind));
                 let allowed = |m: &str, project: Option<&str>, id: Option<&str>, verb: Verb, owner: Option<&str>| {
                     let principal = caller(m).1;
                     let r = Request { org: "acme", principal, project, kind, id, verb, at };

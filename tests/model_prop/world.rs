@@ -380,3 +380,26 @@ pub fn render(w: &World) -> String {
     }
     s
 }
+
+/// Kinds the reach and search tests ask about: declared, built-in, hierarchical, org-only.
+pub const ASKED_KINDS: [&str; 6] = ["apps", "regs", "keys", "fs", "members", "billing"];
+
+/// Every scope `kind` exists in: organisation level (`None`), then each project.
+pub fn scopes_of(kind: &str) -> Vec<Option<&'static str>> {
+    let (org_level, project_level, _) = kind_levels(kind).unwrap();
+    org_level
+        .then_some(None)
+        .into_iter()
+        .chain(project_level.then_some(PROJECTS.iter().map(|p| Some(*p))).into_iter().flatten())
+        .collect()
+}
+
+/// Ids to decide on for `kind`: those grants name, and some below, beside and apart from them.
+pub fn ids_of(kind: &str) -> Vec<&'static str> {
+    let (_, _, hierarchical) = kind_levels(kind).unwrap();
+    if hierarchical {
+        PATHS.iter().chain(&["/d/e/f/g", "/q/r", "/de/x"]).copied().collect()
+    } else {
+        FLAT_IDS.iter().chain(&["z"]).copied().collect()
+    }
+}
