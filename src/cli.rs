@@ -455,7 +455,10 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
             upstreams: std::sync::Arc::new(upstreams.clone()),
             policy: policy.clone(),
         };
-        let api = crate::admin::AdminApi { control, verifier: verifier.clone(), observed };
+        let demo = config.auth.as_ref().is_some_and(|a| a.demo_key);
+        eprintln!("portcullis: console at http://{listen}/console{}", if demo { " (demo sign-in)" } else { "" });
+        let console = crate::console::Console::new(control.clone(), demo);
+        let api = crate::admin::AdminApi { control, verifier: verifier.clone(), observed, console };
         extras.admin = Some((listen, std::sync::Arc::new(api)));
     }
     if let Some(pdp) = &config.pdp {

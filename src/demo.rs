@@ -208,8 +208,9 @@ pub fn banner(
     }
     out.push_str(&format!(
         "export PORTCULLIS_ADMIN=http://{}   # where the CLI (`portcullis org|member|role|share ...`) sends its calls\n\
-         export PORTCULLIS_TOKEN=$ALICE   # who the CLI acts as\n",
-        admin.listen
+         export PORTCULLIS_TOKEN=$ALICE   # who the CLI acts as\n\n\
+         The web console: open http://{}/console in a browser and sign in as one of the sample users.\n",
+        admin.listen, admin.listen
     ));
     let lines = [
         (

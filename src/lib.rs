@@ -30,6 +30,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod conformance;
+pub mod console;
 pub mod control;
 pub mod decide;
 pub mod decisions;

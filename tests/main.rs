@@ -7,6 +7,7 @@ mod auth;
 mod canon_prop;
 mod cli;
 mod conformance;
+mod console;
 mod gateway;
 mod manage;
 mod model_prop;

@@ -51,6 +51,8 @@ pub struct AdminApi {
     pub control: Arc<ControlPlane>,
     pub verifier: Option<Arc<Verifier>>,
     pub observed: Observed,
+    /// The web console under `/console`, which signs its users in by cookie.
+    pub console: crate::console::Console,
 }
 
 /// What `/metrics` and `/readyz` read: the gateway's counters, its upstreams and its policy.
@@ -538,6 +540,9 @@ impl crate::serve::App for AdminApi {
         }
         if path == "/v1/openapi.json" && method == Method::GET {
             return respond(StatusCode::OK, "application/json", OPENAPI.as_bytes().to_vec(), None);
+        }
+        if crate::console::Console::serves(&path) {
+            return self.console.call(&head, body).await;
         }
         // Authenticate before reading anything more of the request.
         let principal = match &self.verifier {

@@ -155,6 +155,18 @@ fn the_demo_prints_tokens_and_curl_lines_that_do_what_they_say() {
         "{:?}",
         demo.lines
     );
+    // The console it names opens on its sign-in page, which offers the sample users.
+    let admin = demo.var("PORTCULLIS_ADMIN");
+    let url = format!("{admin}/console");
+    assert!(demo.lines.iter().any(|l| l.contains(&format!("open {url} in a browser"))), "{:?}", demo.lines);
+    let port: u16 = admin.rsplit(':').next().unwrap().parse().unwrap();
+    let get = |path: &str| {
+        super::send_on(port, format!("GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n").as_bytes())
+    };
+    let (status, head, _) = get("/console");
+    assert!(status == 303 && head.contains("/console/sign-in"), "{head}");
+    let (status, _, page) = get("/console/sign-in");
+    assert!(status == 200 && page.contains(">alice</button>") && page.contains(">dave</button>"), "{page}");
     let mut checked = std::collections::BTreeSet::new();
     for pair in demo.lines.windows(2) {
         let (comment, line) = (&pair[0], &pair[1]);

@@ -267,6 +267,8 @@ pub struct Setup<'a> {
     pub without_recorder: bool,
     /// (from, to) replacements applied to the shipped config text.
     pub replace: &'a [(&'a str, &'a str)],
+    /// Keep the shipped `demo_key = true` (the console's demo sign-in).
+    pub demo_key: bool,
 }
 
 impl Gateway {
@@ -296,7 +298,7 @@ impl Gateway {
             assert!(text.contains(from), "the shipped config has no '{from}' to replace");
             text = text.replace(from, to);
         }
-        let mut auth = String::from("demo_key = false\n");
+        let mut auth = String::from(if setup.demo_key { "demo_key = true\n" } else { "demo_key = false\n" });
         if setup.issuer_audience {
             auth.push_str("issuer = \"https://id.test\"\naudience = \"platform\"\n");
         }
