@@ -182,3 +182,76 @@ fn without_the_demo_key_nobody_signs_in() {
     let a = c.call("POST", "/console/sign-in", &[("portcullis_sign_in", "x")], "csrf=x&user=dave");
     assert_eq!(a.status, 403);
 }
+
+#[test]
+fn members_are_invited_and_removed_as_the_signed_in_user_decides() {
+    let c = start(true);
+    let api = |sub: &str, method: &str, path: &str, body: Option<&str>| {
+        crate::admin::call(c.port, Some(sub), method, path, body)
+    };
+    assert_eq!(api("root", "POST", "/v1/orgs", Some(r#"{"id":"globex","owner":"gina"}"#)).0, 201);
+    assert_eq!(api("gina", "POST", "/v1/orgs/globex/members", Some(r#"{"id":"dave"}"#)).0, 201);
+    let members_of_globex = || api("gina", "GET", "/v1/orgs/globex/members", None).2.to_string();
+
+    let gina = c.sign_in("gina");
+    let page = c.call("GET", "/console/orgs/globex/members", &[("portcullis_session", &gina)], "");
+    assert!(page.status == 200 && page.body.contains("<td>dave</td>") && page.body.contains("owner"), "{}", page.body);
+    let csrf = page.hidden("csrf");
+    let invited = c.call(
+        "POST",
+        "/console/orgs/globex/members",
+        &[("portcullis_session", &gina)],
+        &format!("csrf={csrf}&invite=zed"),
+    );
+    assert_eq!(
+        (invited.status, invited.header("location").as_deref()),
+        (303, Some("/console/orgs/globex/members")),
+        "{}",
+        invited.body
+    );
+    assert!(members_of_globex().contains("\"zed\""));
+    // Without the session's token, nothing is written.
+    let forged = c.call("POST", "/console/orgs/globex/members", &[("portcullis_session", &gina)], "invite=yan");
+    assert_eq!(forged.status, 403);
+    assert!(!members_of_globex().contains("\"yan\""));
+
+    // dave may not invite: the model's refusal, beside the form, and nothing written.
+    let dave = c.sign_in("dave");
+    let dave_csrf = c.call("GET", "/console/orgs/globex/members", &[("portcullis_session", &dave)], "").hidden("csrf");
+    let refused = c.call(
+        "POST",
+        "/console/orgs/globex/members",
+        &[("portcullis_session", &dave)],
+        &format!("csrf={dave_csrf}&invite=yan"),
+    );
+    let why = refused.body.split("<p class=\"error\">").nth(1).unwrap_or("").split("</p>").next().unwrap_or("");
+    assert!(refused.status == 403 && why.contains("needs create on members"), "{}", refused.body);
+    assert!(!members_of_globex().contains("\"yan\""));
+
+    // frank of lab sees globex's members page as the page of no org, and cannot post to it.
+    let frank = c.sign_in("frank");
+    let theirs = c.call("GET", "/console/orgs/globex/members", &[("portcullis_session", &frank)], "");
+    let nothing = c.call("GET", "/console/orgs/nowhere/members", &[("portcullis_session", &frank)], "");
+    assert_eq!((theirs.status, &theirs.body), (404, &nothing.body));
+    let frank_csrf = c.call("GET", "/console/orgs", &[("portcullis_session", &frank)], "").hidden("csrf");
+    let posted = c.call(
+        "POST",
+        "/console/orgs/globex/members",
+        &[("portcullis_session", &frank)],
+        &format!("csrf={frank_csrf}&invite=yan"),
+    );
+    assert_eq!(posted.status, 404);
+    assert!(!members_of_globex().contains("\"yan\""));
+
+    // gina removes dave: gone from the org, and from his own list of orgs.
+    let removed = c.call(
+        "POST",
+        "/console/orgs/globex/members",
+        &[("portcullis_session", &gina)],
+        &format!("csrf={csrf}&remove=dave"),
+    );
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert!(!members_of_globex().contains("\"dave\""));
+    let orgs = c.call("GET", "/console/orgs", &[("portcullis_session", &dave)], "");
+    assert!(orgs.body.contains("/console/orgs/acme") && !orgs.body.contains("globex"), "{}", orgs.body);
+}

@@ -12,6 +12,7 @@
 //! and no page opens.
 
 pub mod html;
+mod members;
 pub mod session;
 
 use std::sync::Arc;
@@ -77,6 +78,31 @@ impl Console {
             (&Method::GET, []) => redirect("/console/orgs", None),
             (&Method::GET, ["orgs"]) => self.orgs_page(&session),
             (&Method::GET, ["orgs", org]) => self.org_page(&session, org).await,
+            (&Method::GET, ["orgs", org, "members"]) => match self.belongs(&session, org) {
+                true => self.members_page(&session, org, None),
+                false => no_org(&session),
+            },
+            (&Method::POST, ["orgs", org, "members"]) if self.belongs(&session, org) => match form(body).await {
+                Ok(fields) if field(&fields, "csrf").is_some_and(|t| same(t, &session.csrf)) => {
+                    let change = if let Some(id) = field(&fields, "invite") {
+                        members::Change::Invite(id)
+                    } else if let Some(id) = field(&fields, "service_account") {
+                        members::Change::ServiceAccount(id)
+                    } else if let Some(id) = field(&fields, "remove") {
+                        members::Change::Remove(id)
+                    } else {
+                        return self.members_page(
+                            &session,
+                            org,
+                            Some((StatusCode::BAD_REQUEST, "The form said no change.")),
+                        );
+                    };
+                    self.change_member(&session, org, change).await
+                }
+                Ok(_) => refused(&session),
+                Err(r) => r,
+            },
+            (&Method::POST, ["orgs", _, "members"]) => no_org(&session),
             (&Method::POST, ["sign-out"]) => match form(body).await {
                 Ok(fields) if field(&fields, "csrf").is_some_and(|t| same(t, &session.csrf)) => {
                     self.sessions.close(id);
@@ -192,13 +218,14 @@ impl Console {
         html::html(StatusCode::OK, page("Organisations", signed_in(session), &body))
     }
 
+    /// Whether the signed-in user belongs to `org` (an operator: any org).
+    fn belongs(&self, session: &Session, org: &str) -> bool {
+        self.control.orgs_of(&session.identity, None, usize::MAX).0.iter().any(|o| o.id == org)
+    }
+
     async fn org_page(&self, session: &Session, org: &str) -> Response<Vec<u8>> {
         let (orgs, _) = self.control.orgs_of(&session.identity, None, usize::MAX);
-        // Another org's page and a page of no org look the same.
-        let Some(o) = orgs.iter().find(|o| o.id == org) else {
-            let body = "<p>No organisation of that name that you belong to.</p>";
-            return html::html(StatusCode::NOT_FOUND, page("Not found", signed_in(session), body));
-        };
+        let Some(o) = orgs.iter().find(|o| o.id == org) else { return no_org(session) };
         let mut body = format!(
             "<table><tr><th>Owner</th><td>{}</td></tr><tr><th>Revision</th><td>{}</td></tr>\
              <tr><th>Managed by</th><td>{}</td></tr>",
@@ -215,8 +242,18 @@ impl Console {
             ));
         }
         body.push_str("</table>");
+        body.push_str(&format!(
+            "<p><a href=\"/console/orgs/{}/members\">Members and service accounts</a></p>",
+            esc(org)
+        ));
         html::html(StatusCode::OK, page(org, signed_in(session), &body))
     }
+}
+
+/// Another org's page and a page of no org look the same.
+fn no_org(session: &Session) -> Response<Vec<u8>> {
+    let body = "<p>No organisation of that name that you belong to.</p>";
+    html::html(StatusCode::NOT_FOUND, page("Not found", signed_in(session), body))
 }
 
 fn signed_in(session: &Session) -> Option<(&str, &str)> {
