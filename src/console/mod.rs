@@ -82,34 +82,34 @@ impl Console {
                 true => self.members_page(&session, org, None),
                 false => no_org(&session),
             },
-            (&Method::POST, ["orgs", org, "members"]) if self.belongs(&session, org) => match form(body).await {
-                Ok(fields) if field(&fields, "csrf").is_some_and(|t| same(t, &session.csrf)) => {
-                    let change = if let Some(id) = field(&fields, "invite") {
-                        members::Change::Invite(id)
-                    } else if let Some(id) = field(&fields, "service_account") {
-                        members::Change::ServiceAccount(id)
-                    } else if let Some(id) = field(&fields, "remove") {
-                        members::Change::Remove(id)
-                    } else {
-                        return self.members_page(
-                            &session,
-                            org,
-                            Some((StatusCode::BAD_REQUEST, "The form said no change.")),
-                        );
-                    };
-                    self.change_member(&session, org, change).await
+            (&Method::POST, ["orgs", org, "members"]) if self.belongs(&session, org) => {
+                match checked(body, &session).await {
+                    Ok(fields) => {
+                        let change = if let Some(id) = field(&fields, "invite") {
+                            members::Change::Invite(id)
+                        } else if let Some(id) = field(&fields, "service_account") {
+                            members::Change::ServiceAccount(id)
+                        } else if let Some(id) = field(&fields, "remove") {
+                            members::Change::Remove(id)
+                        } else {
+                            return self.members_page(
+                                &session,
+                                org,
+                                Some((StatusCode::BAD_REQUEST, "The form said no change.")),
+                            );
+                        };
+                        self.change_member(&session, org, change).await
+                    }
+                    Err(r) => r,
                 }
-                Ok(_) => refused(&session),
-                Err(r) => r,
-            },
+            }
             (&Method::POST, ["orgs", _, "members"]) => no_org(&session),
-            (&Method::POST, ["sign-out"]) => match form(body).await {
-                Ok(fields) if field(&fields, "csrf").is_some_and(|t| same(t, &session.csrf)) => {
+            (&Method::POST, ["sign-out"]) => match checked(body, &session).await {
+                Ok(_) => {
                     self.sessions.close(id);
                     let gone = format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0");
                     redirect("/console/sign-in", Some(&gone))
                 }
-                Ok(_) => refused(&session),
                 Err(r) => r,
             },
             _ => html::html(
@@ -264,6 +264,16 @@ fn refused(session: &Session) -> Response<Vec<u8>> {
     let body = "<p class=\"error\">That form was not from this session (its CSRF token is missing or wrong): \
                 reload the page and try again.</p>";
     html::html(StatusCode::FORBIDDEN, page("Refused", signed_in(session), body))
+}
+
+/// A session's form: read as [`form`] does, refused unless it carries the session's CSRF
+/// token.
+async fn checked(body: hyper::body::Incoming, session: &Session) -> Result<Vec<(String, String)>, Response<Vec<u8>>> {
+    let fields = form(body).await?;
+    match field(&fields, "csrf").is_some_and(|t| same(t, &session.csrf)) {
+        true => Ok(fields),
+        false => Err(refused(session)),
+    }
 }
 
 /// An `application/x-www-form-urlencoded` body, at most [`MAX_FORM`] bytes, as pairs.
