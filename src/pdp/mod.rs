@@ -64,7 +64,7 @@ impl PdpApi {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for c in &self.clients {
-            let same = c.sha256.iter().zip(digest.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+            let same = crate::auth::same_bytes(&c.sha256, &digest);
             if same && found.is_none() {
                 found = Some(c);
             }
