@@ -224,7 +224,14 @@ fn members_are_invited_and_removed_as_the_signed_in_user_decides() {
         &[("portcullis_session", &dave)],
         &format!("csrf={dave_csrf}&invite=yan"),
     );
-    let why = refused.body.split("<p class=\"error\">").nth(1).unwrap_or("").split("</p>").next().unwrap_or("");
+    let why = refused
+        .body
+        .split("<p class=\"error\" role=\"status\">")
+        .nth(1)
+        .unwrap_or("")
+        .split("</p>")
+        .next()
+        .unwrap_or("");
     assert!(refused.status == 403 && why.contains("needs create on members"), "{}", refused.body);
     assert!(!members_of_globex().contains("\"yan\""));
 

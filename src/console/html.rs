@@ -82,6 +82,42 @@ pub fn redirect(to: &str, cookie: Option<&str>) -> Response<Vec<u8>> {
     r
 }
 
+/// The hidden input that carries the session's CSRF token (every form has one).
+pub fn csrf(token: &str) -> String {
+    format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", esc(token))
+}
+
+/// A form of hidden `fields` and one button: a row's "Remove", "Confirm", "Revoke".
+pub fn button(action: &str, token: &str, fields: &[(&str, &str)], label: &str) -> String {
+    let mut out = format!("<form method=\"post\" action=\"{}\" class=\"inline\">{}", esc(action), csrf(token));
+    for (k, v) in fields {
+        out.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)));
+    }
+    out.push_str(&format!("<button>{}</button></form>", esc(label)));
+    out
+}
+
+/// A `<select>` named `name` of `options` (value, label), with `selected` chosen.
+pub fn select<'o>(name: &str, options: impl IntoIterator<Item = (&'o str, &'o str)>, selected: &str) -> String {
+    let mut out = format!("<select name=\"{}\" id=\"{}\">", esc(name), esc(name));
+    for (value, label) in options {
+        let on = if value == selected { " selected" } else { "" };
+        out.push_str(&format!("<option value=\"{}\"{on}>{}</option>", esc(value), esc(label)));
+    }
+    out.push_str("</select>");
+    out
+}
+
+/// A message above a page's forms: what a change was refused with, or what it gave.
+pub fn said(message: &str, error: bool) -> String {
+    format!("<p class=\"{}\" role=\"status\">{}</p>\n", if error { "error" } else { "done" }, esc(message))
+}
+
+/// `text` written for a URL's query or path segment.
+pub fn url(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
