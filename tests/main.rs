@@ -4,6 +4,7 @@
 mod access_prop;
 mod admin;
 mod auth;
+mod browser;
 mod canon_prop;
 mod cli;
 mod conformance;

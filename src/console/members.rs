@@ -56,7 +56,7 @@ impl Console {
         body.push_str("</table>\n");
         body.push_str(&self.assign_form(s, org, None));
         body.push_str(&format!(
-            "<h2>Invite a member</h2><form method=\"post\" action=\"{here}\" class=\"row\">{0}<input name=\"invite\" \
+            "<h2>Invite a member</h2><form method=\"post\" action=\"{here}\" class=\"row\" id=\"invite\">{0}<input name=\"invite\" \
              required placeholder=\"user id\" aria-label=\"user id\"> <button>Invite</button></form>\n\
              <h2>Add a service account</h2><form method=\"post\" action=\"{here}\" class=\"row\">{0}<input \
              name=\"service_account\" required placeholder=\"name\" aria-label=\"service account name\"> \
@@ -176,7 +176,7 @@ impl Console {
             }
         };
         format!(
-            "<h2>Assign a role</h2>\n<form method=\"post\" action=\"/console/orgs/{}/bindings\" class=\"row\">{}\
+            "<h2>Assign a role</h2>\n<form method=\"post\" action=\"/console/orgs/{}/bindings\" class=\"row\" id=\"assign\">{}\
              <label>Give {}</label> <label>the role {}</label> {scope} <label>until <input name=\"until\" \
              placeholder=\"optional, e.g. 2027-01-31T00:00:00Z\"></label> <button>Assign</button></form>\n",
             url(org),

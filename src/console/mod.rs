@@ -81,7 +81,14 @@ impl Console {
             return redirect("/console/sign-in", None);
         };
         let query = form::pairs(head.uri.query().unwrap_or(""));
-        let segments: Vec<&str> = asked.path.trim_end_matches('/').split('/').skip(2).collect();
+        let decoded: Vec<String> = asked
+            .path
+            .trim_end_matches('/')
+            .split('/')
+            .skip(2)
+            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect();
+        let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
         match (asked.method, segments.as_slice()) {
             (&Method::GET, []) => redirect("/console/orgs", None),
             (&Method::GET, ["orgs"]) => self.orgs_page(&session),

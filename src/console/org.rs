@@ -144,7 +144,7 @@ impl Console {
                 let members = self.member_ids(org, false);
                 let roles = ["admin", "member", "viewer"];
                 body.push_str(&format!(
-                    "<form method=\"post\" action=\"{here}\" class=\"row\">{}<input type=\"hidden\" name=\"transfer\" \
+                    "<form method=\"post\" action=\"{here}\" class=\"row\" id=\"transfer-start\">{}<input type=\"hidden\" name=\"transfer\" \
                      value=\"start\"><label>Hand ownership to {}</label> <label>and step down to {}</label> \
                      <button>Start the transfer</button></form>\n<p class=\"note\">The new owner confirms too: \
                      ownership moves when both have, and you keep full control until then.</p>\n",
@@ -182,7 +182,7 @@ impl Console {
         let live = self.control.live.handle().load();
         let kinds: Vec<String> = live.globals().kinds.iter().map(|(_, k)| k.name.to_string()).collect();
         format!(
-            "<h2>Open a resource</h2>\n<form method=\"get\" action=\"/console/orgs/{}/resource\" class=\"row\">\
+            "<h2>Open a resource</h2>\n<form method=\"get\" action=\"/console/orgs/{}/resource\" class=\"row\" id=\"open\">\
              <label>Kind {}</label> <label>Project <input name=\"project\" placeholder=\"none: organisation level\"></label> \
              <label>Id <input name=\"id\" required></label> <button>Open</button></form>\n",
             url(org),

@@ -20,7 +20,7 @@ fn a_service_account_is_identified_by_its_api_token_and_the_token_never_reaches_
     let extra = format!("\n{entry}\n");
     let gw = Gateway::start_with(Setup { extra_config: &extra, ..Default::default() });
     let auth = format!("Authorization: Bearer {token}");
-    // ci-bot is in team ci, bound to `deployer`: it may delete containers, not touch billing.
+    // ci-bot is in team ci, bound to `ci-deployer`: it may delete containers, not touch billing.
     let target = "/v1/orgs/acme/projects/web/containers/c-1";
     gw.assert_forwarded_as("DELETE", target, &[&auth], target);
     assert!(gw.last().to_ascii_lowercase().contains("x-portcullis-principal: sa:acme/ci-bot\r\n"), "{}", gw.last());

@@ -70,16 +70,16 @@ fn run_curl(line: &str, vars: &[(String, String)]) -> u16 {
 
 /// A running `portcullis demo` on free ports: what it printed, its `export` lines as
 /// variables (with `$NAME` in a value expanded), and its ports.
-struct Demo {
+pub struct Demo {
     _running: Running,
     dir: std::path::PathBuf,
-    lines: Vec<String>,
+    pub lines: Vec<String>,
     vars: Vec<(String, String)>,
-    listen: u16,
+    pub listen: u16,
 }
 
 impl Demo {
-    fn start(name: &str) -> Demo {
+    pub fn start(name: &str) -> Demo {
         let (listen, platform, admin) = (free_port(), free_port(), free_port());
         let dir = scratch(name);
         let shipped = std::fs::read_to_string(root().join("config.toml")).unwrap();
@@ -127,7 +127,7 @@ impl Demo {
         demo
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("demo.log")).unwrap_or_default()
     }
 
@@ -139,7 +139,7 @@ impl Demo {
         }
     }
 
-    fn var(&self, name: &str) -> &str {
+    pub fn var(&self, name: &str) -> &str {
         &self.vars.iter().find(|(k, _)| k == name).unwrap_or_else(|| panic!("no {name}: {:?}", self.lines)).1
     }
 }

@@ -10,7 +10,7 @@ mod api_tokens;
 mod cases;
 mod conformance;
 mod decision_log;
-mod demo;
+pub mod demo;
 mod forwarding;
 mod jwks;
 mod reload;

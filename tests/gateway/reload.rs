@@ -146,7 +146,7 @@ fn a_thousand_two_file_swaps_under_load_fail_nothing_and_never_mix() {
     let (version_a, version_b) = (policies_copy(), policies_copy());
     let acme_b = std::fs::read_to_string(version_b.join("20-acme.toml")).unwrap();
     let roles_a = std::fs::read_to_string(version_a.join("10-roles.toml")).unwrap();
-    // A: dave may not update c-42, the deployer role (ci-bot's) may; B: the other way round.
+    // A: dave may not update c-42, the ci-deployer role (ci-bot's) may; B: the other way round.
     let acme_a = acme_b.replace(SHARE, "verbs = [\"read\"]");
     let roles_b = roles_a.replace("project:containers:create,update,delete", "project:containers:create,delete");
     assert!(acme_a != acme_b && roles_a != roles_b);
