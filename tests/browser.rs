@@ -7,6 +7,7 @@
 //! Without chromium and chromedriver the tests say they were skipped; under CI (CI=true)
 //! they fail, as `.ci/run` installs both.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +20,8 @@ use crate::gateway::{free_port, send_on};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// A chromedriver of this test's own, stopped (by its pid) when dropped.
+/// A chromedriver of this test's own, in a process group of its own with the browsers it
+/// starts: the whole group is stopped when dropped, even when a test failed mid-story.
 struct Driver {
     child: Child,
     port: u16,
@@ -27,7 +29,10 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with the negated pid of a group this test made; no memory is touched.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
         let _ = self.child.wait();
     }
 }
@@ -43,6 +48,7 @@ fn driver() -> Option<Driver> {
     let port = free_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -82,6 +88,8 @@ impl Tab {
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
+            "--disable-crash-reporter",
+            "--disable-breakpad",
             "--window-size=1280,1100",
         ];
         caps.insert("goog:chromeOptions".into(), serde_json::json!({ "binary": CHROMIUM, "args": args }));
@@ -373,5 +381,58 @@ fn a_refused_change_shows_the_reason_and_the_console_guards_its_forms() {
         let csp = head.lines().find(|l| l.to_ascii_lowercase().starts_with("content-security-policy:")).unwrap();
         assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
         dave.close().await;
+    });
+}
+
+#[test]
+fn access_asked_for_on_a_resource_and_approved_is_granted_and_every_page_opens() {
+    story("request", |demo, driver| async move {
+        let c42 = format!("{CONTAINERS}/c-42");
+        assert_eq!(gateway(&demo, "DAVE", "DELETE", &c42), 403, "{}", demo.log());
+        let dave = Tab::new(&driver, &demo, "request-dave").await;
+        dave.sign_in("dave").await;
+        dave.open("/console/orgs/acme/resource?kind=containers&project=web&id=c-42").await;
+        dave.tick("#ask input[name=verb][value=delete]").await;
+        dave.fill("#ask input[name=duration]", "1h").await;
+        dave.fill("#ask input[name=reason]", "clean up the old build").await;
+        dave.click("//form[@id='ask']//button").await;
+        assert!(dave.said().await.starts_with("Asked (request "), "{}", dave.said().await);
+
+        let alice = Tab::new(&driver, &demo, "request-alice").await;
+        alice.sign_in("alice").await;
+        alice.open("/console/orgs/acme/requests").await;
+        let row = alice.text("#to-answer").await;
+        assert!(row.contains("dave") && row.contains("delete on containers c-42") && row.contains("1 h"), "{row}");
+        alice.shot("to-answer").await;
+        alice.click("//table[@id='to-answer']//tr[td[1]='dave']//button[.='Approve']").await;
+        assert_eq!(alice.said().await, "");
+        assert!(alice.text("#requests").await.contains("approved"));
+        assert_eq!(gateway(&demo, "DAVE", "DELETE", &c42), 200);
+
+        // Every other page opens, as alice, with nothing refused; each is saved.
+        for (name, path, marker) in [
+            ("members", "/console/orgs/acme/members", "#members"),
+            ("teams", "/console/orgs/acme/teams", "section.team"),
+            ("roles", "/console/orgs/acme/roles", "#roles"),
+            ("my-access", "/console/orgs/acme/access", "#my-access"),
+            ("audit", "/console/orgs/acme/audit?actor=alice", "#audit"),
+        ] {
+            alice.open(path).await;
+            assert_eq!(alice.said().await, "", "{path}");
+            assert!(!alice.text(marker).await.is_empty(), "{path} has no {marker}");
+            alice.shot(name).await;
+        }
+        let audit = alice.text("#audit").await;
+        assert!(audit.contains("share.create") && !audit.contains("org.import"), "only alice's changes: {audit}");
+        // The share the approval made is dave's, and in his access list.
+        dave.open("/console/orgs/acme/access").await;
+        assert!(
+            dave.text("#my-access").await.contains("share to dave from 'alice'"),
+            "{}",
+            dave.text("#my-access").await
+        );
+        dave.shot("my-access").await;
+        dave.close().await;
+        alice.close().await;
     });
 }
