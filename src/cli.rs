@@ -456,8 +456,18 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
             policy: policy.clone(),
         };
         let demo = config.auth.as_ref().is_some_and(|a| a.demo_key);
-        eprintln!("portcullis: console at http://{listen}/console{}", if demo { " (demo sign-in)" } else { "" });
-        let console = crate::console::Console::new(control.clone(), demo);
+        let oidc = match console_sign_in(&config, verifier.as_ref()) {
+            Ok(o) => o,
+            Err(e) => return report(&e),
+        };
+        let how = match (&oidc, demo) {
+            (Some(o), _) => format!(" (sign-in through {})", o.issuer()),
+            (None, true) => " (demo sign-in)".to_string(),
+            (None, false) => " (no sign-in configured: add [console])".to_string(),
+        };
+        eprintln!("portcullis: console at http://{listen}/console{how}");
+        let secure = config.console.as_ref().is_some_and(|c| c.redirect_url.starts_with("https://"));
+        let console = crate::console::Console::new(control.clone(), demo, oidc, secure);
         let api = crate::admin::AdminApi { control, verifier: verifier.clone(), observed, console };
         extras.admin = Some((listen, std::sync::Arc::new(api)));
     }
@@ -600,4 +610,33 @@ fn report(e: &dyn std::fmt::Display) -> ExitCode {
         eprintln!();
     }
     ExitCode::from(2)
+}
+
+/// The console's sign-in through the identity provider, when `[console]` is configured: its
+/// client secret read from its file, ID tokens checked with the gateway's own keys.
+fn console_sign_in(
+    config: &crate::config::Config,
+    verifier: Option<&std::sync::Arc<crate::auth::Verifier>>,
+) -> Result<Option<crate::console::oidc::Oidc>, String> {
+    let Some(sign_in) = &config.console else { return Ok(None) };
+    // The config check made sure [auth] names the issuer.
+    let issuer = config.auth.as_ref().and_then(|a| a.issuer.as_deref()).unwrap_or_default();
+    let Some(verifier) = verifier else {
+        return Err(
+            "[console] checks ID tokens with the gateway's keys: add [[auth.key]] or jwks_url under [auth]".into()
+        );
+    };
+    let secret = match &sign_in.client_secret_file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(s) => Some(s.trim_end_matches(['\n', '\r']).to_string()),
+            Err(e) => {
+                return Err(format!(
+                    "[console] client_secret_file {}: {e}: create it or remove the key",
+                    path.display()
+                ));
+            }
+        },
+        None => None,
+    };
+    Ok(Some(crate::console::oidc::Oidc::new(issuer, sign_in, secret, verifier.clone())))
 }

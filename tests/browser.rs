@@ -77,6 +77,10 @@ struct Tab {
 
 impl Tab {
     async fn new(driver: &Driver, demo: &Demo, story: &'static str) -> Tab {
+        Tab::at_base(driver, demo.var("PORTCULLIS_ADMIN").to_string(), story).await
+    }
+
+    async fn at_base(driver: &Driver, base: String, story: &'static str) -> Tab {
         let mut caps = serde_json::Map::new();
         let args = [
             "--headless=new",
@@ -98,7 +102,6 @@ impl Tab {
             .connect(&format!("http://127.0.0.1:{}", driver.port))
             .await
             .unwrap();
-        let base = demo.var("PORTCULLIS_ADMIN").to_string();
         Tab { c, base, story }
     }
 
@@ -434,5 +437,31 @@ fn access_asked_for_on_a_resource_and_approved_is_granted_and_every_page_opens()
         dave.shot("my-access").await;
         dave.close().await;
         alice.close().await;
+    });
+}
+
+#[test]
+fn signing_in_through_the_identity_provider_takes_one_click() {
+    let Some(driver) = driver() else { return };
+    let provider = crate::console::provider::Provider::start("dave");
+    let console = crate::console::start_with(false, Some(&provider));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let tab = Tab::at_base(&driver, format!("http://127.0.0.1:{}", console.port), "provider").await;
+        tab.open("/console/orgs").await;
+        assert_eq!(tab.at().await, "/console/sign-in");
+        tab.shot("sign-in").await;
+        tab.click("//a[@id='provider']").await;
+        // The provider signs dave in at once and sends the browser back; the console's page
+        // moves on to the orgs.
+        tab.c
+            .wait()
+            .for_url(&format!("http://127.0.0.1:{}/console/orgs", console.port).parse().unwrap())
+            .await
+            .unwrap();
+        assert!(tab.text("header").await.contains("Signed in as dave"), "{}", tab.text("header").await);
+        assert!(tab.text("main").await.contains("acme"));
+        tab.shot("orgs").await;
+        tab.close().await;
     });
 }

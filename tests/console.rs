@@ -2,11 +2,13 @@
 //! `[admin]` and the demo sign-in, on the shipped policies (org acme with dave, org lab with
 //! frank). Cookies are carried by hand; every answer is checked for its security headers.
 
+pub mod provider;
+
 use crate::admin::{admin_section, wait_listening};
 use crate::gateway::{Gateway, Setup, free_port, send_on};
 
-struct Console {
-    port: u16,
+pub struct Console {
+    pub port: u16,
     gateway: Gateway,
 }
 
@@ -46,10 +48,22 @@ impl Answer {
 }
 
 fn start(demo_key: bool) -> Console {
+    start_with(demo_key, None)
+}
+
+/// With `provider`, the console signs in through it (`[console]`, `[auth] issuer`).
+pub fn start_with(demo_key: bool, provider: Option<&provider::Provider>) -> Console {
     let port = free_port();
     let store = format!("data_dir = \"{}\"", crate::scratch("console").display());
-    let extra = admin_section(port, &store);
-    let gateway = Gateway::start_with(Setup { extra_config: &extra, demo_key, ..Setup::default() });
+    let mut extra = admin_section(port, &store);
+    let mut auth = String::new();
+    if let Some(p) = provider {
+        extra.push_str(&format!(
+            "\n[console]\nclient_id = \"portcullis-console\"\nredirect_url = \"http://127.0.0.1:{port}/console/callback\"\n"
+        ));
+        auth = format!("issuer = \"{}\"\n", p.issuer());
+    }
+    let gateway = Gateway::start_with(Setup { extra_config: &extra, demo_key, auth_lines: &auth, ..Setup::default() });
     wait_listening(port, &gateway);
     Console { port, gateway }
 }
@@ -178,7 +192,11 @@ fn signing_out_needs_the_sessions_token_and_ends_it() {
 fn without_the_demo_key_nobody_signs_in() {
     let c = start(false);
     let page = c.call("GET", "/console/sign-in", &[], "");
-    assert!(page.status == 200 && page.body.contains("not built yet") && !page.body.contains("<form"), "{}", page.body);
+    assert!(
+        page.status == 200 && page.body.contains("No way to sign in is configured") && !page.body.contains("<form"),
+        "{}",
+        page.body
+    );
     let a = c.call("POST", "/console/sign-in", &[("portcullis_sign_in", "x")], "csrf=x&user=dave");
     assert_eq!(a.status, 403);
 }
@@ -261,4 +279,95 @@ fn members_are_invited_and_removed_as_the_signed_in_user_decides() {
     assert!(!members_of_globex().contains("\"dave\""));
     let orgs = c.call("GET", "/console/orgs", &[("portcullis_session", &dave)], "");
     assert!(orgs.body.contains("/console/orgs/acme") && !orgs.body.contains("globex"), "{}", orgs.body);
+}
+
+/// Starts a sign-in through the provider and follows its redirect: the console's callback
+/// target and the state cookie the start set.
+fn through_provider(c: &Console, p: &provider::Provider) -> (String, String) {
+    let start = c.call("GET", "/console/sign-in/start", &[], "");
+    let to = start.header("location").unwrap_or_else(|| panic!("{} {}", start.status, start.body));
+    assert!(to.starts_with(&format!("{}/authorize?", p.issuer())) && to.contains("code_challenge_method=S256"), "{to}");
+    let set = start.head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie: portcullis_oidc=")).unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/console/callback"),
+        "{set}"
+    );
+    let state = start.cookie("portcullis_oidc").unwrap();
+    let target = to.strip_prefix(&p.issuer()).unwrap();
+    let (status, head, _) =
+        send_on(p.port, format!("GET {target} HTTP/1.1\r\nHost: idp\r\nConnection: close\r\n\r\n").as_bytes());
+    assert_eq!(status, 302);
+    let back = head.lines().find_map(|l| l.strip_prefix("Location: ")).unwrap().trim().to_string();
+    let callback = back.strip_prefix(&format!("http://127.0.0.1:{}", c.port)).unwrap().to_string();
+    (callback, state)
+}
+
+#[test]
+fn signing_in_through_the_provider_with_pkce_opens_a_session_as_long_as_the_id_token() {
+    let p = provider::Provider::start("dave");
+    let c = start_with(false, Some(&p));
+    let page = c.call("GET", "/console/sign-in", &[], "");
+    assert!(page.body.contains(&format!("Sign in with {}", p.issuer())), "{}", page.body);
+    let (callback, state) = through_provider(&c, &p);
+    let done = c.call("GET", &callback, &[("portcullis_oidc", &state)], "");
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("url=/console/orgs"), "{}", done.body);
+    let set =
+        done.head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie: portcullis_session=")).unwrap();
+    let max_age: i64 = set.split("Max-Age=").nth(1).unwrap().split(';').next().unwrap().trim().parse().unwrap();
+    assert!(max_age > 590 && max_age <= 600, "the session ends with the ID token: {set}");
+    assert!(set.contains("SameSite=Strict") && !set.contains("Secure"), "{set}");
+    assert_eq!(*p.bad_verifiers.lock().unwrap(), 0, "the provider found the PKCE verifier wrong");
+    let dave = done.cookie("portcullis_session").unwrap();
+    let orgs = c.call("GET", "/console/orgs", &[("portcullis_session", &dave)], "");
+    assert!(
+        orgs.status == 200 && orgs.body.contains("/console/orgs/acme") && orgs.body.contains("<b>dave</b>"),
+        "{}",
+        orgs.body
+    );
+    assert!(!orgs.body.contains("/console/orgs/lab"), "dave is not in lab");
+
+    // The same callback again: that sign-in is over.
+    let again = c.call("GET", &callback, &[("portcullis_oidc", &state)], "");
+    assert!(again.status == 403 && again.cookie("portcullis_session").is_none(), "{}", again.body);
+}
+
+#[test]
+fn a_callback_from_another_browser_or_with_a_foreign_id_token_opens_no_session() {
+    let p = provider::Provider::start("dave");
+    let c = start_with(false, Some(&p));
+    // Another browser's state cookie, or none: refused before the code is exchanged.
+    let (mine, _) = through_provider(&c, &p);
+    let (_, theirs) = through_provider(&c, &p);
+    for cookies in [vec![], vec![("portcullis_oidc", theirs.as_str())]] {
+        let a = c.call("GET", &mine, &cookies, "");
+        assert!(a.status == 403 && a.body.contains("not started in this browser"), "{}", a.body);
+        assert!(a.cookie("portcullis_session").is_none());
+    }
+    // An ID token for another client, or with another sign-in's nonce.
+    for (mode, why) in [(provider::Mode::OtherAudience, "ID token was refused"), (provider::Mode::OtherNonce, "nonce")]
+    {
+        p.set_mode(mode);
+        let (callback, state) = through_provider(&c, &p);
+        let a = c.call("GET", &callback, &[("portcullis_oidc", &state)], "");
+        assert!(a.status == 403 && a.body.contains(why), "{mode:?}: {}", a.body);
+        assert!(a.cookie("portcullis_session").is_none());
+    }
+    // The provider's own refusal is shown as such.
+    let a = c.call("GET", "/console/callback?error=access_denied&state=x", &[], "");
+    assert!(a.status == 403 && a.body.contains("did not sign you in (access_denied)"), "{}", a.body);
+}
+
+#[test]
+fn a_provider_that_does_not_answer_sends_nobody_anywhere() {
+    let p = provider::Provider::start("dave");
+    let c = start_with(false, Some(&p));
+    drop(p);
+    let a = c.call("GET", "/console/sign-in/start", &[], "");
+    assert!(a.status == 502 && a.header("location").is_none(), "{} {}", a.status, a.body);
+    assert!(
+        a.body.contains("discovery document") && a.body.contains("/.well-known/openid-configuration"),
+        "{}",
+        a.body
+    );
 }

@@ -90,6 +90,8 @@ pub struct Config {
     pub admin: Option<Admin>,
     /// `[pdp]`: the AuthZEN decision API for other gateways, if served.
     pub pdp: Option<Pdp>,
+    /// `[console]`: the web console's sign-in through the identity provider.
+    pub console: Option<ConsoleSignIn>,
     /// `None` when the file has no `[log]`: no decision log.
     pub log: Option<LogSpec>,
 }
@@ -120,6 +122,19 @@ pub struct Pdp {
     /// The PDP's issuer identifier in its metadata (default `http://LISTEN`).
     pub issuer: Option<String>,
     pub clients: Vec<PdpClient>,
+}
+
+/// `[console]`: signing in to the web console through the identity provider named by
+/// `[auth] issuer` (OpenID Connect, authorization code flow with PKCE).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleSignIn {
+    /// The console's client id at the provider (the ID token's audience).
+    pub client_id: String,
+    /// A confidential client's secret, in a file of its own; none for a public client.
+    pub client_secret_file: Option<PathBuf>,
+    /// Where the provider sends the browser back: this admin listener's
+    /// `/console/callback`, as the browser reaches it.
+    pub redirect_url: String,
 }
 
 /// `[[pdp.client]]`: a policy enforcement point allowed to ask, by its token's SHA-256.
@@ -353,6 +368,10 @@ pub enum ConfigErrorKind {
     DuplicateTokenHash,
     #[error("[pdp] has no [[pdp.client]]: add one (`portcullis token pdp --name NAME` prints it), or nobody can ask")]
     NoPdpClients,
+    #[error("[console] signs in through the identity provider `[auth] issuer` names: set `issuer` under [auth]")]
+    ConsoleWithoutIssuer,
+    #[error("`redirect_url` '{url}' must be an http:// or https:// URL ending in /console/callback")]
+    BadRedirectUrl { url: String },
     #[error("PDP client '{name}' is listed twice: names say who asked, so each is one client")]
     DuplicatePdpClient { name: String },
     #[error("two keys have kid '{kid}': kids must be unique")]
@@ -408,7 +427,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let mut p: W = Walker::new(0);
     let doc = p.parse(text);
     let root = Fields::root(&doc);
-    root.check_keys(&mut p, &["gateway", "limits", "auth", "upstream", "route", "admin", "log", "pdp"], &[]);
+    root.check_keys(&mut p, &["gateway", "limits", "auth", "upstream", "route", "admin", "log", "pdp", "console"], &[]);
 
     let gateway = match root.table(&mut p, "gateway", "[gateway]") {
         Some(t) => gateway(&mut p, &t, base),
@@ -422,6 +441,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let admin = root.table(&mut p, "admin", "[admin]").and_then(|t| admin(&mut p, &t, base));
     let log = root.table(&mut p, "log", "[log]").map(|t| log(&mut p, &t, base));
     let pdp = root.table(&mut p, "pdp", "[pdp]").and_then(|t| pdp(&mut p, &t));
+    let console = root.table(&mut p, "console", "[console]").and_then(|t| {
+        if auth.as_ref().is_none_or(|a| a.issuer.is_none()) {
+            p.error(t.at, E::ConsoleWithoutIssuer);
+        }
+        console(&mut p, &t, base)
+    });
     let upstreams: Vec<(Upstream, Loc)> =
         root.tables(&mut p, "upstream", "[[upstream]]").iter().filter_map(|t| upstream(&mut p, t)).collect();
     let mut names: Vec<&str> = Vec::new();
@@ -474,6 +499,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
             routes,
             admin,
             pdp,
+            console,
             log,
         }),
         // Unreachable: a missing part always records an error above.
@@ -492,4 +518,4 @@ mod sections;
 #[cfg(test)]
 mod tests;
 
-use sections::{admin, auth, gateway, limits, log, pdp, route, upstream};
+use sections::{admin, auth, console, gateway, limits, log, pdp, route, upstream};

@@ -11,8 +11,8 @@ use crate::route::RouteDecl;
 use crate::tomlwalk::{Fields, Loc, Located, nearest};
 
 use super::{
-    Admin, Cidr, DecisionLogging, E, Gateway, HealthCheck, Limits, LogSpec, Pdp, PdpClient, Selection, StoreLocation,
-    Tls, Upstream, W,
+    Admin, Cidr, ConsoleSignIn, DecisionLogging, E, Gateway, HealthCheck, Limits, LogSpec, Pdp, PdpClient, Selection,
+    StoreLocation, Tls, Upstream, W,
 };
 
 pub(super) fn address(p: &mut W, v: &Located<String>) -> Option<SocketAddr> {
@@ -411,6 +411,18 @@ fn token_hash(p: &mut W, t: &Fields<'_, '_>) -> Option<([u8; 32], Loc)> {
             None
         }
     }
+}
+
+pub(super) fn console(p: &mut W, t: &Fields<'_, '_>, base: &Path) -> Option<ConsoleSignIn> {
+    t.check_keys(p, &["client_id", "client_secret_file", "redirect_url"], &[]);
+    let client_id = t.required_string(p, "client_id");
+    let client_secret_file = t.string(p, "client_secret_file").map(|f| base.join(f.value));
+    let redirect_url = t.required_string(p, "redirect_url")?;
+    let url = &redirect_url.value;
+    if !(url.starts_with("http://") || url.starts_with("https://")) || !url.ends_with("/console/callback") {
+        p.errors.push((redirect_url.loc, E::BadRedirectUrl { url: url.clone() }));
+    }
+    Some(ConsoleSignIn { client_id: client_id?.value, client_secret_file, redirect_url: redirect_url.value })
 }
 
 pub(super) fn pdp(p: &mut W, t: &Fields<'_, '_>) -> Option<Pdp> {

@@ -8,13 +8,15 @@
 //! its change to itself and, once it is made, is shown again by a redirect (a reload never
 //! makes a change twice); a refused change shows the page again with the model's reason.
 //!
-//! Signing in ([`signin`]): with `demo_key = true` under `[auth]` (what `portcullis demo`
-//! runs), a page signs in as one of the users the loaded orgs list.
+//! Signing in ([`signin`]): through the identity provider with OpenID Connect and PKCE
+//! (`[console]`, [`oidc`]), and with `demo_key = true` under `[auth]` (what `portcullis
+//! demo` runs) as one of the users the loaded orgs list.
 
 mod audit;
 mod form;
 pub mod html;
 mod members;
+pub mod oidc;
 mod org;
 mod projects;
 mod requests;
@@ -43,6 +45,10 @@ pub struct Console {
     sessions: Sessions,
     /// Sign-in as a user the orgs list (`[auth] demo_key`).
     demo: bool,
+    /// Sign-in through the identity provider (`[console]`).
+    oidc: Option<oidc::Oidc>,
+    /// Cookies are `Secure`: the browser reaches the console over TLS.
+    secure: bool,
 }
 
 /// A request's method, path and cookies, as the console reads them.
@@ -53,8 +59,10 @@ struct Asked<'r> {
 }
 
 impl Console {
-    pub fn new(control: Arc<ControlPlane>, demo: bool) -> Console {
-        Console { control, sessions: Sessions::default(), demo }
+    /// With `secure`, the browser reaches the console over TLS (a `redirect_url` of
+    /// `https://`), and its cookies say so.
+    pub fn new(control: Arc<ControlPlane>, demo: bool, oidc: Option<oidc::Oidc>, secure: bool) -> Console {
+        Console { control, sessions: Sessions::default(), demo, oidc, secure }
     }
 
     /// Whether `path` is the console's.
@@ -73,6 +81,11 @@ impl Console {
             }
             (&Method::GET, "/console/sign-in") => return self.sign_in_page(None),
             (&Method::POST, "/console/sign-in") => return self.sign_in(&asked, body, now).await,
+            (&Method::GET, "/console/sign-in/start") => return self.provider_start(now).await,
+            (&Method::GET, "/console/callback") => {
+                let query = form::pairs(head.uri.query().unwrap_or(""));
+                return self.provider_callback(&asked, &query, now).await;
+            }
             _ => {}
         }
         // Every other page needs a session, found before anything else is read.

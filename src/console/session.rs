@@ -16,6 +16,8 @@ use crate::principal::Identity;
 pub const COOKIE: &str = "portcullis_session";
 /// The cookie that ties a sign-in form to the browser that was shown it.
 pub const SIGN_IN_COOKIE: &str = "portcullis_sign_in";
+/// The state of a sign-in through the identity provider, until its callback.
+pub const OIDC_COOKIE: &str = "portcullis_oidc";
 /// The most sessions held at once.
 pub const MAX_SESSIONS: usize = 10_000;
 
