@@ -371,3 +371,46 @@ fn a_provider_that_does_not_answer_sends_nobody_anywhere() {
         a.body
     );
 }
+
+#[test]
+fn every_org_page_of_another_org_is_the_page_of_no_org() {
+    let c = start(true);
+    let (dave, frank) = (c.sign_in("dave"), c.sign_in("frank"));
+    let pages = [
+        "",
+        "/members",
+        "/teams",
+        "/roles",
+        "/roles/payments-auditor",
+        "/projects",
+        "/projects/web",
+        "/resource?kind=containers&project=web&id=c-42",
+        "/access",
+        "/requests",
+        "/audit",
+    ];
+    let forms = ["", "/members", "/bindings", "/teams", "/roles", "/projects", "/resource", "/requests"];
+    for (who, mine, theirs) in [(&dave, "acme", "lab"), (&frank, "lab", "acme")] {
+        let s = [("portcullis_session", who.as_str())];
+        let csrf = c.call("GET", "/console/orgs", &s, "").hidden("csrf");
+        let nothing = c.call("GET", "/console/orgs/nowhere", &s, "");
+        assert_eq!(nothing.status, 404);
+        for page in pages {
+            let path = if page.starts_with("/resource") && mine == "lab" {
+                page.replace("project=web", "project=ml")
+            } else {
+                page.to_string()
+            };
+            let own = c.call("GET", &format!("/console/orgs/{mine}{path}"), &s, "");
+            assert_ne!(own.status, 404, "{mine}{path}: {}", own.body);
+            let other = c.call("GET", &format!("/console/orgs/{theirs}{page}"), &s, "");
+            assert_eq!((other.status, &other.body), (404, &nothing.body), "{theirs}{page}");
+        }
+        for form in forms {
+            let body =
+                format!("csrf={csrf}&invite=x&create=x&share=x&kind=containers&id=c-42&approve=x&subject=x&role=x");
+            let other = c.call("POST", &format!("/console/orgs/{theirs}{form}"), &s, &body);
+            assert_eq!((other.status, &other.body), (404, &nothing.body), "POST {theirs}{form}");
+        }
+    }
+}

@@ -40,6 +40,10 @@
 //! algorithm = "RS256"          # pinned: tokens for this key must use it
 //! file = "keys/id.pub.pem"     # PEM public key, or the secret for HS*
 //!
+//! [console]                    # optional: the web console's sign-in (OpenID Connect, PKCE)
+//! client_id = "portcullis-console"   # needs `issuer` under [auth]
+//! redirect_url = "https://admin.example.com/console/callback"
+//!
 //! [[upstream]]
 //! name = "platform"
 //! backends = ["127.0.0.1:9000"]

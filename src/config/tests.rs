@@ -140,3 +140,25 @@ fn a_pdp_section_lists_its_clients_by_token_hash_and_each_mistake_is_named() {
     let e = errors(&format!("{GOOD}\n[pdp]\nlisten = \"127.0.0.1:8181\"\n{twice}{twice}"));
     assert!(e.contains("PDP client 'edge' is listed twice") && e.contains("listed twice: remove one"), "{e}");
 }
+
+#[test]
+fn a_console_section_signs_in_through_the_auth_issuer_and_names_each_mistake() {
+    let auth = "[auth]\nissuer = \"https://id.test\"\n[[auth.key]]\nalgorithm = \"RS256\"\nfile = \"k.pem\"\n";
+    let console =
+        "[console]\nclient_id = \"portcullis-console\"\nredirect_url = \"https://admin.test/console/callback\"\n";
+    let c = parse(Path::new("conf/config.toml"), &format!("{GOOD}\n{auth}{console}client_secret_file = \"s/c\"\n"))
+        .unwrap();
+    let sign_in = c.console.unwrap();
+    assert_eq!(sign_in.client_id, "portcullis-console");
+    assert_eq!(sign_in.client_secret_file.as_deref(), Some(Path::new("conf/s/c")));
+    // No issuer to sign in through.
+    let e = errors(&format!("{GOOD}\n[auth]\n[[auth.key]]\nalgorithm = \"RS256\"\nfile = \"k.pem\"\n{console}"));
+    assert!(e.contains("set `issuer` under [auth]"), "{e}");
+    // A redirect that is not this console's callback, a missing client id, a stray key.
+    let e = errors(&format!("{GOOD}\n{auth}[console]\nclient_id = \"c\"\nredirect_url = \"https://admin.test/cb\"\n"));
+    assert!(e.contains("must be an http:// or https:// URL ending in /console/callback"), "{e}");
+    let e = errors(&format!(
+        "{GOOD}\n{auth}[console]\nredirect_url = \"https://a.test/console/callback\"\nscope = \"x\"\n"
+    ));
+    assert!(e.contains("client_id") && e.contains("scope"), "{e}");
+}
