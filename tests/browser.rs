@@ -418,7 +418,7 @@ fn access_asked_for_on_a_resource_and_approved_is_granted_and_every_page_opens()
             ("teams", "/console/orgs/acme/teams", "section.team"),
             ("roles", "/console/orgs/acme/roles", "#roles"),
             ("my-access", "/console/orgs/acme/access", "#my-access"),
-            ("audit", "/console/orgs/acme/audit?actor=alice", "#audit"),
+            ("audit", "/console/orgs/acme/audit?actor=alice&kind=share", "#audit"),
         ] {
             alice.open(path).await;
             assert_eq!(alice.said().await, "", "{path}");

@@ -29,25 +29,31 @@ impl Console {
         self.show(s, org, "my access", None, body)
     }
 
+    /// The audit log, newest first, filtered by actor and by kind of change (what an
+    /// entry's action starts with: `share`, `role`, `transfer`, ...).
     pub(super) async fn audit_page(&self, s: &Session, org: &str, query: &Fields) -> Response<Vec<u8>> {
-        let (actor, action) = (field(query, "actor"), field(query, "action"));
-        let mut body = format!(
-            "<form method=\"get\" action=\"/console/orgs/{}/audit\" class=\"row\"><label>Actor <input name=\"actor\" \
-             value=\"{}\"></label> <label>Change <input name=\"action\" value=\"{}\" placeholder=\"e.g. share, role, \
-             transfer\"></label> <button>Filter</button></form>\n",
-            url(org),
-            esc(actor.unwrap_or("")),
-            esc(action.unwrap_or(""))
-        );
+        let (actor, kind) = (field(query, "actor"), field(query, "kind"));
         let entries = match self.control.audit(org, &s.identity, 0, u32::MAX).await {
             Ok(e) => e,
-            Err(e) => return self.show(s, org, "audit log", Said::refused(&e), body),
+            Err(e) => return self.show(s, org, "audit log", Said::refused(&e), String::new()),
         };
+        let kind_of = |action: &str| action.split('.').next().unwrap_or(action).to_string();
+        let mut kinds: Vec<String> = entries.iter().map(|e| kind_of(&e.action)).collect();
+        kinds.sort();
+        kinds.dedup();
+        let options = std::iter::once(("", "every kind")).chain(kinds.iter().map(|k| (k.as_str(), k.as_str())));
+        let mut body = format!(
+            "<form method=\"get\" action=\"/console/orgs/{}/audit\" class=\"row\" id=\"filter\"><label>Actor <input \
+             name=\"actor\" value=\"{}\"></label> <label>Kind of change {}</label> <button>Filter</button></form>\n",
+            url(org),
+            esc(actor.unwrap_or("")),
+            super::html::select("kind", options, kind.unwrap_or("")),
+        );
         let kept: Vec<_> = entries
             .iter()
             .rev()
             .filter(|e| actor.is_none_or(|a| e.actor == a))
-            .filter(|e| action.is_none_or(|a| e.action.contains(a)))
+            .filter(|e| kind.is_none_or(|k| kind_of(&e.action) == k))
             .take(AUDIT_PAGE as usize)
             .collect();
         body.push_str(&format!(

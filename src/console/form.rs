@@ -73,3 +73,50 @@ pub fn until(fields: &[(String, String)], now: i64) -> Result<Option<i64>, Strin
     }
     Ok(Some(at))
 }
+
+/// What the audit log records of a console change: the form as sent, without its CSRF token,
+/// and that it came through the console.
+pub fn detail(fields: &[(String, String)]) -> String {
+    let mut out = serde_json::Map::new();
+    out.insert("via".into(), "console".into());
+    for (k, v) in fields.iter().filter(|(k, _)| k != "csrf") {
+        match out.get_mut(k) {
+            Some(serde_json::Value::Array(list)) => list.push(v.as_str().into()),
+            Some(first) => *first = serde_json::Value::Array(vec![first.take(), v.as_str().into()]),
+            None => {
+                out.insert(k.clone(), v.as_str().into());
+            }
+        }
+    }
+    serde_json::Value::Object(out).to_string()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_is_decoded_and_its_audit_detail_drops_the_csrf_token() {
+        let f =
+            pairs("csrf=t0k&create=Deployer&project%3Acontainers=create&project%3Acontainers=update&x=a+b%26c&flag");
+        assert_eq!(field(&f, "x"), Some("a b&c"));
+        assert_eq!(field(&f, "flag"), None, "an empty value is no value");
+        assert_eq!(all(&f, "project:containers").collect::<Vec<_>>(), ["create", "update"]);
+        let d: serde_json::Value = serde_json::from_str(&detail(&f)).unwrap();
+        assert_eq!(
+            d,
+            serde_json::json!({ "via": "console", "create": "Deployer", "project:containers": ["create", "update"],
+                                "x": "a b&c", "flag": "" })
+        );
+    }
+
+    #[test]
+    fn until_is_an_instant_after_now_or_nothing() {
+        let f = |v: &str| vec![("until".to_string(), v.to_string())];
+        assert_eq!(until(&f(""), 100), Ok(None));
+        assert_eq!(until(&f("1970-01-01T00:10:00Z"), 100), Ok(Some(600)));
+        assert!(until(&f("1970-01-01T00:00:10Z"), 100).unwrap_err().contains("not in the future"));
+        assert!(until(&f("soon"), 100).unwrap_err().contains("2027-01-31T00:00:00Z"));
+    }
+}

@@ -97,12 +97,12 @@ impl Console {
     }
 
     pub(super) async fn members_post(&self, s: &Session, org: &str, fields: &Fields) -> Response<Vec<u8>> {
-        let (edit, detail) = if let Some(id) = field(fields, "invite") {
-            (Edit::InviteMember { id: id.to_string() }, format!("console: invite {id}"))
+        let edit = if let Some(id) = field(fields, "invite") {
+            Edit::InviteMember { id: id.to_string() }
         } else if let Some(id) = field(fields, "service_account") {
-            (Edit::CreateServiceAccount { id: id.to_string() }, format!("console: service account {id}"))
+            Edit::CreateServiceAccount { id: id.to_string() }
         } else if let Some(id) = field(fields, "remove") {
-            (Edit::RemoveMember { id: id.to_string() }, format!("console: remove {id}"))
+            Edit::RemoveMember { id: id.to_string() }
         } else if let Some(account) = field(fields, "issue_token") {
             return match self.control.issue_token(org, &s.identity, account).await {
                 // Shown once, on this answer only: never in a redirect or a log.
@@ -123,7 +123,7 @@ impl Console {
         } else {
             return self.members_page(s, org, Said::bad("The form asked for no change.")).await;
         };
-        match self.control.edit(org, &s.identity, &edit, &detail).await {
+        match self.control.edit(org, &s.identity, &edit, &super::form::detail(fields)).await {
             Ok(_) => redirect(&format!("/console/orgs/{}/members", url(org)), None),
             Err(e) => self.members_page(s, org, Said::refused(&e)).await,
         }
@@ -201,7 +201,7 @@ impl Console {
             let subject = field(fields, "subject").unwrap_or_default().into();
             Edit::Bind { subject, role, project: project.map(Into::into), expires_at }
         };
-        match self.control.edit(org, &s.identity, &edit, "console").await {
+        match self.control.edit(org, &s.identity, &edit, &super::form::detail(fields)).await {
             Ok(_) => match project {
                 Some(p) => redirect(&format!("/console/orgs/{}/projects/{}", url(org), url(p)), None),
                 None => redirect(&format!("/console/orgs/{}/members", url(org)), None),

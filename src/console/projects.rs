@@ -113,7 +113,7 @@ impl Console {
         } else {
             return self.projects_page(s, org, Said::bad("The form asked for no change."));
         };
-        match (self.control.edit(org, &s.identity, &edit, "console").await, back) {
+        match (self.control.edit(org, &s.identity, &edit, &super::form::detail(fields)).await, back) {
             (Ok(_), Some(p)) => redirect(&format!("/console/orgs/{}/projects/{}", url(org), url(p)), None),
             (Ok(_), None) => redirect(&format!("/console/orgs/{}/projects", url(org)), None),
             (Err(e), Some(p)) => self.project_page(s, org, p, Said::refused(&e)),

@@ -259,7 +259,7 @@ impl Console {
         } else {
             return back(Said::bad("The form asked for no change.")).await;
         };
-        match self.control.edit(org, &s.identity, &edit, "console").await {
+        match self.control.edit(org, &s.identity, &edit, &super::form::detail(fields)).await {
             Ok(_) => redirect(&r.path(org), None),
             Err(e) => back(Said::refused(&e)).await,
         }

@@ -171,7 +171,11 @@ impl Console {
     pub(super) async fn roles_post(&self, s: &Session, org: &str, fields: &Fields) -> Response<Vec<u8>> {
         let editing = field(fields, "update");
         if let Some(name) = field(fields, "delete") {
-            return match self.control.edit(org, &s.identity, &Edit::DeleteRole { name: name.into() }, "console").await {
+            return match self
+                .control
+                .edit(org, &s.identity, &Edit::DeleteRole { name: name.into() }, &super::form::detail(fields))
+                .await
+            {
                 Ok(_) => redirect(&format!("/console/orgs/{}/roles", url(org)), None),
                 Err(e) => self.roles_page(s, org, None, Said::refused(&e)),
             };
@@ -185,7 +189,7 @@ impl Console {
             (None, Some(name)) => Edit::UpdateRole { name: name.into(), permissions },
             (None, None) => return self.roles_page(s, org, None, Said::bad("Give the role a name.")),
         };
-        match self.control.edit(org, &s.identity, &edit, "console").await {
+        match self.control.edit(org, &s.identity, &edit, &super::form::detail(fields)).await {
             Ok(_) => redirect(&format!("/console/orgs/{}/roles", url(org)), None),
             Err(e) => self.roles_page(s, org, editing, Said::refused(&e)),
         }

@@ -69,7 +69,7 @@ impl Console {
         } else {
             return self.teams_page(s, org, Said::bad("The form asked for no change."));
         };
-        match self.control.edit(org, &s.identity, &edit, "console").await {
+        match self.control.edit(org, &s.identity, &edit, &super::form::detail(fields)).await {
             Ok(_) => redirect(&format!("/console/orgs/{}/teams", url(org)), None),
             Err(e) => self.teams_page(s, org, Said::refused(&e)),
         }
