@@ -209,7 +209,10 @@ pub fn banner(
     out.push_str(&format!(
         "export PORTCULLIS_ADMIN=http://{}   # where the CLI (`portcullis org|member|role|share ...`) sends its calls\n\
          export PORTCULLIS_TOKEN=$ALICE   # who the CLI acts as\n\n\
-         The web console: open http://{}/console in a browser and sign in as one of the sample users.\n",
+         The web console: open http://{}/console in a browser and sign in as one of the sample users.\n\
+         As alice: Roles (tick a Deployer and save), Members (assign it to dave), Projects > web (make dave\n\
+         admin there), the overview's Open a resource (share a container with dave; revoke it), and\n\
+         Ownership (hand acme to bob, who confirms signed in as himself). Each change is live at the gateway.\n",
         admin.listen, admin.listen
     ));
     let lines = [

@@ -444,7 +444,7 @@ fn access_asked_for_on_a_resource_and_approved_is_granted_and_every_page_opens()
 fn signing_in_through_the_identity_provider_takes_one_click() {
     let Some(driver) = driver() else { return };
     let provider = crate::console::provider::Provider::start("dave");
-    let console = crate::console::start_with(false, Some(&provider));
+    let console = crate::console::start_with(false, Some(&provider), "http");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let tab = Tab::at_base(&driver, format!("http://127.0.0.1:{}", console.port), "provider").await;

@@ -48,18 +48,19 @@ impl Answer {
 }
 
 fn start(demo_key: bool) -> Console {
-    start_with(demo_key, None)
+    start_with(demo_key, None, "http")
 }
 
 /// With `provider`, the console signs in through it (`[console]`, `[auth] issuer`).
-pub fn start_with(demo_key: bool, provider: Option<&provider::Provider>) -> Console {
+/// `scheme` is how browsers reach the console (`https` behind a proxy that ends TLS).
+pub fn start_with(demo_key: bool, provider: Option<&provider::Provider>, scheme: &str) -> Console {
     let port = free_port();
     let store = format!("data_dir = \"{}\"", crate::scratch("console").display());
     let mut extra = admin_section(port, &store);
     let mut auth = String::new();
     if let Some(p) = provider {
         extra.push_str(&format!(
-            "\n[console]\nclient_id = \"portcullis-console\"\nredirect_url = \"http://127.0.0.1:{port}/console/callback\"\n"
+            "\n[console]\nclient_id = \"portcullis-console\"\nredirect_url = \"{scheme}://127.0.0.1:{port}/console/callback\"\n"
         ));
         auth = format!("issuer = \"{}\"\n", p.issuer());
     }
@@ -305,7 +306,7 @@ fn through_provider(c: &Console, p: &provider::Provider) -> (String, String) {
 #[test]
 fn signing_in_through_the_provider_with_pkce_opens_a_session_as_long_as_the_id_token() {
     let p = provider::Provider::start("dave");
-    let c = start_with(false, Some(&p));
+    let c = start_with(false, Some(&p), "http");
     let page = c.call("GET", "/console/sign-in", &[], "");
     assert!(page.body.contains(&format!("Sign in with {}", p.issuer())), "{}", page.body);
     let (callback, state) = through_provider(&c, &p);
@@ -335,7 +336,7 @@ fn signing_in_through_the_provider_with_pkce_opens_a_session_as_long_as_the_id_t
 #[test]
 fn a_callback_from_another_browser_or_with_a_foreign_id_token_opens_no_session() {
     let p = provider::Provider::start("dave");
-    let c = start_with(false, Some(&p));
+    let c = start_with(false, Some(&p), "http");
     // Another browser's state cookie, or none: refused before the code is exchanged.
     let (mine, _) = through_provider(&c, &p);
     let (_, theirs) = through_provider(&c, &p);
@@ -361,7 +362,7 @@ fn a_callback_from_another_browser_or_with_a_foreign_id_token_opens_no_session()
 #[test]
 fn a_provider_that_does_not_answer_sends_nobody_anywhere() {
     let p = provider::Provider::start("dave");
-    let c = start_with(false, Some(&p));
+    let c = start_with(false, Some(&p), "http");
     drop(p);
     let a = c.call("GET", "/console/sign-in/start", &[], "");
     assert!(a.status == 502 && a.header("location").is_none(), "{} {}", a.status, a.body);
@@ -413,4 +414,27 @@ fn every_org_page_of_another_org_is_the_page_of_no_org() {
             assert_eq!((other.status, &other.body), (404, &nothing.body), "POST {theirs}{form}");
         }
     }
+}
+
+#[test]
+fn a_console_reached_over_tls_sets_secure_cookies() {
+    let p = provider::Provider::start("dave");
+    let c = start_with(true, Some(&p), "https");
+    let start = c.call("GET", "/console/sign-in/start", &[], "");
+    let oidc = start.head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie: portcullis_oidc=")).unwrap();
+    assert!(oidc.contains("; Secure"), "{oidc}");
+    let page = c.call("GET", "/console/sign-in", &[], "");
+    let tie =
+        page.head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie: portcullis_sign_in=")).unwrap();
+    assert!(tie.contains("; Secure"), "{tie}");
+    let form = format!("csrf={}&user=dave", page.hidden("csrf"));
+    let signed = c.call(
+        "POST",
+        "/console/sign-in",
+        &[("portcullis_sign_in", &page.cookie("portcullis_sign_in").unwrap())],
+        &form,
+    );
+    let set =
+        signed.head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie: portcullis_session=")).unwrap();
+    assert!(set.contains("; Secure") && set.contains("SameSite=Strict"), "{set}");
 }

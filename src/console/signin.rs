@@ -61,7 +61,8 @@ impl Console {
         }
         body.push_str("</ul>\n");
         let mut r = html::html(StatusCode::OK, page("Sign in", None, &body));
-        let tie = format!("{SIGN_IN_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age=3600");
+        let secure = if self.secure { "; Secure" } else { "" };
+        let tie = format!("{SIGN_IN_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age=3600{secure}");
         if let Ok(v) = http::HeaderValue::from_str(&tie) {
             r.headers_mut().insert(header::SET_COOKIE, v);
         }
