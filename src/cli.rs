@@ -456,7 +456,7 @@ fn serve(path: &std::path::Path, demo: bool, upgrade: bool) -> ExitCode {
             policy: policy.clone(),
         };
         let demo = config.auth.as_ref().is_some_and(|a| a.demo_key);
-        let oidc = match console_sign_in(&config, verifier.as_ref()) {
+        let oidc = match crate::console::oidc::Oidc::configured(&config, verifier.as_ref()) {
             Ok(o) => o,
             Err(e) => return report(&e),
         };
@@ -610,33 +610,4 @@ fn report(e: &dyn std::fmt::Display) -> ExitCode {
         eprintln!();
     }
     ExitCode::from(2)
-}
-
-/// The console's sign-in through the identity provider, when `[console]` is configured: its
-/// client secret read from its file, ID tokens checked with the gateway's own keys.
-fn console_sign_in(
-    config: &crate::config::Config,
-    verifier: Option<&std::sync::Arc<crate::auth::Verifier>>,
-) -> Result<Option<crate::console::oidc::Oidc>, String> {
-    let Some(sign_in) = &config.console else { return Ok(None) };
-    // The config check made sure [auth] names the issuer.
-    let issuer = config.auth.as_ref().and_then(|a| a.issuer.as_deref()).unwrap_or_default();
-    let Some(verifier) = verifier else {
-        return Err(
-            "[console] checks ID tokens with the gateway's keys: add [[auth.key]] or jwks_url under [auth]".into()
-        );
-    };
-    let secret = match &sign_in.client_secret_file {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(s) => Some(s.trim_end_matches(['\n', '\r']).to_string()),
-            Err(e) => {
-                return Err(format!(
-                    "[console] client_secret_file {}: {e}: create it or remove the key",
-                    path.display()
-                ));
-            }
-        },
-        None => None,
-    };
-    Ok(Some(crate::console::oidc::Oidc::new(issuer, sign_in, secret, verifier.clone())))
 }

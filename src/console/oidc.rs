@@ -109,6 +109,34 @@ impl Oidc {
         }
     }
 
+    /// The console's sign-in through the identity provider, when `[console]` is configured:
+    /// its client secret read from its file, ID tokens checked with the gateway's own keys.
+    /// The error says what to fix.
+    pub fn configured(
+        config: &crate::config::Config,
+        verifier: Option<&Arc<Verifier>>,
+    ) -> Result<Option<Oidc>, String> {
+        let Some(sign_in) = &config.console else { return Ok(None) };
+        // The config check made sure [auth] names the issuer.
+        let issuer = config.auth.as_ref().and_then(|a| a.issuer.as_deref()).unwrap_or_default();
+        let Some(verifier) = verifier else {
+            return Err(
+                "[console] checks ID tokens with the gateway's keys: add [[auth.key]] or jwks_url under [auth]".into(),
+            );
+        };
+        let secret = match &sign_in.client_secret_file {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(s) => Some(s.trim_end_matches(['\n', '\r']).to_string()),
+                Err(e) => {
+                    let path = path.display();
+                    return Err(format!("[console] client_secret_file {path}: {e}: create it or remove the key"));
+                }
+            },
+            None => None,
+        };
+        Ok(Some(Oidc::new(issuer, sign_in, secret, verifier.clone())))
+    }
+
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
