@@ -26,16 +26,17 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwapOption;
-
 use crate::principal::{Caller, Identity};
-use sha2::{Digest, Sha256};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+mod cache;
+use cache::TOKEN_CACHE_SLOTS;
+pub use cache::TokenCache;
 
 /// One configured verification key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -558,66 +559,6 @@ fn rejection(kind: &ErrorKind) -> &'static str {
         ErrorKind::MissingRequiredClaim(_) => "a required claim (exp, iss or aud) is missing",
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => "algorithm not allowed for this key",
         _ => "invalid token",
-    }
-}
-
-/// Slots in a verifier's token cache.
-const TOKEN_CACHE_SLOTS: usize = 16 * 1024;
-
-/// A bounded cache of verified tokens: a fixed array of slots, each holding at most one
-/// (digest, principal). A token maps to one slot by its digest; a newer token in the same
-/// slot replaces the older, which bounds the cache without any bookkeeping.
-pub struct TokenCache {
-    slots: Box<[ArcSwapOption<CachedToken>]>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
-
-struct CachedToken {
-    digest: [u8; 32],
-    principal: Arc<Principal>,
-    /// The key set generation it was verified under.
-    generation: u64,
-}
-
-impl TokenCache {
-    pub fn new(slots: usize) -> Self {
-        TokenCache {
-            slots: (0..slots.max(1)).map(|_| ArcSwapOption::empty()).collect(),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
-    }
-
-    pub fn digest(token: &str) -> [u8; 32] {
-        Sha256::digest(token.as_bytes()).into()
-    }
-
-    fn slot(&self, digest: &[u8; 32]) -> Option<&ArcSwapOption<CachedToken>> {
-        let mut head = [0u8; 8];
-        head.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
-        self.slots.get((u64::from_le_bytes(head) % self.slots.len() as u64) as usize)
-    }
-
-    /// The principal for this digest, if cached under key set `generation` and not expired
-    /// at `now` (Unix seconds).
-    pub fn get(&self, digest: &[u8; 32], now: u64, generation: u64) -> Option<Arc<Principal>> {
-        let found = self.slot(digest).and_then(|slot| {
-            let entry = slot.load();
-            entry
-                .as_ref()
-                .filter(|e| &e.digest == digest && e.principal.expires_at > now && e.generation == generation)
-                .map(|e| e.principal.clone())
-        });
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
-        counter.fetch_add(1, Ordering::Relaxed);
-        found
-    }
-
-    pub fn insert(&self, digest: [u8; 32], principal: Arc<Principal>, generation: u64) {
-        if let Some(slot) = self.slot(&digest) {
-            slot.store(Some(Arc::new(CachedToken { digest, principal, generation })));
-        }
     }
 }
 
