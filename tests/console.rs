@@ -438,3 +438,44 @@ fn a_console_reached_over_tls_sets_secure_cookies() {
         signed.head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie: portcullis_session=")).unwrap();
     assert!(set.contains("; Secure") && set.contains("SameSite=Strict"), "{set}");
 }
+
+#[test]
+fn a_service_accounts_token_is_shown_once_works_at_the_gateway_and_stops_when_revoked() {
+    let c = start(true);
+    let api = |sub: &str, method: &str, path: &str, body: Option<&str>| {
+        crate::admin::call(c.port, Some(sub), method, path, body)
+    };
+    assert_eq!(api("root", "POST", "/v1/orgs", Some(r#"{"id":"globex","owner":"gina"}"#)).0, 201);
+    let gina = c.sign_in("gina");
+    let s = [("portcullis_session", gina.as_str())];
+    let csrf = c.call("GET", "/console/orgs/globex/members", &s, "").hidden("csrf");
+    let added = c.call("POST", "/console/orgs/globex/members", &s, &format!("csrf={csrf}&service_account=bot"));
+    assert_eq!(added.status, 303, "{}", added.body);
+    let issued = c.call("POST", "/console/orgs/globex/members", &s, &format!("csrf={csrf}&issue_token=bot"));
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let token = issued.body.split(": pcat_").nth(1).map(|t| format!("pcat_{}", &t[..t.find(' ').unwrap()])).unwrap();
+    assert!(issued.body.contains("it is not shown again"), "{}", issued.body);
+    // The page as loaded again lists the token by id only.
+    let again = c.call("GET", "/console/orgs/globex/members", &s, "");
+    assert!(!again.body.contains(&token) && again.body.contains("<code>tok_"), "{}", again.body);
+    // The token is bot's, a member of globex: the gateway knows it (globex has no roles, so 403, not 401).
+    let at_gateway = |token: &str| {
+        let request = format!(
+            "GET /v1/orgs/globex/registries/r-1 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        send_on(c.gateway.port, request.as_bytes()).0
+    };
+    assert_eq!(at_gateway(&token), 403);
+    // Revoked from the page, the token is unknown.
+    let id = again.hidden("revoke_token");
+    let revoked =
+        c.call("POST", "/console/orgs/globex/members", &s, &format!("csrf={csrf}&revoke_token={id}&account=bot"));
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    assert_eq!(at_gateway(&token), 401);
+    // Another org's member cannot issue one.
+    let frank = c.sign_in("frank");
+    let fs = [("portcullis_session", frank.as_str())];
+    let frank_csrf = c.call("GET", "/console/orgs", &fs, "").hidden("csrf");
+    let theirs = c.call("POST", "/console/orgs/globex/members", &fs, &format!("csrf={frank_csrf}&issue_token=bot"));
+    assert!(theirs.status == 404 && !theirs.body.contains("pcat_"), "{}", theirs.body);
+}
